@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a machine without a ROS install: .venv (ROS 2 Kilted wheels, torch, deps),
+# the one CMake fix-up the wheels need, and `colcon build` into install/.
+# On a ROS 2 Humble/Jazzy host: `pip install -r requirements-ros-host.txt` and plain `colcon build`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+
+stamp=".venv/.gr00t-requirements.sha256"
+want="$(cat requirements.txt requirements-ros-host.txt | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "[setup] installing Python dependencies (pinned)"
+  python -m pip install --quiet --upgrade pip
+  python -m pip install --quiet -r requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+# The ROS wheels' exported CMake files carry the wheel builder's include paths; point them at ours.
+py_include="$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+np_include="$(python -c 'import numpy; print(numpy.get_include())')"
+mapfile -t stale < <(grep -rl --include='*.cmake' /opt/python/cp311-cp311 .venv/share 2>/dev/null || true)
+if [ "${#stale[@]}" -gt 0 ]; then
+  echo "[setup] fixing ${#stale[@]} CMake files from the ROS wheels"
+  sed -i \
+    -e "s#/opt/python/cp311-cp311/include/python3.11#${py_include}#g" \
+    -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#${np_include}#g" \
+    "${stale[@]}"
+fi
+
+# Offscreen rendering for the simulated head camera needs EGL (Mesa) on a CPU-only machine.
+if ! ldconfig -p | grep -q 'libEGL.so.1'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing Mesa EGL for offscreen rendering"
+    apt-get update -qq && apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null
+  else
+    echo "[setup] WARNING: libEGL.so.1 missing; install libegl1 libegl-mesa0 libgl1-mesa-dri" >&2
+  fi
+fi
+
+# shellcheck disable=SC1091
+. tools/ros_env.sh
+echo "[setup] colcon build"
+colcon build --base-paths src --event-handlers console_direct- summary- \
+  --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$ROOT/.venv/bin/python" >/dev/null
+echo "[setup] done: . .venv/bin/activate && . tools/ros_env.sh && . install/setup.bash"
