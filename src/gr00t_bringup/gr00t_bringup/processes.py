@@ -1,0 +1,124 @@
+"""Start the graph's nodes as child processes, the way `ros2 launch` would, and stop them cleanly.
+
+Each child gets its own process group (so a node's own children go too) and PR_SET_PDEATHSIG, so
+even a SIGKILLed runner leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import yaml
+
+from gr00t_bringup.graph import NodeSpec
+
+_PR_SET_PDEATHSIG = 1
+
+
+def executable_path(package: str, executable: str) -> Path:
+    """`<prefix>/lib/<package>/<executable>` from the ament index, as `ros2 run` resolves it."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        prefix = Path(get_package_prefix(package))
+    except PackageNotFoundError as exc:
+        raise FileNotFoundError(
+            f"package {package!r} is not in the ament index: build the workspace and `. install/setup.bash`"
+        ) from exc
+    path = prefix / "lib" / package / executable
+    if not os.access(path, os.X_OK):
+        raise FileNotFoundError(f"executable {executable!r} of package {package!r} not found at {path}")
+    return path
+
+
+def _die_with_parent() -> None:
+    os.setsid()
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+class NodeProcess:
+    def __init__(self, spec: NodeSpec, namespace: str, params_dir: Path, log: IO[str] | None) -> None:
+        self.spec = spec
+        params_file = params_dir / f"{spec.name}.yaml"
+        fq_name = f"{namespace.rstrip('/')}/{spec.name}" if namespace else f"/{spec.name}"
+        params_file.write_text(yaml.safe_dump({fq_name: {"ros__parameters": spec.parameters}}))
+        command = [str(executable_path(spec.package, spec.executable)), "--ros-args", "-r", f"__node:={spec.name}"]
+        if namespace:
+            command += ["-r", f"__ns:={namespace}"]
+        command += ["--params-file", str(params_file)]
+        self.command = command
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            preexec_fn=_die_with_parent,
+        )
+        self._pump = threading.Thread(target=self._forward_output, args=(log,), daemon=True)
+        self._pump.start()
+
+    def _forward_output(self, log: IO[str] | None) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if log is not None:
+                log.write(f"[{self.spec.name}] {line}")
+                log.flush()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+class Graph:
+    """A set of running node processes."""
+
+    def __init__(self, specs: list[NodeSpec], namespace: str = "", log: IO[str] | None = sys.stdout) -> None:
+        self._params_dir = Path(tempfile.mkdtemp(prefix="gr00t-launch-"))
+        self.nodes: list[NodeProcess] = []
+        try:
+            for spec in specs:
+                self.nodes.append(NodeProcess(spec, namespace, self._params_dir, log))
+        except Exception:
+            self.shutdown()
+            raise
+
+    def exited(self) -> dict[str, int]:
+        return {n.spec.name: code for n in self.nodes if (code := n.poll()) is not None}
+
+    def shutdown(self, timeout_s: float = 10.0) -> dict[str, int]:
+        """SIGINT (as Ctrl-C), then SIGTERM, then SIGKILL; returns exit codes by node name."""
+        for sig, wait_s in ((signal.SIGINT, timeout_s), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            alive = [n for n in self.nodes if n.poll() is None]
+            if not alive:
+                break
+            for node in alive:
+                node.signal_group(sig)
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and any(n.poll() is None for n in alive):
+                time.sleep(0.05)
+        for node in self.nodes:  # reap the group of a node whose leader already exited
+            node.signal_group(signal.SIGKILL)
+        return {n.spec.name: n.process.wait() for n in self.nodes}

@@ -1,0 +1,65 @@
+"""Latest measured joint positions by name, with validation and staleness (pure; clock passed in)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Sequence
+
+import numpy as np
+
+
+class JointStateError(ValueError):
+    """A joint-state message is malformed (size mismatch, duplicate names, NaN/inf)."""
+
+
+class JointStateBuffer:
+    """Merges joint-state messages (full or partial) and answers "where is every joint I need, now".
+
+    A message is accepted or rejected as a whole: size mismatches, duplicate names and non-finite
+    positions of required joints are rejected so a single bad sample can never reach the policy.
+    """
+
+    def __init__(self, required: Sequence[str]) -> None:
+        self.required = tuple(required)
+        self._positions: dict[str, float] = {}
+        self._received: dict[str, float] = {}
+        self._stamp = -1.0
+        self._lock = threading.Lock()
+
+    def update(self, names: Sequence[str], positions: Sequence[float], stamp: float, now: float) -> None:
+        if len(names) != len(positions):
+            raise JointStateError(f"{len(names)} names but {len(positions)} positions")
+        if len(set(names)) != len(names):
+            raise JointStateError("duplicate joint names")
+        relevant = {n: float(p) for n, p in zip(names, positions) if n in self.required}
+        bad = [n for n, p in relevant.items() if not math.isfinite(p)]
+        if bad:
+            raise JointStateError(f"non-finite positions for {bad}")
+        if names and not relevant:
+            raise JointStateError(f"none of the {len(names)} joints is one of ours (first: {names[0]!r})")
+        with self._lock:
+            self._positions.update(relevant)
+            for name in relevant:
+                self._received[name] = now
+            self._stamp = stamp if stamp > 0 else now
+
+    def _fresh(self, names: Sequence[str], now: float, timeout: float) -> bool:
+        return all(n in self._received and now - self._received[n] <= timeout for n in names)
+
+    def snapshot(self, now: float, timeout: float) -> tuple[dict[str, float], float] | None:
+        """All required joints and the newest stamp, or None if any is missing or older than timeout."""
+        with self._lock:
+            if not self._fresh(self.required, now, timeout):
+                return None
+            return {n: self._positions[n] for n in self.required}, self._stamp
+
+    def positions_of(self, names: Sequence[str], now: float, timeout: float) -> np.ndarray | None:
+        with self._lock:
+            if not self._fresh(names, now, timeout):
+                return None
+            return np.array([self._positions[n] for n in names], dtype=np.float64)
+
+    def missing(self) -> list[str]:
+        with self._lock:
+            return [n for n in self.required if n not in self._positions]

@@ -1,0 +1,1 @@
+"""Thin ROS 2 wrappers around the pure logic of gr00t_policy."""

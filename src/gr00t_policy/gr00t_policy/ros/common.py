@@ -1,0 +1,111 @@
+"""Shared pieces of the gr00t_policy nodes: QoS choices, stack loading, diagnostics, model lookup."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from gr00t_description import StackConfig, load_stack
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+# Cameras and joint states in: best effort matches both best-effort drivers and reliable publishers.
+SENSOR_QOS = qos_profile_sensor_data
+# Commands, chunks, goal tokens out: reliable, latest wins; staleness is judged from header stamps.
+LATEST_RELIABLE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
+)
+# Instructions and controller status: late joiners get the last value.
+LATCHED_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+DEFAULT_MODEL_NAME = "gr00t_demo"
+
+
+def declare_stack(node: Node) -> StackConfig:
+    """Declare `stack_config` and load the stack YAML it names ('' = the default stack)."""
+    path = node.declare_parameter("stack_config", "").value
+    stack = load_stack(path or None)
+    node.get_logger().info(f"stack config: {stack.path} (robot {stack.robot.name})")
+    return stack
+
+
+def declare_from_stack(node: Node, stack: StackConfig, section: str, name: str, default: Any) -> Any:
+    """Declare parameter `name` whose default comes from `nodes.<section>.<name>` of the stack YAML."""
+    value = stack.nodes.get(section, {}).get(name, default)
+    if isinstance(default, float) and isinstance(value, int):
+        value = float(value)
+    return node.declare_parameter(name, value).value
+
+
+def resolve_model_path(model_path: str) -> Path:
+    """'' -> the bundled default model; otherwise the given directory.
+
+    Lookup for '': $GR00T_MODEL_DIR, then $GR00T_MODELS_DIR/gr00t_demo, then a `models/gr00t_demo`
+    in the current directory or any parent (a source checkout), then next to this installation.
+    """
+    if model_path:
+        return Path(model_path).expanduser()
+    if os.environ.get("GR00T_MODEL_DIR"):
+        return Path(os.environ["GR00T_MODEL_DIR"])
+    if os.environ.get("GR00T_MODELS_DIR"):
+        return Path(os.environ["GR00T_MODELS_DIR"]) / DEFAULT_MODEL_NAME
+    for start in (Path.cwd(), Path(__file__).resolve()):
+        for folder in (start, *start.parents):
+            candidate = folder / "models" / DEFAULT_MODEL_NAME
+            if (candidate / "config.json").is_file():
+                return candidate
+    raise FileNotFoundError(
+        "no model_path given and the bundled model models/gr00t_demo was not found; "
+        "set the model_path parameter or GR00T_MODELS_DIR"
+    )
+
+
+class DiagnosticsPublisher:
+    """Publishes one DiagnosticStatus per node on /diagnostics at a fixed period."""
+
+    def __init__(
+        self,
+        node: Node,
+        hardware_id: str,
+        fill: Callable[[], tuple[int, str, dict[str, Any]]],
+        period_s: float = 1.0,
+    ) -> None:
+        self._node = node
+        self._hardware_id = hardware_id
+        self._fill = fill
+        self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._timer = node.create_timer(period_s, self.publish)
+
+    def publish(self) -> None:
+        level, message, values = self._fill()
+        status = DiagnosticStatus(
+            level=bytes([level]),
+            name=f"{self._node.get_name()}: {self._hardware_id}",
+            message=message,
+            hardware_id=self._hardware_id,
+            values=[KeyValue(key=k, value=_format(v)) for k, v in values.items()],
+        )
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        self._publisher.publish(array)
+
+
+def _format(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def now_seconds(node: Node) -> float:
+    return node.get_clock().now().nanoseconds * 1e-9

@@ -1,0 +1,106 @@
+"""Conversions between gr00t_interfaces messages and the pure types of gr00t_policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from builtin_interfaces.msg import Duration, Time
+from gr00t_interfaces.msg import GoalTokens as GoalTokensMsg
+
+TOKEN_DTYPES: dict[str, int] = {
+    "float32": GoalTokensMsg.DTYPE_FLOAT32,
+    "float16": GoalTokensMsg.DTYPE_FLOAT16,
+    "bfloat16": GoalTokensMsg.DTYPE_BFLOAT16,
+}
+_TORCH_DTYPES = {
+    GoalTokensMsg.DTYPE_FLOAT32: torch.float32,
+    GoalTokensMsg.DTYPE_FLOAT16: torch.float16,
+    GoalTokensMsg.DTYPE_BFLOAT16: torch.bfloat16,
+}
+
+
+class GoalDecodeError(ValueError):
+    """A GoalTokens message is inconsistent (sizes, dtype, non-finite values)."""
+
+
+@dataclass(frozen=True)
+class DecodedGoal:
+    tokens: torch.Tensor  # (1, T, D) float32
+    mask: torch.Tensor  # (1, T) bool
+    sequence: int
+    stamp: float
+    instruction: str
+    instruction_id: str
+    model_id: str
+
+
+def encode_goal_tokens(
+    msg: GoalTokensMsg, tokens: torch.Tensor, mask: torch.Tensor, dtype: str = "float16"
+) -> None:
+    """Fill msg.dtype/token_count/width/data/attention_mask from (1, T, D) tokens and (1, T) mask."""
+    if dtype not in TOKEN_DTYPES:
+        raise ValueError(f"unknown goal-token dtype {dtype!r}; one of {sorted(TOKEN_DTYPES)}")
+    if tokens.dim() != 3 or tokens.shape[0] != 1:
+        raise ValueError(f"expected tokens of shape (1, T, D), got {tuple(tokens.shape)}")
+    code = TOKEN_DTYPES[dtype]
+    flat = tokens[0].detach().to("cpu", _TORCH_DTYPES[code]).contiguous()
+    # bfloat16 has no NumPy dtype: move the raw 16-bit patterns.
+    raw = flat.view(torch.int16) if code != GoalTokensMsg.DTYPE_FLOAT32 else flat
+    msg.dtype = code
+    msg.token_count = int(tokens.shape[1])
+    msg.width = int(tokens.shape[2])
+    msg.data = raw.numpy().tobytes()
+    msg.attention_mask = [bool(v) for v in mask[0].detach().cpu().tolist()]
+
+
+def decode_goal_tokens(msg: GoalTokensMsg) -> DecodedGoal:
+    code = int(msg.dtype)
+    if code not in _TORCH_DTYPES:
+        raise GoalDecodeError(f"unknown dtype code {code}")
+    count, width = int(msg.token_count), int(msg.width)
+    itemsize = 4 if code == GoalTokensMsg.DTYPE_FLOAT32 else 2
+    data = bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray)) else msg.data
+    if count <= 0 or width <= 0 or len(data) != count * width * itemsize:
+        raise GoalDecodeError(
+            f"data has {len(data)} bytes, expected {count}x{width}x{itemsize} = {count * width * itemsize}"
+        )
+    if len(msg.attention_mask) != count:
+        raise GoalDecodeError(f"attention_mask has {len(msg.attention_mask)} entries, expected {count}")
+    raw_dtype = np.float32 if code == GoalTokensMsg.DTYPE_FLOAT32 else np.int16
+    raw = torch.from_numpy(np.frombuffer(data, dtype=raw_dtype).copy())
+    values = raw if code == GoalTokensMsg.DTYPE_FLOAT32 else raw.view(_TORCH_DTYPES[code])
+    tokens = values.to(torch.float32).reshape(1, count, width)
+    if not torch.isfinite(tokens).all():
+        raise GoalDecodeError("goal tokens contain NaN or inf")
+    mask = torch.tensor([bool(v) for v in msg.attention_mask], dtype=torch.bool).reshape(1, count)
+    if not mask.any():
+        raise GoalDecodeError("attention_mask masks every token")
+    return DecodedGoal(
+        tokens=tokens,
+        mask=mask,
+        sequence=int(msg.sequence),
+        stamp=time_to_seconds(msg.header.stamp),
+        instruction=msg.instruction,
+        instruction_id=msg.instruction_id,
+        model_id=msg.model_id,
+    )
+
+
+def time_to_seconds(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def seconds_to_time(seconds: float) -> Time:
+    nanos = int(round(seconds * 1e9))
+    return Time(sec=nanos // 1_000_000_000, nanosec=nanos % 1_000_000_000)
+
+
+def seconds_to_duration(seconds: float) -> Duration:
+    nanos = int(round(seconds * 1e9))
+    return Duration(sec=nanos // 1_000_000_000, nanosec=nanos % 1_000_000_000)
+
+
+def duration_to_seconds(duration: Duration) -> float:
+    return duration.sec + duration.nanosec * 1e-9

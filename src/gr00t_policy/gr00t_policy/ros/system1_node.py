@@ -1,0 +1,530 @@
+"""System 1 node: joint states + goal tokens -> action chunks -> 120 Hz joint-position commands.
+
+Threads, on purpose:
+- an inference thread runs the action head (and, in `fused` mode, the backbone) off the control
+  path, so a slow model never stalls the command stream;
+- the command timer (own callback group) samples the current chunk by its timestamps, passes the
+  result through the safety supervisor (limits, ramp, watchdogs, e-stop) and publishes;
+- subscriptions, services and the ExecuteInstruction action run on the remaining executor threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+import torch
+from gr00t_interfaces.action import ExecuteInstruction
+from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens, Instruction
+from gr00t_interfaces.srv import SetEnabled, SetInstruction
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_srvs.srv import Trigger
+
+from gr00t_policy.backends import BackendUnavailable, create_backend
+from gr00t_policy.execution.chunk_executor import Chunk, ChunkExecutor, ChunkRejected, ExecutorConfig
+from gr00t_policy.instructions import InstructionRejected, new_instruction_id, normalize_instruction
+from gr00t_policy.metrics import LatencyStats, RateMeter
+from gr00t_policy.ros.common import (
+    LATCHED_QOS,
+    LATEST_RELIABLE_QOS,
+    SENSOR_QOS,
+    DiagnosticsPublisher,
+    declare_from_stack,
+    declare_stack,
+    now_seconds,
+    resolve_model_path,
+)
+from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
+from gr00t_policy.joint_states import JointStateBuffer, JointStateError
+from gr00t_policy.ros.messages import (
+    GoalDecodeError,
+    decode_goal_tokens,
+    seconds_to_duration,
+    seconds_to_time,
+    time_to_seconds,
+)
+from gr00t_policy.safety.limits import JointLimiter
+from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig
+
+MODES = ("dual_rate", "fused")
+
+
+class System1Node(Node):
+    def __init__(self, policy: Any = None) -> None:
+        super().__init__("gr00t_system1")
+        self.stack = declare_stack(self)
+        p = lambda name, default: declare_from_stack(self, self.stack, "system1", name, default)  # noqa: E731
+        model_path = p("model_path", "")
+        backend_name = p("backend", "torch")
+        device = p("device", "cpu")
+        num_threads = p("num_threads", 1)
+        self.mode = p("mode", "dual_rate")
+        self.command_rate_hz = p("command_rate_hz", self.stack.rates["command_hz"])
+        self.replan_every_steps = p("replan_every_steps", 0)
+        self.step_period_s = p("step_period_s", 0.05)
+        self.goal_timeout_s = p("goal_timeout_s", 1.0)
+        self.goal_lag_timeout_s = p("goal_lag_timeout_s", 1.0)
+        self.joint_state_timeout_s = p("joint_state_timeout_s", 0.1)
+        self.startup_ramp_s = p("startup_ramp_s", 1.0)
+        self.chunk_switch = p("chunk_switch", "blend")
+        self.blend_steps = p("blend_steps", 4)
+        self.dry_run = p("dry_run", False)
+        enable_on_start = p("enable_on_start", True)
+        self.default_action_timeout_s = p("default_action_timeout_s", 30.0)
+        self.max_instruction_bytes = p("max_instruction_bytes", 2048)
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+
+        if num_threads > 0:
+            torch.set_num_threads(num_threads)
+        self.policy = policy if policy is not None else self._load_policy(model_path, device)
+        self.backend = create_backend(backend_name, self.policy)
+        data_config = self.policy.data_config
+        self.state_groups = [(g, d) for g, d in data_config.state_groups]
+        self.action_groups = [(g, d) for g, d in data_config.action_groups]
+        robot = self.stack.robot
+        self.action_joints = robot.group_joints([g for g, _ in self.action_groups])
+        state_joints = robot.group_joints([g for g, _ in self.state_groups])
+        self.joint_buffer = JointStateBuffer(sorted(set(state_joints) | set(self.action_joints)))
+
+        specs = [robot.joints[n] for n in self.action_joints]
+        self.limiter = JointLimiter(specs)
+        self.chunk_executor = ChunkExecutor(
+            self.action_joints, ExecutorConfig(switch_mode=self.chunk_switch, blend_steps=self.blend_steps)
+        )
+        self.supervisor = SafetySupervisor(
+            self.limiter,
+            SupervisorConfig(
+                joint_state_timeout_s=self.joint_state_timeout_s,
+                goal_timeout_s=self.goal_timeout_s,
+                ramp_duration_s=self.startup_ramp_s,
+                command_period_s=1.0 / self.command_rate_hz,
+            ),
+        )
+        self.supervisor.set_dry_run(self.dry_run)
+
+        self._lock = threading.Lock()
+        self._goal: Any = None  # backend goal cache
+        self._goal_meta = None  # DecodedGoal of the current goal
+        self._goal_received_at = -1.0
+        self._pending_goal = None
+        self._newest_frame_stamp = -1.0
+        self._fused_frames: dict[str, np.ndarray] = {}
+        self._fused_instruction = ""
+        self._ended_instruction_ids: set[str] = set()
+        self._chunks_executed = 0
+        self._inference_started_at: float | None = None
+        self._chunk_latency = LatencyStats()
+        self._command_rate = RateMeter()
+        self._running = True
+        self._converter = ImageConverter()
+        self._active_goal_handle = None
+
+        topics = self.stack.topics
+        self.create_subscription(JointState, topics["joint_states"], self._on_joint_state, SENSOR_QOS)
+        self.create_subscription(GoalTokens, topics["goal_tokens"], self._on_goal_tokens, LATEST_RELIABLE_QOS)
+        for key, camera in self.stack.camera_topics().items():
+            self.create_subscription(Image, camera["image"], lambda m, k=key: self._on_image(k, m), SENSOR_QOS)
+        if self.mode == "fused":
+            self.create_subscription(Instruction, topics["instruction"], self._on_instruction, LATCHED_QOS)
+        self.chunk_publisher = self.create_publisher(ActionChunk, topics["action_chunk"], LATEST_RELIABLE_QOS)
+        self.command_publisher = self.create_publisher(JointState, topics["joint_command"], LATEST_RELIABLE_QOS)
+        self.status_publisher = self.create_publisher(ControllerStatus, topics["controller_status"], LATCHED_QOS)
+
+        services = self.stack.services
+        self.create_service(SetEnabled, services["set_enabled"], self._on_set_enabled)
+        self.create_service(Trigger, services["estop"], self._on_estop)
+        self.create_service(Trigger, services["reset_estop"], self._on_reset_estop)
+        self._action_group = ReentrantCallbackGroup()
+        self.instruction_client = self.create_client(
+            SetInstruction, services["set_instruction"], callback_group=self._action_group
+        )
+        self.action_server = ActionServer(
+            self,
+            ExecuteInstruction,
+            self.stack.actions["execute_instruction"],
+            execute_callback=self._execute_instruction,
+            goal_callback=self._on_goal_request,
+            handle_accepted_callback=self._on_goal_accepted,
+            cancel_callback=lambda _goal: CancelResponse.ACCEPT,
+            callback_group=self._action_group,
+        )
+
+        self._command_group = MutuallyExclusiveCallbackGroup()
+        self.create_timer(1.0 / self.command_rate_hz, self._on_command_tick, callback_group=self._command_group)
+        self.create_timer(0.5, self._publish_status)
+        DiagnosticsPublisher(self, "gr00t_system1", self._diagnostics)
+        if enable_on_start:
+            self.supervisor.enable(now_seconds(self))
+        self._inference_thread = threading.Thread(target=self._inference_loop, name="gr00t_system1_inference", daemon=True)
+        self._inference_thread.start()
+        self.get_logger().info(
+            f"System 1 ready: model {self.policy.model_id}, backend {self.backend.name}, mode {self.mode}, "
+            f"{len(self.action_joints)} joints at {self.command_rate_hz:.0f} Hz, dry_run={self.dry_run}"
+        )
+
+    def _load_policy(self, model_path: str, device: str) -> Any:
+        from gr00t_policy.policy import Gr00tPolicy
+
+        path = resolve_model_path(model_path)
+        self.get_logger().info(f"loading GR00T model from {path}")
+        return Gr00tPolicy.from_pretrained(
+            path, embodiment=self.stack.embodiment_tag, data_config=self.stack.data_config, device=device
+        )
+
+    # -- inputs -------------------------------------------------------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            self.joint_buffer.update(msg.name, msg.position, time_to_seconds(msg.header.stamp), now_seconds(self))
+        except JointStateError as exc:
+            self.get_logger().error(f"joint_states rejected: {exc}", throttle_duration_sec=2.0)
+
+    def _on_goal_tokens(self, msg: GoalTokens) -> None:
+        if msg.instruction_id in self._ended_instruction_ids:
+            return  # tokens of an instruction whose action already ended
+        if self.mode == "fused":
+            return
+        try:
+            decoded = decode_goal_tokens(msg)
+        except GoalDecodeError as exc:
+            self.get_logger().error(f"goal tokens rejected: {exc}", throttle_duration_sec=2.0)
+            return
+        with self._lock:
+            self._pending_goal = decoded
+            self._goal_received_at = now_seconds(self)
+
+    def _on_image(self, key: str, msg: Image) -> None:
+        stamp = time_to_seconds(msg.header.stamp)
+        with self._lock:
+            self._newest_frame_stamp = max(self._newest_frame_stamp, stamp)
+        if self.mode != "fused":
+            return
+        try:
+            rgb = self._converter.to_rgb(msg)
+        except ImageConversionError as exc:
+            self.get_logger().error(f"camera {key}: dropped frame: {exc}", throttle_duration_sec=2.0)
+            return
+        with self._lock:
+            self._fused_frames[key] = rgb
+
+    def _on_instruction(self, msg: Instruction) -> None:
+        try:
+            text = normalize_instruction(msg.text, self.max_instruction_bytes)
+        except InstructionRejected as exc:
+            self.get_logger().error(f"instruction rejected: {exc}")
+            return
+        with self._lock:
+            self._fused_instruction = text
+
+    # -- inference ----------------------------------------------------------------------------
+    def _inference_loop(self) -> None:
+        while self._running and rclpy.ok():
+            try:
+                if not self._infer_once():
+                    time.sleep(0.005)
+            except Exception as exc:  # noqa: BLE001 - keep the thread alive; the supervisor holds
+                self.get_logger().error(f"inference failed: {exc!r}", throttle_duration_sec=2.0)
+                time.sleep(0.05)
+
+    def _current_goal(self) -> Any:
+        with self._lock:
+            pending, self._pending_goal = self._pending_goal, None
+        if pending is not None:
+            self._goal = self.backend.prepare_goal(pending.tokens, pending.mask)
+            self._goal_meta = pending
+        return self._goal
+
+    def _fused_goal(self) -> Any:
+        with self._lock:
+            instruction = self._fused_instruction
+            frames = dict(self._fused_frames)
+        keys = list(self.stack.camera_topics())
+        if not instruction or any(k not in frames for k in keys):
+            return None
+        with torch.inference_mode():
+            tokens = self.policy.encode_goal([frames[k] for k in keys], instruction)
+        self._goal_received_at = now_seconds(self)
+        return self.backend.prepare_goal(tokens.tokens, tokens.mask)
+
+    def _infer_once(self) -> bool:
+        if not self.supervisor.wants_chunks():
+            return False
+        now = now_seconds(self)
+        if self.replan_every_steps > 0 and not self.chunk_executor.due_for_replan(now, self.replan_every_steps):
+            return False
+        snapshot = self.joint_buffer.snapshot(now, self.joint_state_timeout_s)
+        if snapshot is None:
+            return False
+        positions, state_stamp = snapshot
+        start = time.perf_counter()
+        self._inference_started_at = start
+        goal = self._fused_goal() if self.mode == "fused" else self._current_goal()
+        if goal is None:
+            self._inference_started_at = None
+            return False
+        state = self._group_state(positions, self.state_groups)
+        actions = self.backend.predict_chunk(state, goal)
+        chunk_positions = np.concatenate([np.asarray(actions[g], dtype=np.float64) for g, _ in self.action_groups], axis=1)
+        latency = time.perf_counter() - start
+        self._inference_started_at = None
+        chunk = Chunk(
+            start_time=state_stamp,
+            step_period=self.step_period_s,
+            joint_names=tuple(self.action_joints),
+            positions=chunk_positions,
+        )
+        try:
+            self.chunk_executor.add_chunk(chunk, now_seconds(self))
+        except ChunkRejected as exc:
+            self.get_logger().error(f"chunk rejected: {exc}", throttle_duration_sec=2.0)
+            return True
+        self._chunks_executed += 1
+        self._chunk_latency.add(latency)
+        self._publish_chunk(chunk, latency)
+        return True
+
+    def _group_state(self, positions: dict[str, float], groups) -> dict[str, np.ndarray]:
+        robot = self.stack.robot
+        return {g: np.array([positions[n] for n in robot.groups[g]], dtype=np.float64) for g, _ in groups}
+
+    def _publish_chunk(self, chunk: Chunk, latency: float) -> None:
+        msg = ActionChunk()
+        msg.header.stamp = seconds_to_time(chunk.start_time)
+        msg.step_period = seconds_to_duration(chunk.step_period)
+        msg.joint_names = list(chunk.joint_names)
+        msg.horizon = int(chunk.positions.shape[0])
+        msg.positions = chunk.positions.reshape(-1).tolist()
+        meta = self._goal_meta
+        if meta is not None and self.mode == "dual_rate":
+            msg.goal_sequence = meta.sequence
+            msg.goal_stamp = seconds_to_time(meta.stamp)
+        msg.model_id = self.policy.model_id
+        msg.backend = self.backend.name
+        msg.inference_latency = float(latency)
+        self.chunk_publisher.publish(msg)
+
+    # -- 120 Hz command stream ----------------------------------------------------------------
+    def _on_command_tick(self) -> None:
+        now = now_seconds(self)
+        measured = self.joint_buffer.positions_of(self.action_joints, now, self.joint_state_timeout_s)
+        policy_command = self.chunk_executor.sample(now)
+        faults = self._faults(now)
+        output = self.supervisor.tick(now, measured, policy_command, faults)
+        if output.command is None or self.dry_run:
+            return
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = list(self.action_joints)
+        msg.position = [float(v) for v in output.command]
+        self.command_publisher.publish(msg)
+        self._command_rate.tick(now)
+
+    def _faults(self, now: float) -> list[str]:
+        faults = []
+        with self._lock:
+            goal_age = now - self._goal_received_at if self._goal_received_at >= 0 else float("inf")
+            goal_lag = (
+                self._newest_frame_stamp - self._goal_meta.stamp
+                if self._goal_meta is not None and self._newest_frame_stamp >= 0 and self.mode == "dual_rate"
+                else 0.0
+            )
+        if goal_age > self.goal_timeout_s:
+            faults.append("stale_goal_tokens")
+        if goal_lag > self.goal_lag_timeout_s:
+            faults.append("system2_lagging")
+        started = self._inference_started_at
+        if started is not None and time.perf_counter() - started > 4 * self.step_period_s * 16:
+            faults.append("inference_overrun")
+        return faults
+
+    # -- services -----------------------------------------------------------------------------
+    def _on_set_enabled(self, request: SetEnabled.Request, response: SetEnabled.Response):
+        now = now_seconds(self)
+        if request.enable:
+            response.success, response.message = self.supervisor.enable(now)
+        else:
+            response.success, response.message = self.supervisor.disable(now, request.reason or "disabled by request")
+        self.get_logger().info(f"set_enabled({request.enable}, {request.reason!r}): {response.message}")
+        response.state = int(self.supervisor.state)
+        self._publish_status()
+        return response
+
+    def _on_estop(self, _request: Trigger.Request, response: Trigger.Response):
+        self.supervisor.estop(now_seconds(self), "e-stop requested")
+        self.get_logger().error("E-STOP latched: commands stopped until reset_estop")
+        response.success, response.message = True, "e-stop latched"
+        self._publish_status()
+        return response
+
+    def _on_reset_estop(self, _request: Trigger.Request, response: Trigger.Response):
+        response.success, response.message = self.supervisor.reset_estop(now_seconds(self))
+        self.get_logger().warn(f"reset_estop: {response.message}")
+        self._publish_status()
+        return response
+
+    # -- ExecuteInstruction action ------------------------------------------------------------
+    def _on_goal_request(self, goal: ExecuteInstruction.Goal) -> GoalResponse:
+        try:
+            text = normalize_instruction(goal.instruction, self.max_instruction_bytes)
+        except InstructionRejected as exc:
+            self.get_logger().error(f"ExecuteInstruction rejected: {exc}")
+            return GoalResponse.REJECT
+        if not text:
+            self.get_logger().error("ExecuteInstruction rejected: empty instruction")
+            return GoalResponse.REJECT
+        if self.supervisor.state == ControllerStatus.STATE_ESTOPPED:
+            self.get_logger().error("ExecuteInstruction rejected: e-stop latched")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _on_goal_accepted(self, goal_handle) -> None:
+        with self._lock:
+            previous, self._active_goal_handle = self._active_goal_handle, goal_handle
+        if previous is not None and previous.is_active:
+            previous.preempted = True  # read by its execute loop
+        goal_handle.execute()
+
+    def _execute_instruction(self, goal_handle) -> ExecuteInstruction.Result:
+        request = goal_handle.request
+        timeout = request.timeout.sec + request.timeout.nanosec * 1e-9 or self.default_action_timeout_s
+        instruction = normalize_instruction(request.instruction, self.max_instruction_bytes)
+        instruction_id = new_instruction_id()
+        start = now_seconds(self)
+        chunks_at_start = self._chunks_executed
+        result = ExecuteInstruction.Result()
+
+        def finish(outcome: int, reason: str) -> ExecuteInstruction.Result:
+            self._end_instruction(instruction_id)
+            result.outcome, result.reason = outcome, reason
+            result.chunks_executed = self._chunks_executed - chunks_at_start
+            result.elapsed = seconds_to_duration(now_seconds(self) - start)
+            self.get_logger().info(f"ExecuteInstruction {instruction!r}: {reason}")
+            return result
+
+        ok, reason = self._send_instruction(instruction, instruction_id)
+        if not ok:
+            goal_handle.abort()
+            return finish(ExecuteInstruction.Result.OUTCOME_REJECTED, reason)
+        feedback = ExecuteInstruction.Feedback()
+        while rclpy.ok():
+            elapsed = now_seconds(self) - start
+            if getattr(goal_handle, "preempted", False):
+                goal_handle.abort()
+                return finish(ExecuteInstruction.Result.OUTCOME_PREEMPTED, "preempted by a newer instruction")
+            if goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+                return finish(ExecuteInstruction.Result.OUTCOME_CANCELED, "canceled; holding position")
+            state = self.supervisor.state
+            if state in (ControllerStatus.STATE_ESTOPPED, ControllerStatus.STATE_DISABLED):
+                goal_handle.abort()
+                return finish(ExecuteInstruction.Result.OUTCOME_ABORTED, f"controller {self.supervisor.state_name}: {self.supervisor.reason}")
+            if elapsed >= timeout:
+                goal_handle.succeed()
+                return finish(ExecuteInstruction.Result.OUTCOME_TIMEOUT_REACHED, f"ran for {timeout:.1f} s")
+            feedback.elapsed = seconds_to_duration(elapsed)
+            feedback.chunks_executed = self._chunks_executed - chunks_at_start
+            feedback.controller_state = int(state)
+            feedback.state_text = self.supervisor.state_name
+            goal_handle.publish_feedback(feedback)
+            time.sleep(0.1)
+        goal_handle.abort()
+        return finish(ExecuteInstruction.Result.OUTCOME_ABORTED, "node shutting down")
+
+    def _send_instruction(self, text: str, instruction_id: str) -> tuple[bool, str]:
+        if self.mode == "fused":
+            with self._lock:
+                self._fused_instruction = text
+            return True, "ok"
+        if not self.instruction_client.wait_for_service(timeout_sec=5.0):
+            return False, "System 2 set_instruction service not available"
+        future = self.instruction_client.call_async(SetInstruction.Request(text=text, id=instruction_id))
+        deadline = time.monotonic() + 5.0
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not future.done():
+            return False, "System 2 did not answer set_instruction"
+        response = future.result()
+        return response.accepted, response.message
+
+    def _end_instruction(self, instruction_id: str) -> None:
+        """Stop acting on an instruction whose action ended: drop its goal and hold position."""
+        with self._lock:
+            self._ended_instruction_ids.add(instruction_id)
+            if self._goal_meta is not None and self._goal_meta.instruction_id == instruction_id:
+                self._goal_received_at = -1.0
+            if self._pending_goal is not None and self._pending_goal.instruction_id == instruction_id:
+                self._pending_goal = None
+            if self.mode == "fused":
+                self._fused_instruction = ""
+        self.chunk_executor.clear()
+        if self.mode == "dual_rate" and self.instruction_client.service_is_ready():
+            self.instruction_client.call_async(SetInstruction.Request(text="", id=""))
+
+    # -- status -------------------------------------------------------------------------------
+    def _publish_status(self) -> None:
+        now = now_seconds(self)
+        msg = ControllerStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.state = int(self.supervisor.state)
+        msg.dry_run = bool(self.dry_run)
+        msg.reason = self.supervisor.reason
+        msg.active_faults = list(self.supervisor.active_faults)
+        msg.chunks_executed = self._chunks_executed
+        msg.command_rate = float(self._command_rate.rate(now))
+        self.status_publisher.publish(msg)
+
+    def _diagnostics(self) -> tuple[int, str, dict]:
+        now = now_seconds(self)
+        latency = self._chunk_latency.summary_ms()
+        state = self.supervisor.state
+        level = {ControllerStatus.STATE_RUNNING: 0, ControllerStatus.STATE_RAMPING: 0}.get(state, 1)
+        if state == ControllerStatus.STATE_ESTOPPED:
+            level = 2
+        return level, f"{self.supervisor.state_name}: {self.supervisor.reason}", {
+            "command_rate_hz": self._command_rate.rate(now),
+            "target_command_rate_hz": self.command_rate_hz,
+            "chunk_latency_p50_ms": latency.get("p50", float("nan")),
+            "chunk_latency_p99_ms": latency.get("p99", float("nan")),
+            "chunks": self._chunks_executed,
+            "active_faults": ",".join(self.supervisor.active_faults),
+            "backend": self.backend.name,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+        }
+
+    def shutdown(self) -> None:
+        self._running = False
+        if self._inference_thread.is_alive():
+            self._inference_thread.join(timeout=5.0)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = System1Node()
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except BackendUnavailable as exc:
+        print(f"gr00t_system1: {exc}")
+        raise SystemExit(2) from exc
+    finally:
+        if node is not None:
+            node.shutdown()  # join the torch thread before rclpy shuts down
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()

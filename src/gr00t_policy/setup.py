@@ -1,0 +1,32 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "gr00t_policy"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["model/assets/**/*"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        # User-facing command-line tools go to bin/ (on PATH after `. install/setup.bash`);
+        # node executables stay in lib/gr00t_policy for `ros2 run` / launch.
+        ("bin", glob("scripts/gr00t-*")),
+    ],
+    install_requires=["setuptools", "numpy", "pyyaml", "torch", "transformers", "safetensors"],
+    extras_require={"test": ["pytest", "hypothesis"]},
+    zip_safe=False,
+    maintainer="gr00t-ros maintainers",
+    maintainer_email="maintainers@gr00t-ros.dev",
+    description="GR00T N1 policy library and System 2 / System 1 ROS 2 nodes.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "system2_node = gr00t_policy.ros.system2_node:main",
+            "system1_node = gr00t_policy.ros.system1_node:main",
+        ],
+    },
+)
