@@ -1,13 +1,13 @@
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE = "gr00t_policy"
 
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(exclude=["test", "test.*"]),
+    packages=find_namespace_packages(include=[PACKAGE, f"{PACKAGE}.*"], exclude=[f"{PACKAGE}.model.assets*"]),
     package_data={PACKAGE: ["model/assets/**/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

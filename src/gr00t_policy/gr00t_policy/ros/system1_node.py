@@ -57,8 +57,8 @@ MODES = ("dual_rate", "fused")
 
 
 class System1Node(Node):
-    def __init__(self, policy: Any = None) -> None:
-        super().__init__("gr00t_system1")
+    def __init__(self, policy: Any = None, **node_kwargs: Any) -> None:
+        super().__init__("gr00t_system1", **node_kwargs)
         self.stack = declare_stack(self)
         p = lambda name, default: declare_from_stack(self, self.stack, "system1", name, default)  # noqa: E731
         model_path = p("model_path", "")
@@ -365,7 +365,7 @@ class System1Node(Node):
 
     def _on_reset_estop(self, _request: Trigger.Request, response: Trigger.Response):
         response.success, response.message = self.supervisor.reset_estop(now_seconds(self))
-        self.get_logger().warn(f"reset_estop: {response.message}")
+        self.get_logger().warning(f"reset_estop: {response.message}")
         self._publish_status()
         return response
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -43,8 +44,8 @@ from gr00t_policy.ros.messages import (
 
 
 class System2Node(Node):
-    def __init__(self, policy=None) -> None:
-        super().__init__("gr00t_system2")
+    def __init__(self, policy: Any = None, **node_kwargs: Any) -> None:
+        super().__init__("gr00t_system2", **node_kwargs)
         self.stack = declare_stack(self)
         section = "system2"
         self.rate_hz = declare_from_stack(self, self.stack, section, "rate_hz", self.stack.rates["system2_hz"])
@@ -134,7 +135,7 @@ class System2Node(Node):
         if normalized:
             self.get_logger().info(f"instruction [{current_id[:8]}]: {normalized!r}")
             return True, "ok", current_id
-        self.get_logger().warn("instruction cleared: no goal tokens until a new one (System 1 holds)")
+        self.get_logger().warning("instruction cleared: no goal tokens until a new one (System 1 holds)")
         return True, "instruction cleared", ""
 
     # -- inference ----------------------------------------------------------------------------
@@ -176,14 +177,14 @@ class System2Node(Node):
         self._rate.tick(now)
         self._skip_reason = ""
         if latency > 1.0 / self.rate_hz:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"backbone took {latency * 1e3:.1f} ms, over the {1e3 / self.rate_hz:.0f} ms period",
                 throttle_duration_sec=5.0,
             )
 
     def _skip(self, reason: str) -> None:
         if reason != self._skip_reason:
-            self.get_logger().warn(f"not publishing goal tokens: {reason}")
+            self.get_logger().warning(f"not publishing goal tokens: {reason}")
             self._skip_reason = reason
 
     def _diagnostics(self) -> tuple[int, str, dict]:

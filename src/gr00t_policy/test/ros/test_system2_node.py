@@ -1,0 +1,105 @@
+"""System 2 node alone, in-process: goal tokens from images + instruction, and bad inputs."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+
+from gr00t_interfaces.msg import GoalTokens
+from gr00t_interfaces.srv import SetInstruction
+from gr00t_policy.ros.common import LATEST_RELIABLE_QOS, SENSOR_QOS
+from gr00t_policy.ros.image_conversion import rgb_to_image_fields
+from gr00t_policy.ros.messages import decode_goal_tokens
+from gr00t_policy.ros.system2_node import System2Node
+from sensor_msgs.msg import Image
+
+
+@pytest.fixture
+def system2(ros, demo_policy):
+    node = ros.add(
+        System2Node(
+            policy=demo_policy,
+            context=ros.context,
+            parameter_overrides=[Parameter("rate_hz", value=20.0)],
+        )
+    )
+    client = ros.node("system2_test_client")
+    goals: list[GoalTokens] = []
+    client.create_subscription(GoalTokens, node.stack.topics["goal_tokens"], goals.append, LATEST_RELIABLE_QOS)
+    camera = client.create_publisher(Image, node.stack.camera_topics()["ego_view"]["image"], SENSOR_QOS)
+    service = client.create_client(SetInstruction, node.stack.services["set_instruction"])
+    assert service.wait_for_service(timeout_sec=5.0)
+    return node, client, camera, service, goals
+
+
+def _image(client, encoding="rgb8", age_s=0.0, size=(224, 224)):
+    rgb = np.random.default_rng(0).integers(0, 255, size=size + (3,), dtype=np.uint8)
+    msg = Image(**rgb_to_image_fields(rgb))
+    msg.encoding = encoding
+    msg.header.stamp = (client.get_clock().now() - rclpy_duration(age_s)).to_msg()
+    return msg
+
+
+def rclpy_duration(seconds: float):
+    from rclpy.duration import Duration
+
+    return Duration(nanoseconds=int(seconds * 1e9))
+
+
+def _call(ros, service, text):
+    future = service.call_async(SetInstruction.Request(text=text))
+    assert ros.wait_for(future.done, 5.0)
+    return future.result()
+
+
+def _stream(ros, client, camera, seconds, **kwargs):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        camera.publish(_image(client, **kwargs))
+        time.sleep(0.03)
+
+
+def test_publishes_goal_tokens_for_fresh_images_and_an_instruction(ros, system2, demo_policy):
+    node, client, camera, service, goals = system2
+    response = _call(ros, service, "pick up the red cube")
+    assert response.accepted and response.id
+    _stream(ros, client, camera, 1.0)
+    assert ros.wait_for(lambda: len(goals) >= 3, 10.0)
+    goal = decode_goal_tokens(goals[-1])
+    assert goal.tokens.shape[0] == 1 and goal.tokens.shape[2] == demo_policy.goal_dim
+    assert goals[-1].instruction == "pick up the red cube" and goals[-1].instruction_id == response.id
+    assert goals[-1].model_id == demo_policy.model_id
+    assert [g.sequence for g in goals] == list(range(goals[0].sequence, goals[0].sequence + len(goals)))
+
+
+def test_no_goal_without_instruction_or_with_bad_images(ros, system2):
+    node, client, camera, service, goals = system2
+    _stream(ros, client, camera, 0.5)  # fresh frames but no instruction yet
+    assert goals == []
+    time.sleep(node.max_image_age_s)  # let those frames age out
+    assert _call(ros, service, "wave").accepted
+    _stream(ros, client, camera, 0.5, encoding="yuv422")  # unsupported encoding: dropped
+    _stream(ros, client, camera, 0.5, age_s=5.0)  # stale frames
+    time.sleep(0.2)
+    assert goals == []
+    _stream(ros, client, camera, 0.5)  # and the node still works
+    assert ros.wait_for(lambda: len(goals) > 0, 5.0)
+
+
+def test_oversized_instruction_is_rejected_and_empty_clears(ros, system2):
+    node, client, camera, service, goals = system2
+    assert _call(ros, service, "reach the blue cube").accepted
+    rejected = _call(ros, service, "x" * 10_000)
+    assert not rejected.accepted and "limit" in rejected.message
+    _stream(ros, client, camera, 0.6)
+    assert ros.wait_for(lambda: len(goals) > 0, 5.0)
+    assert goals[-1].instruction == "reach the blue cube"  # the previous one stays in effect
+    cleared = _call(ros, service, "")
+    assert cleared.accepted and cleared.id == ""
+    time.sleep(0.2)
+    count = len(goals)
+    _stream(ros, client, camera, 0.5)
+    assert len(goals) == count
