@@ -10,6 +10,7 @@ Threads, on purpose:
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -28,7 +29,15 @@ from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
 
 from gr00t_policy.backends import BackendUnavailable, create_backend
-from gr00t_policy.execution.chunk_executor import Chunk, ChunkExecutor, ChunkRejected, ExecutorConfig
+from gr00t_policy.execution import (
+    Chunk,
+    ChunkExecutor,
+    ChunkRejected,
+    ExecutorConfig,
+    InferenceDelayEstimator,
+    ReplanConfig,
+    ReplanScheduler,
+)
 from gr00t_policy.instructions import InstructionRejected, new_instruction_id, normalize_instruction
 from gr00t_policy.metrics import LatencyStats, RateMeter
 from gr00t_policy.ros.common import (
@@ -51,7 +60,7 @@ from gr00t_policy.ros.messages import (
     time_to_seconds,
 )
 from gr00t_policy.safety.limits import JointLimiter
-from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig
+from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
 
 MODES = ("dual_rate", "fused")
 
@@ -73,10 +82,17 @@ class System1Node(Node):
         self.goal_lag_timeout_s = p("goal_lag_timeout_s", 1.0)
         self.joint_state_timeout_s = p("joint_state_timeout_s", 0.1)
         self.startup_ramp_s = p("startup_ramp_s", 1.0)
+        self.ramp_max_velocity = p("ramp_max_velocity_rad_s", 0.5)
         self.chunk_switch = p("chunk_switch", "blend")
-        self.blend_steps = p("blend_steps", 4)
+        self.blend_duration_s = p("blend_duration_s", 0.2)
+        self.execution_horizon_steps = p("execution_horizon_steps", 0)
+        self.chunk_timeout_s = p("chunk_timeout_s", 1.0)
+        self.inference_timeout_s = p("inference_timeout_s", 1.0)
+        self.disable_after_s = p("disable_after_s", 5.0)
+        self.restart_threshold_rad = p("restart_position_threshold_rad", 0.3)
         self.dry_run = p("dry_run", False)
-        enable_on_start = p("enable_on_start", True)
+        enable_on_start = p("enable_on_start", False)
+        self.enable_on_goal = p("enable_on_goal", False)
         self.default_action_timeout_s = p("default_action_timeout_s", 30.0)
         self.max_instruction_bytes = p("max_instruction_bytes", 2048)
         if self.mode not in MODES:
@@ -84,6 +100,9 @@ class System1Node(Node):
 
         if num_threads > 0:
             torch.set_num_threads(num_threads)
+        # The inference thread re-takes the GIL between torch ops; with the default 5 ms switch
+        # interval, busy callback threads stretch a 4 ms chunk into hundreds of milliseconds.
+        sys.setswitchinterval(p("gil_switch_interval_s", 0.0005))
         self.policy = policy if policy is not None else self._load_policy(model_path, device)
         self.backend = create_backend(backend_name, self.policy)
         data_config = self.policy.data_config
@@ -94,21 +113,37 @@ class System1Node(Node):
         state_joints = robot.group_joints([g for g, _ in self.state_groups])
         self.joint_buffer = JointStateBuffer(sorted(set(state_joints) | set(self.action_joints)))
 
-        specs = [robot.joints[n] for n in self.action_joints]
-        self.limiter = JointLimiter(specs)
+        # The executor and the supervisor are not thread-safe: `_control_lock` guards both.
+        self._control_lock = threading.Lock()
         self.chunk_executor = ChunkExecutor(
-            self.action_joints, ExecutorConfig(switch_mode=self.chunk_switch, blend_steps=self.blend_steps)
+            ExecutorConfig(
+                joint_names=tuple(self.action_joints),
+                switch_mode=self.chunk_switch,
+                blend_duration_s=self.blend_duration_s,
+                execution_horizon_steps=self.execution_horizon_steps,
+            )
         )
         self.supervisor = SafetySupervisor(
-            self.limiter,
             SupervisorConfig(
+                ramp_duration_s=self.startup_ramp_s,
+                ramp_max_velocity_rad_s=self.ramp_max_velocity,
                 joint_state_timeout_s=self.joint_state_timeout_s,
                 goal_timeout_s=self.goal_timeout_s,
-                ramp_duration_s=self.startup_ramp_s,
-                command_period_s=1.0 / self.command_rate_hz,
+                chunk_timeout_s=self.chunk_timeout_s,
+                inference_timeout_s=self.inference_timeout_s,
+                disable_after_s=self.disable_after_s,
+                restart_position_threshold_rad=self.restart_threshold_rad,
+                dry_run=self.dry_run,
             ),
+            JointLimiter.from_robot(robot, self.action_joints),
         )
-        self.supervisor.set_dry_run(self.dry_run)
+        self.replanner = ReplanScheduler(
+            ReplanConfig(
+                replan_every_steps=self.replan_every_steps,
+                execution_horizon_steps=self.execution_horizon_steps,
+            )
+        )
+        self.delay_estimator = InferenceDelayEstimator()
 
         self._lock = threading.Lock()
         self._goal: Any = None  # backend goal cache
@@ -120,7 +155,7 @@ class System1Node(Node):
         self._fused_instruction = ""
         self._ended_instruction_ids: set[str] = set()
         self._chunks_executed = 0
-        self._inference_started_at: float | None = None
+        self._last_faults: tuple[str, ...] = ()
         self._chunk_latency = LatencyStats()
         self._command_rate = RateMeter()
         self._running = True
@@ -162,7 +197,8 @@ class System1Node(Node):
         self.create_timer(0.5, self._publish_status)
         DiagnosticsPublisher(self, "gr00t_system1", self._diagnostics)
         if enable_on_start:
-            self.supervisor.enable(now_seconds(self))
+            with self._control_lock:
+                self.supervisor.enable(now_seconds(self), "enable_on_start")
         self._inference_thread = threading.Thread(target=self._inference_loop, name="gr00t_system1_inference", daemon=True)
         self._inference_thread.start()
         self.get_logger().info(
@@ -181,10 +217,15 @@ class System1Node(Node):
 
     # -- inputs -------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
+        now = now_seconds(self)
         try:
-            self.joint_buffer.update(msg.name, msg.position, time_to_seconds(msg.header.stamp), now_seconds(self))
+            self.joint_buffer.update(msg.name, msg.position, time_to_seconds(msg.header.stamp), now)
         except JointStateError as exc:
             self.get_logger().error(f"joint_states rejected: {exc}", throttle_duration_sec=2.0)
+            return
+        if self.joint_buffer.positions_of(self.action_joints, now, self.joint_state_timeout_s) is not None:
+            with self._control_lock:
+                self.supervisor.on_joint_state(now)
 
     def _on_goal_tokens(self, msg: GoalTokens) -> None:
         if msg.instruction_id in self._ended_instruction_ids:
@@ -196,9 +237,22 @@ class System1Node(Node):
         except GoalDecodeError as exc:
             self.get_logger().error(f"goal tokens rejected: {exc}", throttle_duration_sec=2.0)
             return
+        now = now_seconds(self)
+        with self._lock:
+            lag = self._newest_frame_stamp - decoded.stamp if self._newest_frame_stamp >= 0 else 0.0
+        if lag > self.goal_lag_timeout_s:
+            # System 2 is publishing, but from frames far older than the camera's: it is stuck.
+            # Such goals do not count as fresh, so the goal watchdog holds the robot.
+            self.get_logger().error(
+                f"goal tokens lag the newest camera frame by {lag:.2f} s (> {self.goal_lag_timeout_s:.2f} s)",
+                throttle_duration_sec=2.0,
+            )
+            return
         with self._lock:
             self._pending_goal = decoded
-            self._goal_received_at = now_seconds(self)
+            self._goal_received_at = now
+        with self._control_lock:
+            self.supervisor.on_goal_tokens(now)
 
     def _on_image(self, key: str, msg: Image) -> None:
         stamp = time_to_seconds(msg.header.stamp)
@@ -225,7 +279,7 @@ class System1Node(Node):
 
     # -- inference ----------------------------------------------------------------------------
     def _inference_loop(self) -> None:
-        while self._running and rclpy.ok():
+        while self._running and self.context.ok():
             try:
                 if not self._infer_once():
                     time.sleep(0.005)
@@ -250,41 +304,50 @@ class System1Node(Node):
             return None
         with torch.inference_mode():
             tokens = self.policy.encode_goal([frames[k] for k in keys], instruction)
-        self._goal_received_at = now_seconds(self)
+        now = now_seconds(self)
+        self._goal_received_at = now
+        with self._control_lock:
+            self.supervisor.on_goal_tokens(now)
         return self.backend.prepare_goal(tokens.tokens, tokens.mask)
 
     def _infer_once(self) -> bool:
-        if not self.supervisor.wants_chunks():
-            return False
         now = now_seconds(self)
-        if self.replan_every_steps > 0 and not self.chunk_executor.due_for_replan(now, self.replan_every_steps):
-            return False
+        with self._control_lock:
+            if not self.supervisor.enabled:
+                return False
+            if not self.replanner.should_request(now, self.chunk_executor.status(now), False):
+                return False
         snapshot = self.joint_buffer.snapshot(now, self.joint_state_timeout_s)
         if snapshot is None:
             return False
         positions, state_stamp = snapshot
         start = time.perf_counter()
-        self._inference_started_at = start
-        goal = self._fused_goal() if self.mode == "fused" else self._current_goal()
-        if goal is None:
-            self._inference_started_at = None
-            return False
-        state = self._group_state(positions, self.state_groups)
-        actions = self.backend.predict_chunk(state, goal)
-        chunk_positions = np.concatenate([np.asarray(actions[g], dtype=np.float64) for g, _ in self.action_groups], axis=1)
+        with self._control_lock:
+            self.replanner.mark_requested(now)
+            self.supervisor.on_inference_started(now)
+        try:
+            goal = self._fused_goal() if self.mode == "fused" else self._current_goal()
+            if goal is None:
+                return False
+            actions = self.backend.predict_chunk(self._group_state(positions, self.state_groups), goal)
+        finally:
+            with self._control_lock:
+                self.supervisor.on_inference_finished(now_seconds(self))
         latency = time.perf_counter() - start
-        self._inference_started_at = None
         chunk = Chunk(
             start_time=state_stamp,
             step_period=self.step_period_s,
             joint_names=tuple(self.action_joints),
-            positions=chunk_positions,
+            positions=np.concatenate([np.asarray(actions[g], dtype=np.float64) for g, _ in self.action_groups], axis=1),
+            sequence=self._chunks_executed,
         )
         try:
-            self.chunk_executor.add_chunk(chunk, now_seconds(self))
+            with self._control_lock:
+                acceptance = self.chunk_executor.submit(chunk, now_seconds(self))
         except ChunkRejected as exc:
-            self.get_logger().error(f"chunk rejected: {exc}", throttle_duration_sec=2.0)
+            self.get_logger().error(str(exc), throttle_duration_sec=2.0)
             return True
+        self.delay_estimator.add(acceptance.latency_s)
         self._chunks_executed += 1
         self._chunk_latency.add(latency)
         self._publish_chunk(chunk, latency)
@@ -313,11 +376,14 @@ class System1Node(Node):
     # -- 120 Hz command stream ----------------------------------------------------------------
     def _on_command_tick(self) -> None:
         now = now_seconds(self)
-        measured = self.joint_buffer.positions_of(self.action_joints, now, self.joint_state_timeout_s)
-        policy_command = self.chunk_executor.sample(now)
-        faults = self._faults(now)
-        output = self.supervisor.tick(now, measured, policy_command, faults)
-        if output.command is None or self.dry_run:
+        measured = self.joint_buffer.positions_of(self.action_joints, now, float("inf"))
+        with self._control_lock:
+            policy_command = self.chunk_executor.sample(now)
+            output = self.supervisor.tick(now, measured, policy_command, self.chunk_executor.status(now))
+        self._last_faults = output.active_faults
+        if output.state_changed:
+            self._on_state_change(output)
+        if output.command is None:
             return
         msg = JointState()
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -326,45 +392,46 @@ class System1Node(Node):
         self.command_publisher.publish(msg)
         self._command_rate.tick(now)
 
-    def _faults(self, now: float) -> list[str]:
-        faults = []
-        with self._lock:
-            goal_age = now - self._goal_received_at if self._goal_received_at >= 0 else float("inf")
-            goal_lag = (
-                self._newest_frame_stamp - self._goal_meta.stamp
-                if self._goal_meta is not None and self._newest_frame_stamp >= 0 and self.mode == "dual_rate"
-                else 0.0
-            )
-        if goal_age > self.goal_timeout_s:
-            faults.append("stale_goal_tokens")
-        if goal_lag > self.goal_lag_timeout_s:
-            faults.append("system2_lagging")
-        started = self._inference_started_at
-        if started is not None and time.perf_counter() - started > 4 * self.step_period_s * 16:
-            faults.append("inference_overrun")
-        return faults
+    def _on_state_change(self, output) -> None:
+        name = SupervisorState(output.state).name
+        faults = f" faults={list(output.active_faults)}" if output.active_faults else ""
+        text = f"controller {name}: {output.reason}{faults}"
+        # rclpy ties one severity to each call site, hence two calls rather than a chosen function.
+        if output.state in (SupervisorState.ESTOPPED, SupervisorState.HOLDING):
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().info(text)
+        if output.state in (SupervisorState.DISABLED, SupervisorState.ESTOPPED):
+            with self._control_lock:
+                self.chunk_executor.reset()
+        self._publish_status()
 
     # -- services -----------------------------------------------------------------------------
     def _on_set_enabled(self, request: SetEnabled.Request, response: SetEnabled.Response):
-        now = now_seconds(self)
-        if request.enable:
-            response.success, response.message = self.supervisor.enable(now)
-        else:
-            response.success, response.message = self.supervisor.disable(now, request.reason or "disabled by request")
-        self.get_logger().info(f"set_enabled({request.enable}, {request.reason!r}): {response.message}")
-        response.state = int(self.supervisor.state)
+        with self._control_lock:
+            if request.enable:
+                result = self.supervisor.enable(now_seconds(self), request.reason)
+            else:
+                result = self.supervisor.disable(request.reason or "disabled on request")
+                self.chunk_executor.reset()
+        self.get_logger().info(f"set_enabled({request.enable}, {request.reason!r}): {result.message}")
+        response.success, response.message, response.state = result.success, result.message, int(result.state)
         self._publish_status()
         return response
 
     def _on_estop(self, _request: Trigger.Request, response: Trigger.Response):
-        self.supervisor.estop(now_seconds(self), "e-stop requested")
+        with self._control_lock:
+            result = self.supervisor.estop("e-stop service called")
+            self.chunk_executor.reset()
         self.get_logger().error("E-STOP latched: commands stopped until reset_estop")
-        response.success, response.message = True, "e-stop latched"
+        response.success, response.message = result.success, result.message
         self._publish_status()
         return response
 
     def _on_reset_estop(self, _request: Trigger.Request, response: Trigger.Response):
-        response.success, response.message = self.supervisor.reset_estop(now_seconds(self))
+        with self._control_lock:
+            result = self.supervisor.reset_estop()
+        response.success, response.message = result.success, result.message
         self.get_logger().warning(f"reset_estop: {response.message}")
         self._publish_status()
         return response
@@ -408,12 +475,16 @@ class System1Node(Node):
             self.get_logger().info(f"ExecuteInstruction {instruction!r}: {reason}")
             return result
 
+        if self.enable_on_goal:
+            with self._control_lock:
+                if self.supervisor.state == SupervisorState.DISABLED:
+                    self.supervisor.enable(now_seconds(self), "ExecuteInstruction goal")
         ok, reason = self._send_instruction(instruction, instruction_id)
         if not ok:
             goal_handle.abort()
             return finish(ExecuteInstruction.Result.OUTCOME_REJECTED, reason)
         feedback = ExecuteInstruction.Feedback()
-        while rclpy.ok():
+        while self.context.ok():
             elapsed = now_seconds(self) - start
             if getattr(goal_handle, "preempted", False):
                 goal_handle.abort()
@@ -424,14 +495,17 @@ class System1Node(Node):
             state = self.supervisor.state
             if state in (ControllerStatus.STATE_ESTOPPED, ControllerStatus.STATE_DISABLED):
                 goal_handle.abort()
-                return finish(ExecuteInstruction.Result.OUTCOME_ABORTED, f"controller {self.supervisor.state_name}: {self.supervisor.reason}")
+                return finish(
+                    ExecuteInstruction.Result.OUTCOME_ABORTED,
+                    f"controller {SupervisorState(state).name.lower()}: {self.supervisor.reason}",
+                )
             if elapsed >= timeout:
                 goal_handle.succeed()
                 return finish(ExecuteInstruction.Result.OUTCOME_TIMEOUT_REACHED, f"ran for {timeout:.1f} s")
             feedback.elapsed = seconds_to_duration(elapsed)
             feedback.chunks_executed = self._chunks_executed - chunks_at_start
             feedback.controller_state = int(state)
-            feedback.state_text = self.supervisor.state_name
+            feedback.state_text = SupervisorState(state).name.lower()
             goal_handle.publish_feedback(feedback)
             time.sleep(0.1)
         goal_handle.abort()
@@ -463,7 +537,8 @@ class System1Node(Node):
                 self._pending_goal = None
             if self.mode == "fused":
                 self._fused_instruction = ""
-        self.chunk_executor.clear()
+        with self._control_lock:
+            self.chunk_executor.reset()
         if self.mode == "dual_rate" and self.instruction_client.service_is_ready():
             self.instruction_client.call_async(SetInstruction.Request(text="", id=""))
 
@@ -475,7 +550,7 @@ class System1Node(Node):
         msg.state = int(self.supervisor.state)
         msg.dry_run = bool(self.dry_run)
         msg.reason = self.supervisor.reason
-        msg.active_faults = list(self.supervisor.active_faults)
+        msg.active_faults = list(self._last_faults)
         msg.chunks_executed = self._chunks_executed
         msg.command_rate = float(self._command_rate.rate(now))
         self.status_publisher.publish(msg)
@@ -487,13 +562,14 @@ class System1Node(Node):
         level = {ControllerStatus.STATE_RUNNING: 0, ControllerStatus.STATE_RAMPING: 0}.get(state, 1)
         if state == ControllerStatus.STATE_ESTOPPED:
             level = 2
-        return level, f"{self.supervisor.state_name}: {self.supervisor.reason}", {
+        return level, f"{SupervisorState(state).name.lower()}: {self.supervisor.reason}", {
             "command_rate_hz": self._command_rate.rate(now),
             "target_command_rate_hz": self.command_rate_hz,
             "chunk_latency_p50_ms": latency.get("p50", float("nan")),
             "chunk_latency_p99_ms": latency.get("p99", float("nan")),
             "chunks": self._chunks_executed,
-            "active_faults": ",".join(self.supervisor.active_faults),
+            "active_faults": ",".join(self._last_faults),
+            "limiter_interventions": self.supervisor.limiter.limited_ticks,
             "backend": self.backend.name,
             "mode": self.mode,
             "dry_run": self.dry_run,
