@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             goal.timeout.sec = int(args.duration) if args.duration > 0 else 0
             goal_future = monitor.action_client.send_goal_async(goal, feedback_callback=monitor.on_feedback)
         goal_handle = result_future = None
+        start = time.monotonic()  # the run starts once the graph is up, not while models load
         while not stop.is_set():
             if args.duration > 0 and time.monotonic() - start >= args.duration + 5.0:
                 break  # the action should have ended at `duration`; don't wait forever

@@ -1,0 +1,30 @@
+"""Shared fixtures: the stack config and one simulator per test module (the model is cached, but
+creating a renderer and loading it still costs ~0.2 s, so tests share it and reset it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gr00t_description import StackConfig, load_stack
+from gr00t_sim import GR1TabletopSim, SimConfig
+
+
+@pytest.fixture(scope="session")
+def stack() -> StackConfig:
+    return load_stack()
+
+
+@pytest.fixture(scope="module")
+def shared_sim(stack: StackConfig) -> Iterator[GR1TabletopSim]:
+    sim = GR1TabletopSim(stack.robot, SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
+    yield sim
+    sim.close()
+
+
+@pytest.fixture
+def sim(shared_sim: GR1TabletopSim) -> GR1TabletopSim:
+    """The module's simulator, reset to the home pose with the configured seed."""
+    shared_sim.reset(shared_sim.config.seed)
+    return shared_sim
