@@ -77,6 +77,7 @@ class System1Node(Node):
         self.mode = p("mode", "dual_rate")
         self.command_rate_hz = p("command_rate_hz", self.stack.rates["command_hz"])
         self.replan_every_steps = p("replan_every_steps", 0)
+        self.replan_min_interval_s = p("replan_min_interval_s", 0.0)
         self.step_period_s = p("step_period_s", 0.05)
         self.goal_timeout_s = p("goal_timeout_s", 1.0)
         self.goal_lag_timeout_s = p("goal_lag_timeout_s", 1.0)
@@ -140,6 +141,7 @@ class System1Node(Node):
         self.replanner = ReplanScheduler(
             ReplanConfig(
                 replan_every_steps=self.replan_every_steps,
+                min_interval_s=self.replan_min_interval_s,
                 execution_horizon_steps=self.execution_horizon_steps,
             )
         )
