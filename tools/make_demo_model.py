@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
 from gr00t_description import load_stack
 from gr00t_policy.model.embodiments import get_data_config, make_metadata
 from gr00t_policy.policy import Gr00tPolicy
@@ -53,7 +54,8 @@ def main() -> int:
         args.preset, seed=args.seed, embodiment=stack.embodiment_tag,
         data_config=stack.data_config, metadata=metadata,
     )
-    files = policy.save_pretrained(args.out)
+    # bf16 on disk halves the bundle; the nodes load it into float32.
+    files = policy.save_pretrained(args.out, dtype=torch.bfloat16)
     card = {
         "name": "gr00t_demo",
         "architecture": "GR00T N1",

@@ -29,23 +29,137 @@ DEFAULT_OUTPUT = PACKAGE_ROOT / "gr00t_policy" / "model" / "assets" / "demo_toke
 # Order fixes the ids: pad/eos <|im_end|> = 2 and <IMG_CONTEXT> = 5 are what the demo config expects.
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>"]
 
-VERBS = ["pick", "place", "put", "move", "push", "pull", "open", "close", "grab", "lift", "stack", "pour",
-         "turn", "rotate", "slide", "hand", "wipe", "drop", "insert", "remove", "take", "fold", "press"]
-OBJECTS = ["pear", "apple", "banana", "orange", "cup", "mug", "bottle", "can", "box", "cube", "block",
-           "bowl", "plate", "drawer", "door", "lid", "sponge", "towel", "marker", "pen", "book", "phone",
-           "spoon", "fork", "knife", "basket", "tray", "jar", "kettle", "cabinet", "microwave", "faucet"]
-ADJECTIVES = ["red", "blue", "green", "yellow", "white", "black", "small", "large", "wooden", "metal",
-              "plastic", "empty", "full", "left", "right", "top", "bottom", "front", "back", "middle"]
-PLACES = ["counter", "table", "shelf", "plate", "bowl", "basket", "tray", "sink", "drawer", "box",
-          "cabinet", "bin", "stove", "floor", "desk"]
-PREPOSITIONS = ["in", "on", "into", "onto", "from", "to", "next to", "behind", "in front of", "under", "above"]
+VERBS = [
+    "pick",
+    "place",
+    "put",
+    "move",
+    "push",
+    "pull",
+    "open",
+    "close",
+    "grab",
+    "lift",
+    "stack",
+    "pour",
+    "turn",
+    "rotate",
+    "slide",
+    "hand",
+    "wipe",
+    "drop",
+    "insert",
+    "remove",
+    "take",
+    "fold",
+    "press",
+]
+OBJECTS = [
+    "pear",
+    "apple",
+    "banana",
+    "orange",
+    "cup",
+    "mug",
+    "bottle",
+    "can",
+    "box",
+    "cube",
+    "block",
+    "bowl",
+    "plate",
+    "drawer",
+    "door",
+    "lid",
+    "sponge",
+    "towel",
+    "marker",
+    "pen",
+    "book",
+    "phone",
+    "spoon",
+    "fork",
+    "knife",
+    "basket",
+    "tray",
+    "jar",
+    "kettle",
+    "cabinet",
+    "microwave",
+    "faucet",
+]
+ADJECTIVES = [
+    "red",
+    "blue",
+    "green",
+    "yellow",
+    "white",
+    "black",
+    "small",
+    "large",
+    "wooden",
+    "metal",
+    "plastic",
+    "empty",
+    "full",
+    "left",
+    "right",
+    "top",
+    "bottom",
+    "front",
+    "back",
+    "middle",
+]
+PLACES = [
+    "counter",
+    "table",
+    "shelf",
+    "plate",
+    "bowl",
+    "basket",
+    "tray",
+    "sink",
+    "drawer",
+    "box",
+    "cabinet",
+    "bin",
+    "stove",
+    "floor",
+    "desk",
+]
+PREPOSITIONS = [
+    "in",
+    "on",
+    "into",
+    "onto",
+    "from",
+    "to",
+    "next to",
+    "behind",
+    "in front of",
+    "under",
+    "above",
+]
 EXTRA_TEXT = [
     "You are a helpful assistant.",
     "Perform the default behavior.",
-    "system", "user", "assistant",
-    "<image 1>", "<image 2>", "<image 3>", "<image 4>",
+    "system",
+    "user",
+    "assistant",
+    "<image 1>",
+    "<image 2>",
+    "<image 3>",
+    "<image 4>",
     "the robot should carefully use both hands and then return to the home position",
-    "with the left hand", "with the right hand", "slowly", "quickly", "then", "and", "it", "the", "a",
+    "with the left hand",
+    "with the right hand",
+    "slowly",
+    "quickly",
+    "then",
+    "and",
+    "it",
+    "the",
+    "a",
 ]
 COMMON_WORDS = (
     "a about above across after again against all almost along also always am an and another any are "
@@ -92,7 +206,9 @@ def train(vocab_size: int) -> Tokenizer:
     tokenizer.train_from_iterator(corpus(), trainer=trainer)
     for index, token in enumerate(SPECIAL_TOKENS):
         if tokenizer.token_to_id(token) != index:
-            raise RuntimeError(f"special token {token!r} got id {tokenizer.token_to_id(token)}, expected {index}")
+            raise RuntimeError(
+                f"special token {token!r} got id {tokenizer.token_to_id(token)}, expected {index}"
+            )
     return tokenizer
 
 

@@ -1,0 +1,185 @@
+"""``gr00t-checkpoint``: verify, check parity of, and inspect GR00T N1 checkpoints.
+
+Commands::
+
+    gr00t-checkpoint verify --preset gr00t_n1_2b --reference shared/reference/gr00t_n1_2b_state_dict.json
+    gr00t-checkpoint verify --config tiny_config.json --reference tiny_state_dict_shapes.json
+    gr00t-checkpoint verify --checkpoint DIR            # a checkpoint's headers vs its config.json
+    gr00t-checkpoint parity --fixtures shared/reference/parity [--tokenizer-dir DIR]
+    gr00t-checkpoint inspect DIR
+
+``verify`` builds the model on the meta device (no memory) and exits 0 only if tensor names and
+shapes match exactly. ``parity`` exits 0 only if every stage of every case is within
+atol 1e-5 / rtol 1e-4. Exit status 1 = check failed, 2 = bad input (missing or unreadable files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from ..model.checkpoint import (
+    CheckpointError,
+    build_meta_model,
+    compare_shapes,
+    count_parameters,
+    load_config,
+    load_metadata,
+    model_shapes,
+    read_tensor_index,
+    safetensors_files,
+)
+from ..model.configuration_gr00t_n1 import ConfigError, Gr00tN1Config, get_preset, preset_names
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _config_from_args(args: argparse.Namespace) -> Gr00tN1Config:
+    if args.config:
+        return Gr00tN1Config.from_json_file(args.config)
+    return get_preset(args.preset)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.checkpoint:
+        directory = Path(args.checkpoint)
+        config = load_config(directory)
+        index = read_tensor_index(safetensors_files(directory))
+        found = {k: v.shape for k, v in index.items()}
+        source = str(directory)
+    else:
+        if not args.reference:
+            raise SystemExit("verify: give --reference JSON (with --preset or --config) or --checkpoint DIR")
+        config = _config_from_args(args)
+        path = Path(args.reference)
+        try:
+            found = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise CheckpointError(path, "reference state-dict listing is missing") from None
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(path, f"not valid JSON ({exc})") from None
+        if not isinstance(found, dict):
+            raise CheckpointError(path, "must map tensor names to shapes")
+        source = str(path)
+    expected = model_shapes(build_meta_model(config))
+    report = compare_shapes(found, expected)
+    model_params = count_parameters(expected)
+    print(
+        f"model: {args.preset if not (args.config or args.checkpoint) else 'from config'}, "
+        f"{len(expected)} tensors, {model_params:,} parameters (meta device)"
+    )
+    print(
+        f"reference: {source}, {len(found)} tensors, "
+        f"{count_parameters({k: v for k, v in found.items() if k not in report.ignored}):,} parameters"
+    )
+    print(report.format(limit=args.limit))
+    print("OK: names and shapes match exactly" if report.ok else "FAILED: names/shapes differ")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from ..model.parity import PARITY_ATOL, PARITY_RTOL, run_parity
+
+    fixtures = Path(args.fixtures)
+    if not fixtures.is_dir():
+        raise CheckpointError(fixtures, "fixtures directory does not exist")
+    results = run_parity(fixtures, args.tokenizer_dir)
+    print(f"parity vs the original GR00T N1 (atol {PARITY_ATOL:g}, rtol {PARITY_RTOL:g})")
+    for case in results:
+        print(f"\n{case.case}: {'OK' if case.ok else 'FAILED'}")
+        for stage in case.stages:
+            mark = "ok " if stage.ok else "BAD"
+            note = f"  ({stage.note})" if stage.note else ""
+            print(f"  {mark} {stage.name:<40} max abs err {stage.max_abs_error:.3e}{note}")
+    all_ok = all(c.ok for c in results)
+    passed = sum(c.ok for c in results)
+    print(f"\n{'OK' if all_ok else 'FAILED'}: {passed}/{len(results)} cases within tolerance")
+    return EXIT_OK if all_ok else EXIT_FAILED
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise CheckpointError(directory, "checkpoint directory does not exist")
+    config = load_config(directory)
+    files = safetensors_files(directory)
+    index = read_tensor_index(files)
+    bb, head = config.backbone, config.action_head
+    print(f"checkpoint: {directory.resolve()}")
+    for f in files:
+        print(f"  {f.name}: {f.stat().st_size / 2**20:.1f} MiB")
+    print(f"tensors: {len(index)}, parameters {count_parameters({k: v.shape for k, v in index.items()}):,}")
+    print(f"dtypes: {dict(Counter(v.dtype for v in index.values()))}")
+    print(
+        f"backbone: SigLIP {bb.vision.hidden_size}x{bb.vision.num_layers}, LLM {bb.llm.hidden_size} wide "
+        f"({bb.select_layer} layers kept, vocab {bb.llm.vocab_size}, tokenizer {bb.tokenizer}), "
+        f"goal tokens {bb.output_dim} wide, {bb.num_image_tokens} per view"
+    )
+    print(
+        f"action head: DiT {head.dit.num_layers} blocks x {head.dit.inner_dim}, hidden {head.hidden_size}, "
+        f"horizon {head.action_horizon}, action {head.action_dim}, state {head.max_state_dim}, "
+        f"{head.max_num_embodiments} embodiment slots, {head.num_inference_timesteps} steps in config"
+    )
+    report = compare_shapes({k: v.shape for k, v in index.items()}, model_shapes(build_meta_model(config)))
+    print("weights vs config: " + report.format(limit=args.limit))
+    metadata = load_metadata(directory)
+    if metadata is None:
+        print("metadata: experiment_cfg/metadata.json missing (actions cannot be un-normalised)")
+    else:
+        for tag, entry in metadata.items():
+            stats = entry.get("statistics", {})
+            state = {k: len(v.get("min", [])) for k, v in stats.get("state", {}).items()}
+            action = {k: len(v.get("min", [])) for k, v in stats.get("action", {}).items()}
+            video = {k: v.get("resolution") for k, v in entry.get("modalities", {}).get("video", {}).items()}
+            print(
+                f"metadata[{tag}]: state {state}, action {action}, video {video}"
+                + (f", data_config {entry['data_config']}" if "data_config" in entry else "")
+            )
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gr00t-checkpoint", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    verify = sub.add_parser("verify", help="compare model tensor names/shapes with a listing or checkpoint")
+    src = verify.add_mutually_exclusive_group()
+    src.add_argument(
+        "--preset", default="gr00t_n1_2b", choices=preset_names(), help="model preset (default gr00t_n1_2b)"
+    )
+    src.add_argument("--config", help="config.json (HF layout) or tiny_config.json to build the model from")
+    verify.add_argument("--reference", help="JSON {tensor name: shape}, e.g. gr00t_n1_2b_state_dict.json")
+    verify.add_argument(
+        "--checkpoint", help="checkpoint directory: check its safetensors headers against its config.json"
+    )
+    verify.add_argument("--limit", type=int, default=20, help="names listed per category")
+    verify.set_defaults(func=cmd_verify)
+
+    parity = sub.add_parser("parity", help="run every parity case of a fixtures directory")
+    parity.add_argument("--fixtures", required=True, help="directory in the shared/reference/parity layout")
+    parity.add_argument(
+        "--tokenizer-dir", help="Eagle-2 tokenizer files (default: <fixtures>/../eagle2_tokenizer)"
+    )
+    parity.set_defaults(func=cmd_parity)
+
+    inspect = sub.add_parser("inspect", help="summarise a checkpoint directory")
+    inspect.add_argument("directory")
+    inspect.add_argument("--limit", type=int, default=10, help="names listed per category")
+    inspect.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CheckpointError, ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
