@@ -1,0 +1,30 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "gr00t_teleop"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        ("bin", glob("scripts/gr00t-*")),
+    ],
+    install_requires=["setuptools", "pyyaml", "numpy", "mcap", "rosbags", "pyarrow", "av", "tqdm"],
+    extras_require={"test": ["pytest"]},
+    zip_safe=True,
+    maintainer="gr00t-ros maintainers",
+    maintainer_email="maintainers@gr00t-ros.dev",
+    description="Episode recording (rosbag2 MCAP) and conversion to GR00T LeRobot datasets for gr00t-ros.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "recorder_node = gr00t_teleop.recorder_node:main",
+            "gr00t_convert = gr00t_teleop.conversion.cli:main",
+            "gr00t_reindex = gr00t_teleop.recording.recovery:main",
+        ]
+    },
+)
