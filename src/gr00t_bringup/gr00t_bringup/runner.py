@@ -67,6 +67,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
     from gr00t_bringup.monitor import OUTCOME_NAMES, StackMonitor
     from gr00t_interfaces.action import ExecuteInstruction
@@ -85,7 +86,12 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    rclpy.init(args=["--ros-args", "-r", f"__ns:={args.namespace}"] if args.namespace else None)
+    # Our own SIGINT/SIGTERM handling stops the run and shuts the graph down in order; rclpy's
+    # default handler would invalidate the context under the monitor instead.
+    rclpy.init(
+        args=["--ros-args", "-r", f"__ns:={args.namespace}"] if args.namespace else None,
+        signal_handler_options=SignalHandlerOptions.NO,
+    )
     graph = Graph(specs, namespace=args.namespace, log=None if args.quiet else sys.stdout)
     print(f"gr00t-launch: started {', '.join(f'{n.spec.name} (pid {n.pid})' for n in graph.nodes)}")
     monitor = StackMonitor(stack)
@@ -96,13 +102,20 @@ def run(args: argparse.Namespace) -> int:
     action: dict[str, Any] = {}
     start = time.monotonic()
     try:
-        if not monitor.action_client.wait_for_server(timeout_sec=args.startup_timeout):
-            raise RuntimeError(f"ExecuteInstruction server not available after {args.startup_timeout:.0f} s")
+        deadline = time.monotonic() + args.startup_timeout
+        while not monitor.action_client.wait_for_server(timeout_sec=0.2):
+            if stop.is_set():
+                raise RuntimeError("stopped before the graph was up")
+            if exited := graph.exited():
+                raise RuntimeError(f"node(s) exited during start-up: {exited}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ExecuteInstruction server not available after {args.startup_timeout:.0f} s")
         goal_future = None
         if args.instruction:
             goal = ExecuteInstruction.Goal(instruction=args.instruction)
             goal.timeout.sec = int(args.duration) if args.duration > 0 else 0
             goal_future = monitor.action_client.send_goal_async(goal, feedback_callback=monitor.on_feedback)
+            print(f"gr00t-launch: graph up; instruction sent: {args.instruction!r}", flush=True)
         goal_handle = result_future = None
         start = time.monotonic()  # the run starts once the graph is up, not while models load
         while not stop.is_set():

@@ -68,15 +68,19 @@ def test_ctrl_c_cancels_the_action_and_leaves_no_orphans(tmp_path: Path):
         _launch_command("--duration", "0", "--summary", str(summary_path)),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    deadline = time.monotonic() + 120
-    children: list[int] = []
-    while time.monotonic() < deadline and len(children) < 3:
-        children = _children_of(process.pid)
-        time.sleep(0.5)
-    assert len(children) == 3, "the three nodes did not start"
-    time.sleep(15)  # models load, the action runs
+    lines: list[str] = []
+    deadline = time.monotonic() + 180
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until the graph is up and the instruction is running
+        lines.append(line)
+        if "instruction sent" in line or time.monotonic() > deadline:
+            break
+    children = _children_of(process.pid)
+    assert len(children) == 3, "".join(lines)
+    time.sleep(5)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
+    output = "".join(lines) + output
     assert process.returncode == 0, output[-3000:]
     summary = json.loads(summary_path.read_text())
     assert summary["action"]["outcome"] == "canceled", (summary["action"], output[-3000:])

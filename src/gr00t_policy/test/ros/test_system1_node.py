@@ -236,3 +236,72 @@ def test_execute_instruction_action(ros, system1):
     result_future = handle.get_result_async()
     assert ros.wait_for(result_future.done, 5.0)
     assert result_future.result().result.outcome == ExecuteInstruction.Result.OUTCOME_CANCELED
+
+
+def test_goal_tokens_lagging_the_camera_are_treated_as_stale(ros, system1):
+    from gr00t_policy.ros.common import SENSOR_QOS
+    from gr00t_policy.ros.image_conversion import rgb_to_image_fields
+    from rclpy.duration import Duration
+    from sensor_msgs.msg import Image
+
+    node, inputs = system1
+    assert _wait_state(ros, inputs, RUNNING, 10.0)
+    camera = inputs.client.create_publisher(Image, node.stack.camera_topics()["ego_view"]["image"], SENSOR_QOS)
+    frame = Image(**rgb_to_image_fields(np.zeros((8, 8, 3), np.uint8)))
+    # System 2 "stuck": it keeps publishing, but from a frame 3 s older than the camera's newest.
+    inputs.send_goals = False
+    stop = threading.Event()
+
+    def publish_lagging():
+        while not stop.is_set():
+            now = inputs.client.get_clock().now()
+            frame.header.stamp = now.to_msg()
+            camera.publish(frame)
+            inputs.goal_msg.header.stamp = (now - Duration(seconds=3)).to_msg()
+            inputs.goal_pub.publish(inputs.goal_msg)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=publish_lagging, daemon=True)
+    thread.start()
+    try:
+        assert _wait_state(ros, inputs, HOLDING, 3.0)
+        assert "stale_goal_tokens" in node._last_faults
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_fused_mode_runs_backbone_and_head_per_chunk(ros, demo_policy):
+    from gr00t_interfaces.msg import Instruction
+    from gr00t_policy.ros.common import SENSOR_QOS
+    from gr00t_policy.ros.image_conversion import rgb_to_image_fields
+    from sensor_msgs.msg import Image
+
+    node = ros.add(
+        System1Node(
+            policy=demo_policy,
+            context=ros.context,
+            parameter_overrides=[
+                Parameter("mode", value="fused"),
+                Parameter("enable_on_start", value=True),
+                Parameter("startup_ramp_s", value=0.3),
+                Parameter("ramp_max_velocity_rad_s", value=0.0),
+            ],
+        )
+    )
+    inputs = FakeInputs(ros, node, demo_policy)
+    inputs.send_goals = False  # no System 2 in fused mode
+    try:
+        camera = inputs.client.create_publisher(Image, node.stack.camera_topics()["ego_view"]["image"], SENSOR_QOS)
+        instruction = inputs.client.create_publisher(Instruction, node.stack.topics["instruction"], LATCHED_QOS)
+        instruction.publish(Instruction(id="fused", text="pick up the red cube"))
+        frame = Image(**rgb_to_image_fields(np.zeros((224, 224, 3), np.uint8)))
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and inputs.state() != RUNNING:
+            frame.header.stamp = inputs.client.get_clock().now().to_msg()
+            camera.publish(frame)
+            time.sleep(0.05)
+        assert inputs.state() == RUNNING, node.supervisor.reason
+        assert len(inputs.chunks) > 0 and inputs.chunks[-1].goal_sequence == 0  # no System 2 goal used
+    finally:
+        inputs.stop()
