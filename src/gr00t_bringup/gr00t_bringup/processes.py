@@ -97,6 +97,8 @@ class Graph:
 
     def __init__(self, specs: list[NodeSpec], namespace: str = "", log: IO[str] | None = sys.stdout) -> None:
         self._params_dir = Path(tempfile.mkdtemp(prefix="gr00t-launch-"))
+        self._namespace = namespace
+        self._log = log
         self.nodes: list[NodeProcess] = []
         try:
             for spec in specs:
@@ -104,6 +106,27 @@ class Graph:
         except Exception:
             self.shutdown()
             raise
+
+    def node(self, name: str) -> NodeProcess:
+        for node in self.nodes:
+            if node.spec.name == name:
+                return node
+        raise KeyError(f"no node {name!r} in the graph ({[n.spec.name for n in self.nodes]})")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Kill one node (fault injection, `respawn` testing); returns its exit code."""
+        node = self.node(name)
+        node.signal_group(sig)
+        return node.process.wait(timeout=10)
+
+    def restart(self, name: str) -> NodeProcess:
+        """Start a node again with the same executable and parameters (as launch's respawn does)."""
+        old = self.node(name)
+        if old.poll() is None:
+            raise RuntimeError(f"node {name!r} is still running (pid {old.pid})")
+        new = NodeProcess(old.spec, self._namespace, self._params_dir, self._log)
+        self.nodes[self.nodes.index(old)] = new
+        return new
 
     def exited(self) -> dict[str, int]:
         return {n.spec.name: code for n in self.nodes if (code := n.poll()) is not None}
