@@ -39,6 +39,7 @@ import mujoco
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -201,6 +202,37 @@ class SimNode(Node):
         self.create_subscription(JointTrajectory, topics["joint_trajectory"], self._on_joint_trajectory, reliable)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self._camera_info = self._make_camera_info()
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._frames_published = 0
+        self._dropped_sim_s = 0.0
+        self._last_diagnostics = (time.monotonic(), self._sim.time, 0)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+    def _publish_diagnostics(self) -> None:
+        wall, sim_time, frames = time.monotonic(), self._latest_sim_time, self._frames_published
+        last_wall, last_sim, last_frames = self._last_diagnostics
+        self._last_diagnostics = (wall, sim_time, frames)
+        elapsed = max(wall - last_wall, 1e-6)
+        realtime_ratio = (sim_time - last_sim) / elapsed
+        paced = self.settings.realtime_factor > 0
+        lagging = paced and realtime_ratio < 0.9 * self.settings.realtime_factor
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.WARN if lagging else DiagnosticStatus.OK,
+            name=f"{self.get_name()}: mujoco_gr1",
+            hardware_id="mujoco_gr1",
+            message="physics behind real time" if lagging else "running",
+            values=[
+                KeyValue(key="realtime_ratio", value=f"{realtime_ratio:.3f}"),
+                KeyValue(key="target_realtime_factor", value=f"{self.settings.realtime_factor:g}"),
+                KeyValue(key="camera_fps", value=f"{(frames - last_frames) / elapsed:.1f}"),
+                KeyValue(key="camera_frames_skipped", value=str(self._camera.frames_skipped)),
+                KeyValue(key="sim_time_dropped_s", value=f"{self._dropped_sim_s:.3f}"),
+                KeyValue(key="sim_time_s", value=f"{sim_time:.3f}"),
+            ],
+        )
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
 
     def _make_camera_info(self) -> CameraInfo:
         width, height = self.settings.render_width, self.settings.render_height
@@ -305,6 +337,7 @@ class SimNode(Node):
                 if sim_time >= next_frame - 1e-9:
                     self._camera.submit(self._stamp(sim_time), wait_if_busy=pacer.as_fast_as_possible)
                     next_frame = _next_tick(next_frame, frame_period, sim_time)
+            self._dropped_sim_s = pacer.dropped_sim_s
             if pacer.dropped_sim_s > reported_drop + 1e-9:
                 reported_drop = pacer.dropped_sim_s
                 self.get_logger().warning(
@@ -378,6 +411,7 @@ class SimNode(Node):
         self._camera_info.header.stamp = stamp
         self._image_pub.publish(msg)
         self._camera_info_pub.publish(self._camera_info)
+        self._frames_published += 1
 
     # --------------------------------------------------------------- shutdown
     def _stopping(self) -> bool:

@@ -222,3 +222,19 @@ def test_shutdown_stops_the_physics_and_camera_threads(make_harness: Callable[..
     h.sim.destroy_node()
     assert not h.sim._physics.is_alive()
     assert not h.sim._camera._thread.is_alive()
+
+
+
+def test_publishes_diagnostics(make_harness: Callable[..., Harness]) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    h = make_harness(realtime_factor=1.0)
+    received: list[DiagnosticArray] = []
+    h.probe.create_subscription(DiagnosticArray, "/diagnostics", received.append, 10)
+
+    def sim_status():
+        return next((s for a in received for s in a.status if s.hardware_id == "mujoco_gr1"), None)
+
+    assert h.spin_until(lambda: sim_status() is not None, 5.0)
+    values = {kv.key: kv.value for kv in sim_status().values}
+    assert float(values["sim_time_s"]) > 0 and "realtime_ratio" in values and "camera_fps" in values
