@@ -388,7 +388,8 @@ class System1Node(Node):
         if output.command is None:
             return
         msg = JointState()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        # Stamped with the tick time the limiter used, so consumers can check rates against it.
+        msg.header.stamp = seconds_to_time(now)
         msg.name = list(self.action_joints)
         msg.position = [float(v) for v in output.command]
         self.command_publisher.publish(msg)
