@@ -105,7 +105,7 @@ class System1Node(Node):
         # interval, busy callback threads stretch a 4 ms chunk into hundreds of milliseconds.
         sys.setswitchinterval(p("gil_switch_interval_s", 0.0005))
         self.policy = policy if policy is not None else self._load_policy(model_path, device)
-        self.backend = create_backend(backend_name, self.policy)
+        self.backend = create_backend(backend_name, self.policy, **self._backend_options(backend_name, num_threads))
         data_config = self.policy.data_config
         self.state_groups = [(g, d) for g, d in data_config.state_groups]
         self.action_groups = [(g, d) for g, d in data_config.action_groups]
@@ -207,6 +207,20 @@ class System1Node(Node):
             f"System 1 ready: model {self.policy.model_id}, backend {self.backend.name}, mode {self.mode}, "
             f"{len(self.action_joints)} joints at {self.command_rate_hz:.0f} Hz, dry_run={self.dry_run}"
         )
+
+    def _backend_options(self, backend: str, num_threads: int) -> dict[str, Any]:
+        """Backend-specific parameters (declared for every backend so the YAML can hold them all)."""
+        p = lambda name, default: declare_from_stack(self, self.stack, "system1", name, default)  # noqa: E731
+        cache_dir = p("compiled_cache_dir", "") or None  # '' = $XDG_CACHE_HOME/gr00t/...
+        cuda_graph = p("cuda_graph", False)
+        precision = p("tensorrt_precision", "fp16")
+        if backend == "torch":
+            return {"cuda_graph": cuda_graph}
+        if backend == "onnxruntime":
+            return {"cache_dir": cache_dir, "intra_op_threads": num_threads if num_threads > 0 else None}
+        if backend == "tensorrt":
+            return {"cache_dir": cache_dir, "precision": precision}
+        return {}
 
     def _load_policy(self, model_path: str, device: str) -> Any:
         from gr00t_policy.policy import Gr00tPolicy

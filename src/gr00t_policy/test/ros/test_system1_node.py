@@ -305,3 +305,28 @@ def test_fused_mode_runs_backbone_and_head_per_chunk(ros, demo_policy):
         assert len(inputs.chunks) > 0 and inputs.chunks[-1].goal_sequence == 0  # no System 2 goal used
     finally:
         inputs.stop()
+
+
+def test_onnxruntime_backend_drives_the_stream(ros, demo_policy, tmp_path):
+    pytest.importorskip("onnxruntime")
+    node = ros.add(
+        System1Node(
+            policy=demo_policy,
+            context=ros.context,
+            parameter_overrides=[
+                Parameter("backend", value="onnxruntime"),
+                Parameter("compiled_cache_dir", value=str(tmp_path)),
+                Parameter("enable_on_start", value=True),
+                Parameter("startup_ramp_s", value=0.3),
+                Parameter("ramp_max_velocity_rad_s", value=0.0),
+            ],
+        )
+    )
+    inputs = FakeInputs(ros, node, demo_policy)
+    try:
+        assert _wait_state(ros, inputs, RUNNING, 20.0), node.supervisor.reason
+        assert ros.wait_for(lambda: len(inputs.chunks) > 0, 5.0)
+        assert inputs.chunks[-1].backend == "onnxruntime"
+        assert any(tmp_path.rglob("*.onnx"))  # exported into the configured cache
+    finally:
+        inputs.stop()
