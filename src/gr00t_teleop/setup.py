@@ -23,6 +23,7 @@ setup(
     entry_points={
         "console_scripts": [
             "recorder_node = gr00t_teleop.recorder_node:main",
+            "leader_teleop_node = gr00t_teleop.leader_teleop_node:main",
             "gr00t_convert = gr00t_teleop.conversion.cli:main",
             "gr00t_reindex = gr00t_teleop.recording.recovery:main",
         ]

@@ -404,7 +404,11 @@ class SafetySupervisor:
         self._ramp_start_pose[:] = self.limiter.last_command
         duration = self.config.ramp_duration_s
         if self.config.ramp_max_velocity_rad_s > 0.0:
-            distance = float(np.max(np.abs(policy - self._ramp_start_pose)))
+            # Measured to the reachable target: a wild policy value beyond the position limits
+            # must not stretch the ramp (the limiter clamps it anyway).
+            limits = self.limiter.limits
+            reachable = np.clip(policy, limits.lower, limits.upper)
+            distance = float(np.max(np.abs(reachable - self._ramp_start_pose)))
             duration = max(duration, distance / self.config.ramp_max_velocity_rad_s)
         self._ramp_duration = duration
         self._ramp_started_at = now

@@ -1,0 +1,161 @@
+"""Joint-space teleoperation: a leader `sensor_msgs/JointState` (exoskeleton, retargeted hand
+tracking, a twin robot) streamed to the follower's `joint_command` at the command rate, through
+the same safety layer as the policy (limits, start-up ramp from the measured pose, watchdogs,
+e-stop). A stale leader holds the pose; stale joint states hold at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import rclpy
+from gr00t_interfaces.msg import ControllerStatus
+from gr00t_interfaces.srv import SetEnabled
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from gr00t_description import load_stack
+from gr00t_policy.joint_states import JointStateBuffer, JointStateError
+from gr00t_policy.safety.limits import JointLimiter
+from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
+from gr00t_teleop.teleop.leader_mapping import LeaderMapping, LeaderMappingError
+
+
+class LeaderTeleopNode(Node):
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("gr00t_leader_teleop", **node_kwargs)
+        self.stack = load_stack(self.declare_parameter("stack_config", "").value or None)
+        section = self.stack.nodes.get("leader_teleop", {})
+        p = lambda name, default: self.declare_parameter(name, section.get(name, default)).value  # noqa: E731
+        leader_topic = p("leader_topic", "leader/joint_states")
+        groups = p("groups", ["left_arm", "right_arm", "left_hand", "right_hand"])
+        self.leader_timeout_s = p("leader_timeout_s", 0.2)
+        self.joint_state_timeout_s = p("joint_state_timeout_s", 0.25)
+        self.command_rate_hz = p("command_rate_hz", self.stack.rates["command_hz"])
+        dry_run = p("dry_run", False)
+        robot = self.stack.robot
+        self.mapping = LeaderMapping.from_config(robot.group_joints(groups), section.get("mapping", {}))
+        self.joints = list(self.mapping.follower_joints)
+        self.joint_buffer = JointStateBuffer(self.joints)
+        self.supervisor = SafetySupervisor(
+            SupervisorConfig(
+                ramp_duration_s=p("startup_ramp_s", 1.0),
+                ramp_max_velocity_rad_s=p("ramp_max_velocity_rad_s", 0.5),
+                joint_state_timeout_s=self.joint_state_timeout_s,
+                goal_timeout_s=0.0,  # no goal tokens, chunks or inference in teleop: watchdogs off
+                chunk_timeout_s=0.0,
+                exhausted_timeout_s=0.0,
+                inference_timeout_s=0.0,
+                disable_after_s=p("disable_after_s", 30.0),
+                dry_run=dry_run,
+            ),
+            JointLimiter.from_robot(robot, self.joints),
+        )
+        self._lock = threading.Lock()
+        self._leader_command = None
+        self._leader_time = -1.0
+
+        topics = self.stack.topics
+        self.create_subscription(JointState, leader_topic, self._on_leader, qos_profile_sensor_data)
+        self.create_subscription(JointState, topics["joint_states"], self._on_joint_state, qos_profile_sensor_data)
+        self.command_pub = self.create_publisher(JointState, topics["joint_command"], QoSProfile(depth=1))
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.status_pub = self.create_publisher(ControllerStatus, "~/status", latched)
+        self.create_service(SetEnabled, "~/set_enabled", self._on_set_enabled)
+        self.create_service(Trigger, "~/estop", self._on_estop)
+        self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
+        self.create_timer(1.0 / self.command_rate_hz, self._on_tick)
+        if p("enable_on_start", False):
+            self.supervisor.enable(self._now(), "enable_on_start")
+        self.get_logger().info(
+            f"leader teleop: {leader_topic} -> {topics['joint_command']} for {len(self.joints)} joints "
+            f"at {self.command_rate_hz:.0f} Hz (dry_run={dry_run})"
+        )
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_leader(self, msg: JointState) -> None:
+        try:
+            command = self.mapping.map(msg.name, msg.position)
+        except LeaderMappingError as exc:
+            self.get_logger().error(f"leader sample rejected: {exc}", throttle_duration_sec=2.0)
+            return
+        with self._lock:
+            self._leader_command, self._leader_time = command, self._now()
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        now = self._now()
+        try:
+            self.joint_buffer.update(msg.name, msg.position, now, now)
+        except JointStateError as exc:
+            self.get_logger().error(f"joint_states rejected: {exc}", throttle_duration_sec=2.0)
+            return
+        if self.joint_buffer.positions_of(self.joints, now, self.joint_state_timeout_s) is not None:
+            with self._lock:
+                self.supervisor.on_joint_state(now)
+
+    def _on_tick(self) -> None:
+        now = self._now()
+        measured = self.joint_buffer.positions_of(self.joints, now, float("inf"))
+        with self._lock:
+            fresh = self._leader_time >= 0 and now - self._leader_time <= self.leader_timeout_s
+            output = self.supervisor.tick(now, measured, self._leader_command if fresh else None)
+        if output.state_changed:
+            self.get_logger().info(f"teleop {SupervisorState(output.state).name}: {output.reason}")
+            self._publish_status(output)
+        if output.command is not None:
+            msg = JointState(name=self.joints, position=[float(v) for v in output.command])
+            msg.header.stamp = self.get_clock().now().to_msg()
+            self.command_pub.publish(msg)
+
+    def _publish_status(self, output) -> None:
+        msg = ControllerStatus(state=int(output.state), reason=output.reason, active_faults=list(output.active_faults))
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(msg)
+
+    def _on_set_enabled(self, request: SetEnabled.Request, response: SetEnabled.Response):
+        with self._lock:
+            if request.enable:
+                result = self.supervisor.enable(self._now(), request.reason)
+            else:
+                result = self.supervisor.disable(request.reason or "disabled on request")
+        response.success, response.message, response.state = result.success, result.message, int(result.state)
+        return response
+
+    def _on_estop(self, _request, response: Trigger.Response):
+        with self._lock:
+            result = self.supervisor.estop("e-stop service called")
+        response.success, response.message = result.success, result.message
+        return response
+
+    def _on_reset_estop(self, _request, response: Trigger.Response):
+        with self._lock:
+            result = self.supervisor.reset_estop()
+        response.success, response.message = result.success, result.message
+        return response
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = LeaderTeleopNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Joint-space (leader) teleop: the pure name mapping and the node through the safety layer."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gr00t_teleop.teleop.leader_mapping import LeaderMapping, LeaderMappingError
+
+
+def test_identity_and_configured_mappings():
+    mapping = LeaderMapping.identity(["a", "b"])
+    assert np.allclose(mapping.map(["b", "a", "extra"], [2.0, 1.0, 9.0]), [1.0, 2.0])
+    scaled = LeaderMapping.from_config(["a", "b"], {"b": {"source": "exo_b", "scale": -1.0, "offset": 0.5}})
+    assert scaled.follower_joints == ("b",)
+    assert np.allclose(scaled.map(["exo_b"], [0.25]), [0.25])
+
+
+@pytest.mark.parametrize(
+    "names, positions, match",
+    [
+        (["a"], [1.0], "lacks joints"),
+        (["a", "b"], [1.0], "2 names but 1 positions"),
+        (["a", "a"], [1.0, 2.0], "repeats"),
+        (["a", "b"], [1.0, math.inf], "non-finite"),
+    ],
+)
+def test_bad_leader_samples_are_rejected(names, positions, match):
+    with pytest.raises(LeaderMappingError, match=match):
+        LeaderMapping.identity(["a", "b"]).map(names, positions)
+
+
+def test_mapping_to_unknown_follower_joints_is_rejected():
+    with pytest.raises(LeaderMappingError, match="does not have"):
+        LeaderMapping.from_config(["a"], {"z": "a"})
+
+
+def test_node_streams_the_leader_through_the_safety_layer():
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import JointState
+
+    from gr00t_teleop.leader_teleop_node import LeaderTeleopNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = LeaderTeleopNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("enable_on_start", value=True),
+            Parameter("startup_ramp_s", value=0.2),
+            Parameter("ramp_max_velocity_rad_s", value=0.0),
+            Parameter("leader_timeout_s", value=0.5),
+        ],
+    )
+    probe = rclpy.create_node("leader_probe", context=context)
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    robot = node.stack.robot
+    names = list(robot.joint_names)
+    measured = np.array(robot.home_positions(), dtype=float)
+    index = {n: i for i, n in enumerate(names)}
+    commands: list[JointState] = []
+
+    def on_command(msg: JointState) -> None:  # a perfect position controller
+        commands.append(msg)
+        for name, value in zip(msg.name, msg.position):
+            measured[index[name]] = value
+
+    probe.create_subscription(JointState, node.stack.topics["joint_command"], on_command, 50)
+    states = probe.create_publisher(JointState, node.stack.topics["joint_states"], 10)
+    leader = probe.create_publisher(JointState, "leader/joint_states", 10)
+    target = {n: robot.joints[n].home for n in node.joints}
+    target["left_elbow_pitch_joint"] = -1.2  # 0.37 rad from home
+    target["left_shoulder_pitch_joint"] = 5.0  # far outside the limits: must be clamped
+    send_leader = {"on": True}
+    stop = threading.Event()
+
+    def publish():
+        while not stop.is_set():
+            states.publish(JointState(name=names, position=measured.tolist()))
+            if send_leader["on"]:
+                leader.publish(JointState(name=list(target), position=list(target.values())))
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=publish, daemon=True),
+               threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)], daemon=True)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and abs(measured[index["left_elbow_pitch_joint"]] + 1.2) > 0.01:
+            time.sleep(0.05)
+        assert abs(measured[index["left_elbow_pitch_joint"]] + 1.2) < 0.01, node.supervisor.reason
+        upper = robot.joints["left_shoulder_pitch_joint"].upper
+        assert all(dict(zip(c.name, c.position))["left_shoulder_pitch_joint"] <= upper + 1e-9 for c in commands)
+        send_leader["on"] = False  # leader gone: hold
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and node.supervisor.state != 3:
+            time.sleep(0.05)
+        assert node.supervisor.state == 3  # HOLDING
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=2)
+        executor.shutdown()
+        node.destroy_node()
+        probe.destroy_node()
+        rclpy.shutdown(context=context)
