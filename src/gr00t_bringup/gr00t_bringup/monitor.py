@@ -78,7 +78,8 @@ class StackMonitor(Node):
         self.create_subscription(JointState, topics["joint_states"], self._on_joint_state, qos_profile_sensor_data)
         self.create_subscription(ControllerStatus, topics["controller_status"], self._on_status, latched)
         first_camera = next(iter(stack.camera_topics().values()))
-        self.create_subscription(Image, first_camera["image"], self._on_image, qos_profile_sensor_data)
+        # Counted, not decoded: raw delivery keeps the monitor from competing for CPU with the graph.
+        self.create_subscription(Image, first_camera["image"], self._on_image, qos_profile_sensor_data, raw=True)
         self.action_client = ActionClient(self, ExecuteInstruction, stack.actions["execute_instruction"])
 
     # wall-clock receive times: rates and jitter as the consumer sees them
@@ -97,7 +98,7 @@ class StackMonitor(Node):
             self.command_times.append(time.monotonic())
             self.last_command.update(zip(msg.name, msg.position))
 
-    def _on_image(self, _msg: Image) -> None:
+    def _on_image(self, _serialized: bytes) -> None:
         with self._lock:
             self.image_times.append(time.monotonic())
 

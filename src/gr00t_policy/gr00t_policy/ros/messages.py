@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +87,19 @@ def decode_goal_tokens(msg: GoalTokensMsg) -> DecodedGoal:
         instruction_id=msg.instruction_id,
         model_id=msg.model_id,
     )
+
+
+def cdr_header_stamp(serialized: bytes) -> float:
+    """`header.stamp` (seconds) of a serialized message whose first field is a std_msgs/Header.
+
+    CDR layout: a 4-byte encapsulation header (byte 1: 0 big-, 1 little-endian), then
+    `int32 sec`, `uint32 nanosec`.
+    """
+    if len(serialized) < 12:
+        raise ValueError(f"{len(serialized)} bytes is too short for a CDR header")
+    order = "<" if serialized[1] & 1 else ">"
+    sec, nanosec = struct.unpack_from(f"{order}iI", serialized, 4)
+    return sec + nanosec * 1e-9
 
 
 def time_to_seconds(stamp: Time) -> float:

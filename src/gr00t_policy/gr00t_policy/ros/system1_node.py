@@ -54,6 +54,7 @@ from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConvert
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
 from gr00t_policy.ros.messages import (
     GoalDecodeError,
+    cdr_header_stamp,
     decode_goal_tokens,
     seconds_to_duration,
     seconds_to_time,
@@ -168,7 +169,12 @@ class System1Node(Node):
         self.create_subscription(JointState, topics["joint_states"], self._on_joint_state, SENSOR_QOS)
         self.create_subscription(GoalTokens, topics["goal_tokens"], self._on_goal_tokens, LATEST_RELIABLE_QOS)
         for key, camera in self.stack.camera_topics().items():
-            self.create_subscription(Image, camera["image"], lambda m, k=key: self._on_image(k, m), SENSOR_QOS)
+            if self.mode == "fused":
+                self.create_subscription(Image, camera["image"], lambda m, k=key: self._on_image(k, m), SENSOR_QOS)
+            else:
+                # Only the stamp matters here (System 2 lag watchdog): take the serialized message
+                # and read the header, instead of deserializing every frame in this control process.
+                self.create_subscription(Image, camera["image"], self._on_image_stamp, SENSOR_QOS, raw=True)
         if self.mode == "fused":
             self.create_subscription(Instruction, topics["instruction"], self._on_instruction, LATCHED_QOS)
         self.chunk_publisher = self.create_publisher(ActionChunk, topics["action_chunk"], LATEST_RELIABLE_QOS)
@@ -270,12 +276,19 @@ class System1Node(Node):
         with self._control_lock:
             self.supervisor.on_goal_tokens(now)
 
+    def _on_image_stamp(self, serialized: bytes) -> None:
+        try:
+            stamp = cdr_header_stamp(serialized)
+        except ValueError as exc:
+            self.get_logger().error(f"camera frame without a readable header: {exc}", throttle_duration_sec=2.0)
+            return
+        with self._lock:
+            self._newest_frame_stamp = max(self._newest_frame_stamp, stamp)
+
     def _on_image(self, key: str, msg: Image) -> None:
         stamp = time_to_seconds(msg.header.stamp)
         with self._lock:
             self._newest_frame_stamp = max(self._newest_frame_stamp, stamp)
-        if self.mode != "fused":
-            return
         try:
             rgb = self._converter.to_rgb(msg)
         except ImageConversionError as exc:

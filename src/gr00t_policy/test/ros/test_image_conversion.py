@@ -76,3 +76,16 @@ def test_round_trip_fields(rgb):
     fields = rgb_to_image_fields(rgb)
     assert fields["step"] == rgb.shape[1] * 3
     assert np.array_equal(image_msg_to_rgb(SimpleNamespace(**fields)), rgb)
+
+
+def test_cdr_header_stamp_matches_rclpy_serialization():
+    rclpy_serialization = pytest.importorskip("rclpy.serialization")
+    from sensor_msgs.msg import Image
+
+    from gr00t_policy.ros.messages import cdr_header_stamp
+
+    msg = Image(**rgb_to_image_fields(np.zeros((2, 2, 3), np.uint8)))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 1_795_000_123, 456_789_000
+    assert cdr_header_stamp(rclpy_serialization.serialize_message(msg)) == pytest.approx(1_795_000_123.456789)
+    with pytest.raises(ValueError):
+        cdr_header_stamp(b"\x00\x01\x00\x00")

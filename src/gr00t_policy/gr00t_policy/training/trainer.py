@@ -1,0 +1,647 @@
+"""Fine-tuning GR00T N1 with the flow-matching loss on a GR00T LeRobot dataset (no ROS).
+
+Recipe = Isaac-GR00T ``scripts/gr00t_finetune.py`` (reference doc §8): AdamW (lr 1e-4, betas
+(0.95, 0.999), eps 1e-8, weight decay 1e-5), cosine schedule with 5 % linear warm-up, gradient
+clipping at norm 1 (HF Trainer's ``max_grad_norm``), bf16 autocast + TF32 on CUDA with fp32 master
+weights, ``new_embodiment`` (slot 31) by default. What is trained follows the original's
+``set_trainable_parameters``:
+
+* ``tune_llm`` off freezes the LLM; ``tune_visual`` off freezes the SigLIP tower **and** mlp1;
+  ``backbone.linear`` (the projection into the action head's width) always trains.
+* ``tune_projector`` off freezes the state/action encoders, the action decoder and the position
+  embedding; ``tune_diffusion_model`` off freezes the DiT.
+* Frozen modules run in eval mode (``set_frozen_modules_to_eval_mode``), so their dropout is off.
+
+Output directory::
+
+    <output_dir>/checkpoint-<step>/   config.json, model.safetensors, experiment_cfg/metadata.json,
+                                      trainer_state.pt (optimizer, schedule, RNG), trainer_state.json
+    <output_dir>/                     the final model in the same HF layout (Gr00tPolicy.from_pretrained)
+    <output_dir>/train_log.jsonl      one line per logged step: step, loss, lr, grad_norm, timings
+    <output_dir>/loss_curve.png       when matplotlib is installed
+
+Checkpoints are written to a temporary directory and renamed, so a crash while saving never leaves
+a half-written ``checkpoint-<step>``. A resumed run continues bit-for-bit on the same device: the
+sample stream, the crops, dropout and the loss noise all resume from the saved state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import re
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..model.checkpoint import load_checkpoint, load_metadata, save_checkpoint
+from ..model.configuration_gr00t_n1 import TOKENIZER_EAGLE2, get_preset
+from ..model.embodiments import EmbodimentStats, get_data_config
+from ..model.modeling_gr00t_n1 import Gr00tN1Model
+from ..model.processing_gr00t_n1 import PromptTokenizer
+from .collate import Gr00tTrainingCollator
+from .dataset import (
+    Gr00tWindowDataset,
+    ShuffledStreamSampler,
+    WindowConfig,
+    dataset_metadata,
+    load_dataset_meta,
+)
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "checkpoint-"
+TRAINER_STATE_FILE = "trainer_state.pt"
+TRAINER_STATE_JSON = "trainer_state.json"
+TRAIN_LOG_FILE = "train_log.jsonl"
+LOSS_PLOT_FILE = "loss_curve.png"
+TOKENIZER_SUBDIR = "tokenizer"  # Gr00tPolicy.from_pretrained looks for <checkpoint>/tokenizer
+SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# Settings that must match for a resumed run to continue the same optimisation.
+_RESUME_SENSITIVE = ("batch_size", "gradient_accumulation_steps", "max_steps", "seed", "learning_rate")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything a fine-tuning run needs; defaults are the reference recipe (doc §8).
+
+    Attributes (grouped as the CLI groups them):
+        dataset_dir / output_dir: GR00T LeRobot dataset; where checkpoints and logs go.
+        base_model: checkpoint directory to start from; or ``preset`` (e.g. ``demo``) with random
+            weights seeded by ``preset_seed``. Exactly one of the two.
+        tokenizer_dir: Eagle-2 tokenizer files for real checkpoints (default ``<base_model>/tokenizer``);
+            copied into every checkpoint so that the result loads on its own.
+        embodiment_tag: projector slot and metadata key (``new_embodiment`` = 31, ``gr1`` = 24).
+        data_config: registered data config (state/action groups, cameras, state encoding).
+        tune_*: what trains (module docstring); reference defaults: LLM frozen, the rest trains.
+        batch_size: samples per micro-batch; an optimizer step sees
+            ``batch_size * gradient_accumulation_steps`` samples.
+        max_steps: optimizer steps; the cosine schedule spans them, warm-up is ``warmup_ratio`` of them.
+        max_grad_norm: gradient clipping threshold (0 disables).
+        use_video: False trains on blank frames (no decoder needed; vision learns nothing useful).
+        num_workers: DataLoader worker processes (decoding + crops); 0 = in the main process.
+        device: ``auto`` = cuda when available, else cpu. ``bf16`` autocast applies on CUDA only.
+        save_steps: checkpoint period in optimizer steps; ``save_total_limit`` keeps the newest ones.
+        save_dtype: storage dtype of the saved weights (float32 keeps them exact for resuming).
+        log_every: steps per line of ``train_log.jsonl`` (mean loss over those steps).
+        resume: continue from the newest ``checkpoint-*`` in ``output_dir``.
+    """
+
+    dataset_dir: Path
+    output_dir: Path
+    base_model: Path | None = None
+    preset: str | None = None
+    preset_seed: int = 0
+    tokenizer_dir: Path | None = None
+    embodiment_tag: str = "new_embodiment"
+    data_config: str = "gr1_arms_only"
+    # --- what to train (Isaac-GR00T gr00t_finetune.py defaults)
+    tune_llm: bool = False
+    tune_visual: bool = True
+    tune_projector: bool = True
+    tune_diffusion_model: bool = True
+    # --- optimisation
+    batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    max_steps: int = 10_000
+    learning_rate: float = 1e-4
+    adam_betas: tuple[float, float] = (0.95, 0.999)
+    adam_eps: float = 1e-8
+    weight_decay: float = 1e-5
+    warmup_ratio: float = 0.05
+    max_grad_norm: float = 1.0
+    # --- data
+    use_video: bool = True
+    num_workers: int = 2
+    video_cache_episodes: int = 8
+    # --- run
+    seed: int = 42
+    device: str = "auto"
+    bf16: bool = True
+    save_steps: int = 500
+    save_total_limit: int | None = 8
+    save_dtype: str = "float32"
+    log_every: int = 10
+    resume: bool = False
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.base_model is None) == (self.preset is None):
+            raise ValueError(
+                f"give exactly one of base_model and preset (got base_model={self.base_model}, "
+                f"preset={self.preset!r})"
+            )
+        positive = {
+            "batch_size": self.batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "max_steps": self.max_steps,
+            "save_steps": self.save_steps,
+            "log_every": self.log_every,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_grad_norm < 0:
+            raise ValueError(f"max_grad_norm must be >= 0 (0 disables clipping), got {self.max_grad_norm}")
+        if self.save_dtype not in SAVE_DTYPES:
+            raise ValueError(f"save_dtype must be one of {sorted(SAVE_DTYPES)}, got {self.save_dtype!r}")
+        if self.save_total_limit is not None and self.save_total_limit < 1:
+            raise ValueError(f"save_total_limit must be >= 1 or None, got {self.save_total_limit}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if not (self.tune_llm or self.tune_visual or self.tune_projector or self.tune_diffusion_model):
+            logger.warning("all tune_* flags are off: only backbone.linear trains (as in the original)")
+
+    @property
+    def samples_per_step(self) -> int:
+        return self.batch_size * self.gradient_accumulation_steps
+
+    @property
+    def warmup_steps(self) -> int:
+        return math.ceil(self.warmup_ratio * self.max_steps)  # HF Trainer's get_warmup_steps
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass
+class FinetuneResult:
+    """What a run did: the final model directory, its last step, and the per-step losses."""
+
+    output_dir: Path
+    final_step: int
+    start_step: int
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    checkpoints: list[Path] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- building blocks
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available, else cpu; other names are passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def set_trainable_modules(
+    model: Gr00tN1Model, *, tune_llm: bool, tune_visual: bool, tune_projector: bool, tune_diffusion_model: bool
+) -> int:
+    """Set ``requires_grad`` as the original's ``set_trainable_parameters``; returns trainable params."""
+    model.requires_grad_(True)
+    vlm = model.backbone.model
+    if not tune_llm:
+        vlm.language_model.requires_grad_(False)
+    if not tune_visual:
+        vlm.vision_model.requires_grad_(False)
+        vlm.mlp1.requires_grad_(False)
+    head = model.action_head
+    if not tune_projector:
+        for module in (head.state_encoder, head.action_encoder, head.action_decoder, head.position_embedding):
+            module.requires_grad_(False)
+    if not tune_diffusion_model:
+        head.model.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def frozen_modules_to_eval(
+    model: Gr00tN1Model, *, tune_llm: bool, tune_visual: bool, tune_projector: bool, tune_diffusion_model: bool
+) -> None:
+    """After ``model.train()``: frozen parts back to eval mode (original ``set_frozen_modules_to_eval_mode``)."""
+    vlm, head = model.backbone.model, model.action_head
+    if not tune_llm:
+        vlm.language_model.eval()
+    if not tune_visual:
+        vlm.vision_model.eval()
+        vlm.mlp1.eval()
+    if not tune_projector:
+        for module in (head.state_encoder, head.action_encoder, head.action_decoder):
+            module.eval()
+    if not tune_diffusion_model:
+        head.model.eval()
+
+
+def build_optimizer(model: nn.Module, config: FinetuneConfig) -> torch.optim.AdamW:
+    """AdamW over trainable parameters; no weight decay on biases and norms (HF Trainer's grouping)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in ("bias", "b") or "norm" in name.lower():
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.learning_rate,
+        betas=config.adam_betas,
+        eps=config.adam_eps,
+    )
+
+
+def cosine_schedule_with_warmup(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up from 0, then half a cosine down to 0 (transformers' ``get_cosine_schedule_with_warmup``)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def list_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
+    """Complete ``checkpoint-<step>`` directories (with trainer state), oldest first."""
+    found = []
+    if output_dir.is_dir():
+        for path in output_dir.iterdir():
+            match = re.fullmatch(rf"{CHECKPOINT_PREFIX}(\d+)", path.name)
+            if match and path.is_dir() and (path / TRAINER_STATE_FILE).is_file():
+                found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    checkpoints = list_checkpoints(output_dir)
+    return checkpoints[-1][1] if checkpoints else None
+
+
+def merge_metadata(base: Mapping[str, Any] | None, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Base checkpoint metadata with the dataset's embodiment entry added or replaced (original runner)."""
+    merged = dict(base or {})
+    merged.update(entry)
+    return merged
+
+
+def _to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+# ----------------------------------------------------------------------------- the trainer
+class Gr00tFinetuner:
+    """Builds model, data and optimizer from a :class:`FinetuneConfig` and runs :meth:`train`."""
+
+    def __init__(self, config: FinetuneConfig) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.output_dir = Path(config.output_dir)
+        self.data_config = get_data_config(config.data_config, config.embodiment_tag)
+        self.dataset_meta = load_dataset_meta(config.dataset_dir, self.data_config, need_video=config.use_video)
+
+        resume_from = None
+        if config.resume:
+            resume_from = latest_checkpoint(self.output_dir)
+            if resume_from is None:
+                logger.warning("resume requested but %s has no checkpoint; starting fresh", self.output_dir)
+        elif list_checkpoints(self.output_dir):
+            raise FileExistsError(
+                f"{self.output_dir} already holds checkpoints ({latest_checkpoint(self.output_dir)}); "
+                "pass resume=True (--resume) to continue, or choose another output directory"
+            )
+        self.resume_from = resume_from
+
+        base_metadata, self.tokenizer_dir = self._build_model(resume_from)
+        self.metadata = merge_metadata(base_metadata, dataset_metadata(self.dataset_meta, self.data_config))
+        stats = EmbodimentStats.from_metadata(self.metadata, self.data_config)
+        head = self.model.config.action_head
+        if self.data_config.encoded_state_dim > head.max_state_dim or self.data_config.action_dim > head.action_dim:
+            raise ValueError(
+                f"data config {self.data_config.name!r} needs {self.data_config.encoded_state_dim} state / "
+                f"{self.data_config.action_dim} action dims; the model has {head.max_state_dim} / {head.action_dim}"
+            )
+        backbone = self.model.config.backbone
+        self.dataset = Gr00tWindowDataset(
+            self.dataset_meta,
+            self.data_config,
+            stats,
+            WindowConfig(
+                action_horizon=head.action_horizon,
+                max_action_dim=head.action_dim,
+                image_size=backbone.vision.image_size,
+                crop_scale=backbone.image_crop_scale,
+                use_video=config.use_video,
+                video_cache_episodes=config.video_cache_episodes,
+                seed=config.seed,
+            ),
+        )
+        tokenizer = PromptTokenizer.for_backbone(backbone, self.tokenizer_dir)
+        self.collator = Gr00tTrainingCollator(
+            tokenizer,
+            self.data_config.embodiment_id,
+            num_image_tokens=backbone.num_image_tokens,
+            image_size=backbone.vision.image_size,
+        )
+        self._tune = {
+            "tune_llm": config.tune_llm,
+            "tune_visual": config.tune_visual,
+            "tune_projector": config.tune_projector,
+            "tune_diffusion_model": config.tune_diffusion_model,
+        }
+        self.num_trainable = set_trainable_modules(self.model, **self._tune)
+        self.optimizer = build_optimizer(self.model, config)
+        self.scheduler = cosine_schedule_with_warmup(self.optimizer, config.warmup_steps, config.max_steps)
+        self.loss_generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.step = 0
+        if resume_from is not None:
+            self._load_trainer_state(resume_from)
+        logger.info(
+            "fine-tuning %s on %s (%d episodes, %d frames): %s, embodiment %s (slot %d), %s of %s "
+            "parameters trainable, device %s, from step %d",
+            config.base_model or f"preset {config.preset}",
+            self.dataset_meta.root,
+            len(self.dataset_meta.episodes),
+            len(self.dataset),
+            self.data_config.name,
+            self.data_config.embodiment_tag,
+            self.data_config.embodiment_id,
+            f"{self.num_trainable:,}",
+            f"{sum(p.numel() for p in self.model.parameters()):,}",
+            self.device,
+            self.step,
+        )
+
+    # ------------------------------------------------------------------ construction helpers
+    def _build_model(self, resume_from: Path | None) -> tuple[dict[str, Any] | None, Path | None]:
+        """Load the starting weights (checkpoint to resume, base checkpoint or preset) in fp32."""
+        config = self.config
+        tokenizer_dir = Path(config.tokenizer_dir) if config.tokenizer_dir else None
+        base_metadata: dict[str, Any] | None = None
+        if config.base_model is not None:
+            base = Path(config.base_model)
+            if tokenizer_dir is None and (base / TOKENIZER_SUBDIR).is_dir():
+                tokenizer_dir = base / TOKENIZER_SUBDIR
+            base_metadata = load_metadata(base)
+        source = resume_from or config.base_model
+        if source is not None:
+            # Master weights stay fp32 whatever the storage dtype; bf16 only inside autocast.
+            loaded = load_checkpoint(source, dtype=torch.float32, device=self.device)
+            self.model = loaded.model
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.preset_seed)
+                model = Gr00tN1Model(get_preset(str(config.preset)))
+            self.model = model.to(self.device, torch.float32)
+        if self.model.config.backbone.tokenizer == TOKENIZER_EAGLE2 and tokenizer_dir is None:
+            raise ValueError(
+                "the base model uses the Eagle-2 tokenizer: pass tokenizer_dir (--tokenizer-dir) or put the "
+                f"files in <base_model>/{TOKENIZER_SUBDIR}"
+            )
+        return base_metadata, tokenizer_dir
+
+    def _load_trainer_state(self, checkpoint: Path) -> None:
+        state = torch.load(checkpoint / TRAINER_STATE_FILE, map_location="cpu", weights_only=False)
+        saved = state.get("config", {})
+        changed = {k: (saved.get(k), getattr(self.config, k)) for k in _RESUME_SENSITIVE if saved.get(k) != getattr(self.config, k)}
+        if changed:
+            logger.warning("resuming %s with changed settings %s: the run will not match an uninterrupted one", checkpoint, changed)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.loss_generator.set_state(state["loss_generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.step = int(state["step"])
+        logger.info("resumed from %s at step %d", checkpoint, self.step)
+
+    # ------------------------------------------------------------------ saving
+    def _write_model(self, directory: Path) -> None:
+        save_checkpoint(self.model, directory, metadata=self.metadata, dtype=SAVE_DTYPES[self.config.save_dtype])
+        if self.tokenizer_dir is not None:
+            shutil.copytree(self.tokenizer_dir, directory / TOKENIZER_SUBDIR, dirs_exist_ok=True)
+
+    def save_checkpoint(self, last_loss: float | None) -> Path:
+        """Write ``checkpoint-<step>`` atomically and prune old ones beyond ``save_total_limit``."""
+        final = self.output_dir / f"{CHECKPOINT_PREFIX}{self.step}"
+        staging = self.output_dir / f".{final.name}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        self._write_model(staging)
+        torch.save(
+            {
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "loss_generator": self.loss_generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+                "config": self.config.to_json_dict(),
+            },
+            staging / TRAINER_STATE_FILE,
+        )
+        (staging / TRAINER_STATE_JSON).write_text(
+            json.dumps(
+                {"step": self.step, "loss": last_loss, "learning_rate": self.scheduler.get_last_lr()[0],
+                 "config": self.config.to_json_dict()},
+                indent=2,
+            )
+            + "\n"
+        )
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        if self.config.save_total_limit is not None:
+            for _, old in list_checkpoints(self.output_dir)[: -self.config.save_total_limit]:
+                shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    # ------------------------------------------------------------------ training
+    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        sampler = ShuffledStreamSampler(
+            len(self.dataset), self.config.seed, start=self.step * self.config.samples_per_step
+        )
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            collate_fn=self.collator,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+        return iter(loader)
+
+    def _train_step(self, batches: Iterator[dict[str, torch.Tensor]]) -> tuple[float, float]:
+        """One optimizer step over ``gradient_accumulation_steps`` micro-batches -> (loss, grad norm)."""
+        config = self.config
+        self.model.train()
+        frozen_modules_to_eval(self.model, **self._tune)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and config.bf16)
+        total = 0.0
+        for _ in range(config.gradient_accumulation_steps):
+            batch = _to_device(next(batches), self.device)
+            with autocast:
+                out = self.model(
+                    batch["pixel_values"],
+                    batch["input_ids"],
+                    batch["attention_mask"],
+                    batch["state"],
+                    batch["action"],
+                    batch["action_mask"],
+                    batch["embodiment_id"],
+                    generator=self.loss_generator,
+                )
+            loss = out["loss"].float() / config.gradient_accumulation_steps
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at step {self.step + 1}; lower learning_rate")
+            loss.backward()
+            total += loss.item()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if config.max_grad_norm > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
+        else:
+            grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total, grad_norm
+
+    def train(self) -> FinetuneResult:
+        """Run until ``max_steps``; checkpoints every ``save_steps`` and at the end."""
+        config = self.config
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # reference: bf16 + tf32
+            torch.backends.cudnn.allow_tf32 = True
+        log_path = self.output_dir / TRAIN_LOG_FILE
+        _truncate_log(log_path, self.step)
+        result = FinetuneResult(output_dir=self.output_dir, final_step=self.step, start_step=self.step)
+        if self.step >= config.max_steps:
+            logger.info("already at step %d of %d; nothing to train", self.step, config.max_steps)
+            return result
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover - tqdm is optional
+            tqdm = None
+        bar = (
+            tqdm(total=config.max_steps, initial=self.step, desc="fine-tune", unit="step", dynamic_ncols=True)
+            if tqdm is not None and config.progress_bar
+            else None
+        )
+        batches = self._batches()
+        window: list[float] = []
+        window_start = time.perf_counter()
+        loss = float("nan")
+        try:
+            while self.step < config.max_steps:
+                lr = self.scheduler.get_last_lr()[0]
+                loss, grad_norm = self._train_step(batches)
+                self.step += 1
+                result.losses.append((self.step, loss))
+                window.append(loss)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+                if self.step % config.log_every == 0 or self.step == config.max_steps:
+                    elapsed = time.perf_counter() - window_start
+                    record = {
+                        "step": self.step,
+                        "loss": float(np.mean(window)),
+                        "last_loss": loss,
+                        "learning_rate": lr,
+                        "grad_norm": grad_norm,
+                        "samples_per_s": len(window) * config.samples_per_step / max(elapsed, 1e-9),
+                        "epoch": self.step * config.samples_per_step / len(self.dataset),
+                    }
+                    with log_path.open("a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    window, window_start = [], time.perf_counter()
+                if self.step % config.save_steps == 0 or self.step == config.max_steps:
+                    result.checkpoints.append(self.save_checkpoint(loss))
+        finally:
+            if bar is not None:
+                bar.close()
+        self._write_model(self.output_dir)
+        result.final_step = self.step
+        _plot_losses(log_path, self.output_dir / LOSS_PLOT_FILE)
+        logger.info("fine-tuning done: step %d, last loss %.4f, model in %s", self.step, loss, self.output_dir)
+        return result
+
+
+@torch.no_grad()
+def evaluation_loss(model: Gr00tN1Model, batch: Mapping[str, torch.Tensor], *, seed: int = 0) -> float:
+    """Flow-matching loss of ``model`` on one batch in eval mode with noise and tau drawn from ``seed``.
+
+    The training loss is noisy (fresh noise, tau and dropout every step); with everything fixed,
+    two models can be compared on the same footing (e.g. before and after fine-tuning).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        batch = _to_device(batch, model.device)
+        out = model(
+            batch["pixel_values"],
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["state"],
+            batch["action"],
+            batch["action_mask"],
+            batch["embodiment_id"],
+            generator=torch.Generator(device=model.device).manual_seed(seed),
+        )
+        return float(out["loss"])
+    finally:
+        model.train(was_training)
+
+
+def finetune(config: FinetuneConfig) -> FinetuneResult:
+    """Build a :class:`Gr00tFinetuner` and train."""
+    return Gr00tFinetuner(config).train()
+
+
+def read_train_log(output_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(output_dir) / TRAIN_LOG_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines after ``step`` (a resumed run rewrites them)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def _plot_losses(log_path: Path, png_path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.info("matplotlib not installed; no %s", png_path.name)
+        return
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    if not records:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in records], [r["loss"] for r in records])
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("flow-matching loss")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
