@@ -200,8 +200,16 @@ class System1Node(Node):
             callback_group=self._action_group,
         )
 
-        self._command_group = MutuallyExclusiveCallbackGroup()
-        self.create_timer(1.0 / self.command_rate_hz, self._on_command_tick, callback_group=self._command_group)
+        self._command_thread = None
+        if self.get_parameter("use_sim_time").value:
+            # Sim time advances with /clock, so the stream follows the ROS clock's timer.
+            self._command_group = MutuallyExclusiveCallbackGroup()
+            self.create_timer(1.0 / self.command_rate_hz, self._on_command_tick, callback_group=self._command_group)
+        else:
+            # A dedicated thread sleeping to absolute deadlines: its ticks don't queue behind
+            # subscription and service callbacks in the executor (measured: lower period jitter).
+            self._command_thread = threading.Thread(target=self._command_loop, name="gr00t_system1_commands", daemon=True)
+            self._command_thread.start()
         self.create_timer(0.5, self._publish_status)
         DiagnosticsPublisher(self, "gr00t_system1", self._diagnostics)
         if enable_on_start:
@@ -403,6 +411,21 @@ class System1Node(Node):
         self.chunk_publisher.publish(msg)
 
     # -- 120 Hz command stream ----------------------------------------------------------------
+    def _command_loop(self) -> None:
+        period = 1.0 / self.command_rate_hz
+        next_tick = time.monotonic()
+        while self._running and self.context.ok():
+            next_tick += period
+            try:
+                self._on_command_tick()
+            except Exception as exc:  # noqa: BLE001 - the stream must survive; the supervisor holds
+                self.get_logger().error(f"command tick failed: {exc!r}", throttle_duration_sec=2.0)
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:  # late: skip the missed ticks instead of bursting to catch up (as rcl timers do)
+                next_tick += -delay // period * period
+
     def _on_command_tick(self) -> None:
         now = now_seconds(self)
         measured = self.joint_buffer.positions_of(self.action_joints, now, float("inf"))
@@ -607,6 +630,8 @@ class System1Node(Node):
 
     def shutdown(self) -> None:
         self._running = False
+        if self._command_thread is not None and self._command_thread.is_alive():
+            self._command_thread.join(timeout=2.0)
         if self._inference_thread.is_alive():
             self._inference_thread.join(timeout=5.0)
 
