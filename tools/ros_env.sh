@@ -11,4 +11,5 @@ export CMAKE_PREFIX_PATH="${_gr00t_venv}${CMAKE_PREFIX_PATH:+:${CMAKE_PREFIX_PAT
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 export ROS_LOG_DIR="${ROS_LOG_DIR:-${HOME:-/tmp}/.ros/log}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
+if [ -d "${_gr00t_venv}/grx-site" ]; then export GR00T_GRX_SITE="${GR00T_GRX_SITE:-${_gr00t_venv}/grx-site}"; fi
 unset _gr00t_venv _gr00t_site _gr00t_libs _d

@@ -23,6 +23,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Fourier's GR-1 client pins a zenoh release candidate: it lives in a folder of its own that only
+# the gr00t_gr1_bridge process puts on its path (GR00T_GRX_SITE, see tools/ros_env.sh).
+grx_stamp=".venv/grx-site/.gr00t-requirements.sha256"
+grx_want="$(sha256sum docker/requirements-fourier-grx.txt | cut -d' ' -f1)"
+if [ ! -f "$grx_stamp" ] || [ "$(cat "$grx_stamp")" != "$grx_want" ]; then
+  echo "[setup] installing fourier-grx-client into .venv/grx-site"
+  rm -rf .venv/grx-site
+  python -m pip install --quiet --target .venv/grx-site -r docker/requirements-fourier-grx.txt
+  echo "$grx_want" > "$grx_stamp"
+fi
+
 # The ROS wheels' exported CMake files carry the wheel builder's include paths; point them at ours.
 py_include="$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 np_include="$(python -c 'import numpy; print(numpy.get_include())')"

@@ -35,6 +35,9 @@ class GraphOptions:
     realtime_factor: float | None = None
     render_width: int | None = None
     render_height: int | None = None
+    # robot profile: start the real GR-1 bridge (gr00t_gr1_bridge). None = when the stack YAML has a
+    # `nodes.gr1_bridge` section (gr1t2_robot.yaml does); False = another driver owns the robot.
+    gr1_bridge: bool | None = None
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -67,6 +70,12 @@ def build_graph(stack: StackConfig, profile: str, options: GraphOptions = GraphO
                 sim[key] = value
         sim["publish_clock"] = options.use_sim_time
         nodes.insert(0, NodeSpec("gr00t_sim", "sim_node", "gr00t_sim", sim))
+    if profile == "robot" and (options.gr1_bridge if options.gr1_bridge is not None else "gr1_bridge" in stack.nodes):
+        bridge = stack.node_parameters("gr1_bridge")
+        # One switch arms the whole chain: the bridge sends nothing either unless dry_run is false
+        # (and even then only after its ~/set_enabled service is called).
+        bridge["dry_run"] = system1["dry_run"]
+        nodes.insert(0, NodeSpec("gr00t_gr1_bridge", "gr1_bridge_node", "gr00t_gr1_bridge", bridge))
     result = []
     for spec in nodes:
         params = dict(spec.parameters)

@@ -1,0 +1,188 @@
+"""ROS 2 node: the gr00t-ros command stream <-> a real Fourier GR-1 (fourier-grx-client).
+
+Topics (relative names from the stack YAML, so a namespace applies):
+  subscribes joint_command (sensor_msgs/JointState: radians by name, any subset; best effort depth
+             10, which matches System 1's reliable publisher and best-effort ones)
+  publishes  joint_states (sensor_msgs/JointState, radians, the 32 body joints by URDF name, at
+             rates.joint_state_hz whenever the server sent a new sample; reliable depth 10)
+             /diagnostics (1 Hz)
+  service    ~/set_enabled (std_srvs/SetBool): true = start streaming from the measured pose
+             (motors switched ON first unless dry_run); false = stop streaming. Motors stay ON when
+             disabled: switching them off lets the arms fall.
+
+Nothing is sent before an explicit enable, and nothing at all with dry_run (the default), which
+still connects, publishes joint states and computes the limited commands (see diagnostics).
+Commands go out at `command_hz` through `BridgeCore` (limits, watchdogs; see bridge_core.py).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool
+
+from gr00t_gr1_bridge.bridge_core import BridgeConfig, BridgeCore, BridgeState
+from gr00t_gr1_bridge.grx_client import FourierGrxRobot
+from gr00t_gr1_bridge.joint_map import FourierJointMap
+from gr00t_gr1_bridge.robot_interface import Gr1Robot
+from gr00t_policy.ros.common import declare_from_stack, declare_stack
+from gr00t_policy.safety import JointLimiter, LimiterConfig
+
+NODE_NAME = "gr00t_gr1_bridge"  # as in gr00t_bringup's graph
+STACK_SECTION = "gr1_bridge"
+_THROTTLE_S = 1.0
+_DIAGNOSTICS_PERIOD_S = 1.0
+_RAD_PER_DEG = math.pi / 180.0
+
+
+class Gr1BridgeNode(Node):
+    def __init__(self, robot: Gr1Robot | None = None, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.stack = declare_stack(self)
+        p = lambda name, default: declare_from_stack(self, self.stack, STACK_SECTION, name, default)  # noqa: E731
+        motor_order = list(p("motor_order", [""]))
+        self.dry_run = bool(p("dry_run", True))
+        self.enable_motors = bool(p("enable_motors", True))
+        command_hz = float(p("command_hz", self.stack.rates["command_hz"]))
+        joint_state_hz = float(p("joint_state_hz", self.stack.rates["joint_state_hz"]))
+        config = BridgeConfig(
+            dry_run=self.dry_run,
+            command_timeout_s=float(p("command_timeout_s", 0.1)),
+            state_timeout_s=float(p("state_timeout_s", 0.1)),
+        )
+        limiter_config = LimiterConfig(
+            max_dt_s=3.0 / command_hz,
+            velocity_scale=float(p("velocity_scale", 0.5)),
+            acceleration_scale=float(p("acceleration_scale", 0.5)),
+        )
+        robot_config = self.stack.robot
+        self.joint_map = FourierJointMap.create(motor_order, robot_config.joint_names)
+        limiter = JointLimiter.from_robot(robot_config, self.joint_map.controlled, limiter_config)
+        self.core = BridgeCore(self.joint_map, limiter, config, ignored_joints=robot_config.joint_names)
+
+        self.robot: Gr1Robot = robot or FourierGrxRobot(
+            server_ip=str(p("server_ip", "127.0.0.1")), namespace=str(p("grx_namespace", "gr"))
+        )
+        self.robot.connect()
+        self._published_sequence = -1
+
+        topics = self.stack.topics
+        self._joint_state_pub = self.create_publisher(
+            JointState, topics["joint_states"], QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        )
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(
+            JointState, topics["joint_command"], self._on_joint_command,
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
+        )
+        self.create_service(SetBool, "~/set_enabled", self._on_set_enabled)
+        self.create_timer(1.0 / command_hz, self._on_command_tick)
+        self.create_timer(1.0 / joint_state_hz, self._on_state_tick)
+        self.create_timer(_DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        self.get_logger().info(
+            f"GR-1 bridge: {len(self.joint_map.controlled)} controlled joints "
+            f"({', '.join(self.joint_map.controlled)}), commands at {command_hz:.0f} Hz, joint states at "
+            f"{joint_state_hz:.0f} Hz, velocity scale {limiter_config.velocity_scale}, "
+            f"{'DRY RUN (nothing is sent)' if self.dry_run else 'ARMED (sends after ~/set_enabled true)'}"
+        )
+
+    # --- callbacks -------------------------------------------------------------------------------
+    def _on_joint_command(self, msg: JointState) -> None:
+        error = self.core.on_command(msg.name, msg.position, time.monotonic())
+        if error is not None:
+            self.get_logger().warning(f"joint_command rejected: {error}; holding", throttle_duration_sec=_THROTTLE_S)
+
+    def _on_set_enabled(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        if not request.data:
+            self.core.disable("disabled on request (~/set_enabled false)")
+            response.success, response.message = True, self.core.reason
+            self.get_logger().info(self.core.reason)
+            return response
+        latest = self.robot.latest_state()
+        if latest is not None:
+            self.core.on_state(latest)
+        if not self.dry_run and self.enable_motors:
+            try:
+                self.robot.set_motors_enabled(True)
+            except Exception as exc:  # noqa: BLE001 - report any client failure to the caller
+                response.success, response.message = False, f"switching the motors on failed: {exc}"
+                return response
+        ok, message = self.core.enable(time.monotonic())
+        response.success, response.message = ok, message
+        self.get_logger().info(f"set_enabled(true): {message}")
+        return response
+
+    def _on_command_tick(self) -> None:
+        latest = self.robot.latest_state()
+        if latest is not None:
+            self.core.on_state(latest)
+        was = self.core.state
+        command = self.core.tick(time.monotonic())
+        if was == BridgeState.ENABLED and self.core.state == BridgeState.FAULT:
+            self.get_logger().error(self.core.reason)
+        if command is not None:
+            self.robot.send_positions_deg(command)
+
+    def _on_state_tick(self) -> None:
+        latest = self.robot.latest_state()
+        if latest is None or latest.sequence == self._published_sequence:
+            return
+        self._published_sequence = latest.sequence
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = list(self.joint_map.motor_order)
+        # Degrees on the wire from the server, radians everywhere in ROS.
+        msg.position = [float(v) for v in (latest.positions_deg * _RAD_PER_DEG)]
+        if latest.velocities_deg is not None and latest.velocities_deg.shape == latest.positions_deg.shape:
+            msg.velocity = [float(v) for v in (latest.velocities_deg * _RAD_PER_DEG)]
+        self._joint_state_pub.publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        core = self.core
+        level = {BridgeState.DISABLED: DiagnosticStatus.OK, BridgeState.ENABLED: DiagnosticStatus.OK,
+                 BridgeState.FAULT: DiagnosticStatus.ERROR}[core.state]
+        latest = self.robot.latest_state()
+        state_age = "never" if latest is None else f"{time.monotonic() - latest.received_monotonic_s:.3f}"
+        values = {
+            "state": core.state.name, "dry_run": self.dry_run, "joint_state_age_s": state_age,
+            "commands_sent": core.commands_sent, "commands_rejected": core.commands_rejected,
+            "stale_command_ticks": core.stale_command_ticks, "limiter": core.limiter.diagnostics(),
+        }
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: GR-1 bridge", message=core.reason,
+                                  hardware_id="fourier-gr1")
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self._diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self.robot.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = Gr1BridgeNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
