@@ -336,6 +336,45 @@ class Gr00tPolicy:
             actions[0].float().cpu().numpy().astype(np.float64), self.data_config, self.stats
         )
 
+    def _rtc_guidance(
+        self, prefix: Mapping[str, np.ndarray] | None, prefix_weights: np.ndarray | None
+    ) -> dict[str, torch.Tensor]:
+        """Group -> (H, dim) radians prefix and (H,) weights -> sampler kwargs in normalised space.
+
+        The prefix is min-max normalised with this policy's action statistics, exactly as actions
+        are; padded action dims get weight 0 (no target there).
+        """
+        if prefix is None and prefix_weights is None:
+            return {}
+        if prefix is None or prefix_weights is None:
+            raise ValueError("real-time chunking needs both prefix and prefix_weights")
+        horizon = self.action_horizon
+        weights = np.asarray(prefix_weights, dtype=np.float64).reshape(-1)
+        if weights.shape != (horizon,) or not np.all(np.isfinite(weights)):
+            raise ValueError(f"prefix_weights must be {horizon} finite values, got shape {np.shape(prefix_weights)}")
+        if np.any((weights < 0) | (weights > 1)):
+            raise ValueError(f"prefix_weights must lie in [0, 1], got {weights.tolist()}")
+        target = np.zeros((horizon, self.config.action_head.action_dim))
+        mask = np.zeros_like(target)
+        start = 0
+        for group, dim in self.data_config.action_groups:
+            if group not in prefix:
+                raise KeyError(
+                    f"RTC prefix lacks action group {group!r} (data config {self.data_config.name!r} needs "
+                    f"{[g for g, _ in self.data_config.action_groups]})"
+                )
+            values = np.asarray(prefix[group], dtype=np.float64)
+            if values.shape != (horizon, dim) or not np.all(np.isfinite(values)):
+                raise ValueError(f"RTC prefix {group!r} must be finite ({horizon}, {dim}), got shape {values.shape}")
+            target[:, start : start + dim] = self.stats.action[group].normalize(values)
+            mask[:, start : start + dim] = 1.0
+            start += dim
+        device, dtype = self.model.device, self.model.dtype
+        return {
+            "prefix": torch.from_numpy(target).to(device, dtype).unsqueeze(0),
+            "prefix_weights": torch.from_numpy(weights[:, None] * mask).to(device, dtype).unsqueeze(0),
+        }
+
     @torch.inference_mode()
     def predict_chunk(
         self,
@@ -344,6 +383,8 @@ class Gr00tPolicy:
         *,
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        prefix: Mapping[str, np.ndarray] | None = None,
+        prefix_weights: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """One action chunk via the cached sampler.
 
@@ -351,6 +392,11 @@ class Gr00tPolicy:
             state: group -> (dim,) joint positions in radians (groups of ``data_config.state_groups``).
             goal: from :meth:`prepare_goal` of this policy.
             noise: initial noise (1, horizon, 32); default drawn with ``generator``.
+            prefix / prefix_weights: real-time chunking (Black et al. 2025): group -> (horizon, dim)
+                radians the robot will execute meanwhile (``RtcGuidance.prefix_positions`` mapped to
+                groups) and (horizon,) weights in [0, 1] (``RtcGuidance.guidance_weights``). Steps
+                with weight 1 come out equal to the prefix, weight 0 leaves a step to the model;
+                see :func:`~gr00t_policy.model.modeling_action_head.inpaint_euler_update`.
         Returns:
             group -> (horizon, dim) float64 absolute joint targets (un-normalised).
         """
@@ -359,7 +405,12 @@ class Gr00tPolicy:
                 f"goal cache was made by model {goal.model_id!r}, this policy is {self.model_id!r}"
             )
         actions = self.model.action_head.sample_cached(
-            goal.kv, self._state_tensor(state), self._plan, noise=noise, generator=generator
+            goal.kv,
+            self._state_tensor(state),
+            self._plan,
+            noise=noise,
+            generator=generator,
+            **self._rtc_guidance(prefix, prefix_weights),
         ).actions
         return self._decode(actions)
 
@@ -371,6 +422,8 @@ class Gr00tPolicy:
         *,
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        prefix: Mapping[str, np.ndarray] | None = None,
+        prefix_weights: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Same as :meth:`predict_chunk` through the original, uncached sampler (parity/benchmarks)."""
         tokens = goal.goal.tokens if isinstance(goal, GoalCache) else goal.tokens
@@ -383,6 +436,7 @@ class Gr00tPolicy:
             num_steps=self.denoising_steps,
             noise=noise,
             generator=generator,
+            **self._rtc_guidance(prefix, prefix_weights),
         ).actions
         return self._decode(actions)
 

@@ -364,6 +364,9 @@ class Gr00tFinetuner:
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = cosine_schedule_with_warmup(self.optimizer, config.warmup_steps, config.max_steps)
         self.loss_generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        # Dropout draws from the global RNG: seed it so that two runs of one config are identical
+        # (a resumed run then restores the saved state instead).
+        torch.manual_seed(config.seed)
         self.step = 0
         if resume_from is not None:
             self._load_trainer_state(resume_from)
@@ -478,6 +481,9 @@ class Gr00tFinetuner:
             num_workers=self.config.num_workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
+            # Its own generator for the workers' base seed: drawing it from the global RNG would
+            # shift the dropout stream of a resumed run (samples depend only on (seed, draw) anyway).
+            generator=torch.Generator().manual_seed(self.config.seed),
         )
         return iter(loader)
 
@@ -579,27 +585,35 @@ class Gr00tFinetuner:
 
 
 @torch.no_grad()
-def evaluation_loss(model: Gr00tN1Model, batch: Mapping[str, torch.Tensor], *, seed: int = 0) -> float:
-    """Flow-matching loss of ``model`` on one batch in eval mode with noise and tau drawn from ``seed``.
+def evaluation_loss(
+    model: Gr00tN1Model, batch: Mapping[str, torch.Tensor], *, seed: int = 0, num_draws: int = 8
+) -> float:
+    """Mean flow-matching loss of ``model`` on one batch, eval mode, ``num_draws`` noise/tau draws from ``seed``.
 
     The training loss is noisy (fresh noise, tau and dropout every step); with everything fixed,
     two models can be compared on the same footing (e.g. before and after fine-tuning).
     """
     was_training = model.training
     model.eval()
+    generator = torch.Generator(device=model.device).manual_seed(seed)
     try:
         batch = _to_device(batch, model.device)
-        out = model(
-            batch["pixel_values"],
-            batch["input_ids"],
-            batch["attention_mask"],
-            batch["state"],
-            batch["action"],
-            batch["action_mask"],
-            batch["embodiment_id"],
-            generator=torch.Generator(device=model.device).manual_seed(seed),
-        )
-        return float(out["loss"])
+        losses = [
+            float(
+                model(
+                    batch["pixel_values"],
+                    batch["input_ids"],
+                    batch["attention_mask"],
+                    batch["state"],
+                    batch["action"],
+                    batch["action_mask"],
+                    batch["embodiment_id"],
+                    generator=generator,
+                )["loss"]
+            )
+            for _ in range(num_draws)
+        ]
+        return float(np.mean(losses))
     finally:
         model.train(was_training)
 
