@@ -96,10 +96,15 @@ class TorchBackend:
         *,
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        prefix: Mapping[str, np.ndarray] | None = None,
+        prefix_weights: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
-        if not self.cuda_graph:
+        """`prefix`/`prefix_weights`: real-time-chunking guidance (see Gr00tPolicy.predict_chunk)."""
+        if not self.cuda_graph or prefix is not None:
             with torch.inference_mode():
-                return self.policy.predict_chunk(state, goal, noise=noise, generator=generator)
+                return self.policy.predict_chunk(
+                    state, goal, noise=noise, generator=generator, prefix=prefix, prefix_weights=prefix_weights
+                )
         return self._predict_graphed(state, goal, noise, generator)
 
     def _predict_graphed(

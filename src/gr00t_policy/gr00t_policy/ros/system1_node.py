@@ -117,10 +117,15 @@ class System1Node(Node):
 
         # The executor and the supervisor are not thread-safe: `_control_lock` guards both.
         self._control_lock = threading.Lock()
+        if self.chunk_switch not in ("blend", "replace", "rtc"):
+            raise ValueError(f"chunk_switch must be blend, replace or rtc, got {self.chunk_switch!r}")
+        if self.chunk_switch == "rtc" and self.backend.name != "torch":
+            raise BackendUnavailable(f"chunk_switch rtc (guided sampling) needs backend torch, not {self.backend.name}")
         self.chunk_executor = ChunkExecutor(
             ExecutorConfig(
                 joint_names=tuple(self.action_joints),
-                switch_mode=self.chunk_switch,
+                # With RTC the new chunk already continues the old one: switch at once.
+                switch_mode="replace" if self.chunk_switch == "rtc" else self.chunk_switch,
                 blend_duration_s=self.blend_duration_s,
                 execution_horizon_steps=self.execution_horizon_steps,
             )
@@ -366,7 +371,8 @@ class System1Node(Node):
             goal = self._fused_goal() if self.mode == "fused" else self._current_goal()
             if goal is None:
                 return False
-            actions = self.backend.predict_chunk(self._group_state(positions, self.state_groups), goal)
+            guidance = self._rtc_guidance(state_stamp) if self.chunk_switch == "rtc" else {}
+            actions = self.backend.predict_chunk(self._group_state(positions, self.state_groups), goal, **guidance)
         finally:
             with self._control_lock:
                 self.supervisor.on_inference_finished(now_seconds(self))
@@ -389,6 +395,23 @@ class System1Node(Node):
         self._chunk_latency.add(latency)
         self._publish_chunk(chunk, latency)
         return True
+
+    def _rtc_guidance(self, start_time: float) -> dict[str, Any]:
+        """Real-time chunking: steer the new chunk's first steps onto what the executor will
+        command while this inference runs (prefix in policy groups, per-step weights)."""
+        with self._control_lock:
+            guidance = self.chunk_executor.rtc_guidance(
+                start_time, self.step_period_s, self.policy.action_horizon, self.delay_estimator.estimate_s()
+            )
+        if guidance is None:
+            return {}
+        column = {name: i for i, name in enumerate(guidance.joint_names)}
+        robot = self.stack.robot
+        prefix = {
+            group: guidance.prefix_positions[:, [column[n] for n in robot.groups[group]]]
+            for group, _ in self.action_groups
+        }
+        return {"prefix": prefix, "prefix_weights": guidance.guidance_weights}
 
     def _group_state(self, positions: dict[str, float], groups) -> dict[str, np.ndarray]:
         robot = self.stack.robot

@@ -330,3 +330,33 @@ def test_onnxruntime_backend_drives_the_stream(ros, demo_policy, tmp_path):
         assert any(tmp_path.rglob("*.onnx"))  # exported into the configured cache
     finally:
         inputs.stop()
+
+
+def test_rtc_chunk_switching_runs_guided_sampling(ros, demo_policy):
+    node = ros.add(
+        System1Node(
+            policy=demo_policy,
+            context=ros.context,
+            parameter_overrides=[
+                Parameter("chunk_switch", value="rtc"),
+                Parameter("enable_on_start", value=True),
+                Parameter("startup_ramp_s", value=0.3),
+                Parameter("ramp_max_velocity_rad_s", value=0.0),
+            ],
+        )
+    )
+    calls: list[bool] = []
+    predict = node.backend.predict_chunk
+
+    def spy(state, goal, **guidance):
+        calls.append("prefix" in guidance)
+        return predict(state, goal, **guidance)
+
+    node.backend.predict_chunk = spy
+    inputs = FakeInputs(ros, node, demo_policy)
+    try:
+        assert _wait_state(ros, inputs, RUNNING, 15.0), node.supervisor.reason
+        assert ros.wait_for(lambda: sum(calls) >= 3, 10.0)  # chunks after the first are guided
+        assert calls[0] is False
+    finally:
+        inputs.stop()
