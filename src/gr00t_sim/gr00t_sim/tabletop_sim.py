@@ -28,6 +28,10 @@ JointState = tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]
 _DROP_CLEARANCE_M = 0.001
 _MAX_PLACEMENT_TRIES = 1000
 
+# The palm of each Fourier 6-DoF hand: the hand base link, whose collision mesh is the palm plate.
+# Its geom centre is the hand's "where is my hand" point for tasks and the scripted demonstrator.
+PALM_BODIES: dict[str, str] = {"left": "L_hand_base_link", "right": "R_hand_base_link"}
+
 
 class GR1TabletopSim:
     """Fixed-base GR1T2 with 6-DoF hands, 32 position actuators named after their joints.
@@ -61,6 +65,10 @@ class GR1TabletopSim:
         self._object_qpos_adr = {
             name: int(self.model.jnt_qposadr[self.model.joint(f"{name}_free").id]) for name in self._objects
         }
+        self._object_dof_adr = {
+            name: int(self.model.jnt_dofadr[self.model.joint(f"{name}_free").id]) for name in self._objects
+        }
+        self._palm_geoms = {side: self._palm_geom(body) for side, body in PALM_BODIES.items()}
         self._rng = np.random.default_rng(self.config.seed)
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self.reset(self.config.seed)
@@ -103,7 +111,45 @@ class GR1TabletopSim:
         """World position (m) of each object's centre, e.g. {'red_cube': array([x, y, z])}."""
         return {name: self.data.qpos[adr : adr + 3].copy() for name, adr in self._object_qpos_adr.items()}
 
+    def object_yaws(self) -> dict[str, float]:
+        """Heading (rad, about world z) of each object, from its free joint's quaternion."""
+        yaws = {}
+        for name, adr in self._object_qpos_adr.items():
+            w, x, y, z = self.data.qpos[adr + 3 : adr + 7]
+            yaws[name] = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+        return yaws
+
+    def hand_positions(self) -> dict[str, np.ndarray]:
+        """World position (m) of each palm's centre: {'left': array([x, y, z]), 'right': ...}."""
+        return {side: self.data.geom_xpos[geom].copy() for side, geom in self._palm_geoms.items()}
+
+    def palm_geom_id(self, side: str) -> int:
+        """MuJoCo geom id of the `side` ('left' / 'right') palm plate, whose centre `hand_positions` reports."""
+        if side not in self._palm_geoms:
+            raise ValueError(f"unknown hand {side!r}; available: {sorted(self._palm_geoms)}")
+        return self._palm_geoms[side]
+
+    def body_position(self, name: str) -> np.ndarray:
+        """World position (m) of a body's frame origin, e.g. 'left_hand_yaw_link'."""
+        return self.data.xpos[self.model.body(name).id].copy()
+
     # --------------------------------------------------------------- control
+    def set_object_pose(self, name: str, position: Sequence[float], yaw: float = 0.0) -> None:
+        """Put object `name` at `position` (its centre, world m) with heading `yaw` (rad), at rest.
+
+        For task set-ups after `reset`; the caller keeps it clear of the robot and other objects.
+        """
+        if name not in self._object_qpos_adr:
+            raise ValueError(f"unknown object {name!r}; available: {list(self._objects)}")
+        xyz = np.asarray(position, dtype=np.float64)
+        if xyz.shape != (3,) or not np.all(np.isfinite(xyz)):
+            raise ValueError(f"object position must be 3 finite numbers, got {position}")
+        adr, dof = self._object_qpos_adr[name], self._object_dof_adr[name]
+        self.data.qpos[adr : adr + 3] = xyz
+        self.data.qpos[adr + 3 : adr + 7] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+        self.data.qvel[dof : dof + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
     def set_position_targets(self, names: Sequence[str], positions: Sequence[float]) -> None:
         """Set targets by joint name (any subset, any order), clamped to the URDF limits.
 
@@ -210,6 +256,16 @@ class GR1TabletopSim:
             renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
             self._renderers[key] = renderer
         return self._renderers[key]
+
+    def _palm_geom(self, body_name: str) -> int:
+        body_id = self.model.body(body_name).id
+        # The collision proxy (contype set), not the visual mesh: its centre is the palm plate's.
+        geoms = [
+            g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] == body_id and self.model.geom_contype[g]
+        ]
+        if not geoms:
+            raise RuntimeError(f"palm body {body_name!r} has no collision geom")
+        return int(geoms[0])
 
     def _find_mimic_joints(self) -> list[tuple[int, int, float, float]]:
         """(follower qpos adr, leader qpos adr, offset, gain) of each URDF <mimic> joint equality."""

@@ -1,0 +1,195 @@
+"""Run the tabletop task suite and summarise it: success with 95% Wilson intervals, language
+compliance, time to success, safety-limit interventions.
+
+The library path (`run_library_eval`) drives `GR1TabletopSim` directly, as fast as the CPU
+allows, with the scripted demonstrator. The summary functions take `EpisodeOutcome`s from any
+source, so an evaluation through the ROS nodes reports the same numbers.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from gr00t_description import RobotConfig, StackConfig
+from gr00t_eval.stats import wilson_interval
+from gr00t_sim import GR1TabletopSim, SimConfig
+from gr00t_sim.scripted import ScriptedDemonstrator, rollout
+from gr00t_sim.tasks import TASKS, EpisodeOutcome, eval_seeds, get_task
+from gr00t_sim.tasks.sim_binding import layout_of
+
+POLICIES = ("scripted",)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate and how."""
+
+    policy: str = "scripted"
+    tasks: tuple[str, ...] = tuple(TASKS)
+    episodes_per_task: int = 50
+    seed_start: int = eval_seeds(1)[0]  # evaluation seeds only (>= EVAL_SEED_START)
+    policy_period_s: float = 0.05  # System 1's step_period_s: one command per policy step
+    # Head-camera frames kept per episode (at these episode times, plus the last state), for the
+    # PNG's strips of a successful and a failed episode. Empty: no rendering.
+    frame_times_s: tuple[float, ...] = (0.05, 0.6, 1.2)
+    camera: str = "head"
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+        for name in self.tasks:
+            get_task(name)  # raises with the available names
+        if self.episodes_per_task < 1:
+            raise ValueError(f"episodes_per_task must be >= 1, got {self.episodes_per_task}")
+        eval_seeds(1, self.seed_start)  # raises if below the evaluation range
+        if self.policy_period_s <= 0:
+            raise ValueError(f"policy_period_s must be > 0, got {self.policy_period_s}")
+
+
+@dataclass
+class EpisodeFrames:
+    """Rendered frames of one episode: (episode time s, RGB uint8)."""
+
+    outcome: EpisodeOutcome
+    frames: list[tuple[float, np.ndarray]]
+
+
+@dataclass
+class EvalRun:
+    """Everything an evaluation produced: per-episode outcomes, example frames, timing."""
+
+    config: EvalConfig
+    outcomes: list[EpisodeOutcome]
+    examples: dict[str, dict[str, EpisodeFrames]] = field(default_factory=dict)  # task -> 'success'/'failure'
+    wall_time_s: float = 0.0
+    sim_time_s: float = 0.0
+
+
+def count_limit_interventions(
+    robot: RobotConfig, names: Sequence[str], commands: np.ndarray, period_s: float, tolerance: float = 1e-6
+) -> int:
+    """Policy steps whose command the safety layer would clamp (outside the operating position
+    window, or faster than a joint's max_velocity from the previous command).
+
+    The library path has no safety supervisor in the loop, so this counts what it would have
+    done; through the nodes the count comes from `gr00t/controller_status` instead.
+    """
+    if len(commands) == 0:
+        return 0
+    lower = np.array([robot.joints[n].lower for n in names])
+    upper = np.array([robot.joints[n].upper for n in names])
+    max_velocity = np.array([robot.joints[n].max_velocity for n in names])
+    out_of_window = np.any((commands < lower - tolerance) | (commands > upper + tolerance), axis=1)
+    too_fast = np.zeros(len(commands), dtype=bool)
+    too_fast[1:] = np.any(np.abs(np.diff(commands, axis=0)) / period_s > max_velocity + tolerance, axis=1)
+    return int(np.count_nonzero(out_of_window | too_fast))
+
+
+def run_library_eval(
+    config: EvalConfig,
+    stack: StackConfig,
+    sim_config: SimConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalRun:
+    """Episodes of every task on the simulator library with the scripted demonstrator.
+
+    `progress(n)` is called after each episode with the number of episodes done (e.g. a tqdm update).
+    """
+    sim_config = sim_config or SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+    run = EvalRun(config=config, outcomes=[])
+    started = time.perf_counter()
+    with GR1TabletopSim(stack.robot, sim_config) as sim:
+        demonstrator = ScriptedDemonstrator.for_sim(sim)
+        layout = layout_of(sim)
+        for task_name in config.tasks:
+            task = get_task(task_name)
+            for seed in eval_seeds(config.episodes_per_task, config.seed_start):
+                spec = task.sample(seed, layout)
+                result = rollout(
+                    sim,
+                    task,
+                    spec,
+                    demonstrator,
+                    policy_period_s=config.policy_period_s,
+                    frame_times=list(config.frame_times_s) if config.frame_times_s else None,
+                    camera=config.camera,
+                )
+                outcome = result.outcome
+                outcome.safety_interventions = count_limit_interventions(
+                    stack.robot, result.joint_names, result.commands, config.policy_period_s
+                )
+                run.outcomes.append(outcome)
+                run.sim_time_s += outcome.duration_s
+                kind = "success" if outcome.success else "failure"
+                examples = run.examples.setdefault(task_name, {})
+                if result.frames and kind not in examples:
+                    examples[kind] = EpisodeFrames(outcome, result.frames)
+                if progress is not None:
+                    progress(len(run.outcomes))
+    run.wall_time_s = time.perf_counter() - started
+    return run
+
+
+def summarise_task(outcomes: Sequence[EpisodeOutcome]) -> dict[str, Any]:
+    """Per-task numbers: success rate with its 95% Wilson interval, time to success, interventions,
+    and, where a distractor is named (two-object task), language compliance."""
+    n = len(outcomes)
+    successes = sum(o.success for o in outcomes)
+    low, high = wilson_interval(successes, n)
+    times = [o.time_to_success_s for o in outcomes if o.time_to_success_s is not None]
+    summary: dict[str, Any] = {
+        "episodes": n,
+        "successes": successes,
+        "success_rate": successes / n,
+        "success_ci95": [low, high],
+        "mean_time_to_success_s": float(np.mean(times)) if times else None,
+        "median_time_to_success_s": float(np.median(times)) if times else None,
+        "wrong_object_touched_rate": sum(o.wrong_object_touched for o in outcomes) / n,
+        "safety_interventions": sum(o.safety_interventions for o in outcomes),
+        "episodes_with_safety_interventions": sum(o.safety_interventions > 0 for o in outcomes),
+    }
+    if outcomes and outcomes[0].task == "touch_one_of_two":
+        # Compliance: the first object the policy touched is the one the instruction named. An
+        # episode that touches nothing does not comply (it did not follow the instruction either);
+        # the rate among episodes that touched something is given too, to tell "wrong object"
+        # apart from "no object".
+        complied = sum(o.first_touched_object == o.target_object for o in outcomes)
+        touched_any = [o for o in outcomes if o.first_touched_object is not None]
+        c_low, c_high = wilson_interval(complied, n)
+        summary["language_compliance_rate"] = complied / n
+        summary["language_compliance_ci95"] = [c_low, c_high]
+        summary["language_compliance_rate_when_touching"] = (
+            sum(o.first_touched_object == o.target_object for o in touched_any) / len(touched_any)
+            if touched_any
+            else None
+        )
+    return summary
+
+
+def build_report(run: EvalRun) -> dict[str, Any]:
+    """The JSON report: configuration, machine, per-task summaries and every episode."""
+    tasks = {
+        name: summarise_task([o for o in run.outcomes if o.task == name])
+        for name in run.config.tasks
+        if any(o.task == name for o in run.outcomes)
+    }
+    return {
+        "benchmark": "gr00t-ros GR-1 tabletop suite (gr00t_sim.tasks)",
+        "policy": run.config.policy,
+        "path": "library (GR1TabletopSim driven directly, no ROS nodes)",
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
+        "config": {**asdict(run.config), "seeds": [run.config.seed_start, run.config.seed_start + run.config.episodes_per_task]},
+        "wall_time_s": run.wall_time_s,
+        "sim_time_s": run.sim_time_s,
+        "realtime_factor": run.sim_time_s / run.wall_time_s if run.wall_time_s > 0 else None,
+        "tasks": tasks,
+        "episodes": [asdict(o) for o in run.outcomes],
+    }

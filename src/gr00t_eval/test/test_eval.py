@@ -1,0 +1,67 @@
+"""gr00t-eval: statistics, compliance and intervention counting, and a short end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gr00t_description import load_stack
+from gr00t_eval.cli import main
+from gr00t_eval.evaluation import EvalConfig, count_limit_interventions, summarise_task
+from gr00t_eval.stats import wilson_interval
+from gr00t_sim.tasks import EpisodeOutcome
+
+
+def outcome(success: bool, first_touched: str | None, target: str = "red_cube") -> EpisodeOutcome:
+    return EpisodeOutcome(
+        task="touch_one_of_two", seed=10_000, instruction="touch the red cube", target_object=target,
+        success=success, time_to_success_s=1.0 if success else None, duration_s=2.0,
+        first_touched_object=first_touched, touched_objects=[first_touched] if first_touched else [],
+        wrong_object_touched=first_touched not in (None, target), final_target_position=[0.0, 0.0, 0.9],
+    )
+
+
+def test_wilson_interval_matches_known_values() -> None:
+    low, high = wilson_interval(8, 10)  # textbook: 0.490, 0.943
+    assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
+    assert wilson_interval(0, 50)[0] == 0.0 and wilson_interval(0, 50)[1] == pytest.approx(0.0714, abs=1e-3)
+    assert wilson_interval(50, 50)[1] == 1.0
+    with pytest.raises(ValueError):
+        wilson_interval(3, 0)
+
+
+def test_language_compliance_counts_the_first_touched_object() -> None:
+    summary = summarise_task([outcome(True, "red_cube"), outcome(False, "blue_cube"), outcome(False, None),
+                              outcome(False, "red_cube")])
+    assert summary["success_rate"] == 0.25
+    assert summary["language_compliance_rate"] == 0.5  # touching nothing does not comply
+    assert summary["language_compliance_rate_when_touching"] == pytest.approx(2 / 3)
+    assert summary["wrong_object_touched_rate"] == 0.25
+    assert summary["mean_time_to_success_s"] == 1.0
+
+
+def test_limit_interventions_count_out_of_window_and_too_fast_steps() -> None:
+    robot = load_stack().robot
+    names = ["left_elbow_pitch_joint"]  # window [-2.27, 0.3], max 3 rad/s
+    commands = np.array([[-1.0], [-1.1], [-0.5], [0.5], [0.5]])  # 12 rad/s jump, then above the window
+    assert count_limit_interventions(robot, names, commands, 0.05) == 3
+
+
+def test_config_refuses_training_seeds_and_unknown_tasks() -> None:
+    with pytest.raises(ValueError, match="evaluation seeds"):
+        EvalConfig(seed_start=5)
+    with pytest.raises(ValueError, match="unknown task"):
+        EvalConfig(tasks=("reach", "stack_cubes"))
+
+
+def test_cli_writes_a_json_report_and_a_png(tmp_path: Path) -> None:
+    report_path = tmp_path / "eval.json"
+    assert main(["--episodes", "1", "--output", str(report_path), "--no-frames", "--quiet"]) == 0
+    report = json.loads(report_path.read_text())
+    assert set(report["tasks"]) == {"reach", "push_to_region", "touch_one_of_two"}
+    assert len(report["episodes"]) == 3 and all(e["seed"] == 10_000 for e in report["episodes"])
+    assert "language_compliance_rate" in report["tasks"]["touch_one_of_two"]
+    assert (tmp_path / "eval.png").stat().st_size > 1000
