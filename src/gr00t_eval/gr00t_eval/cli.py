@@ -19,7 +19,15 @@ from gr00t_sim.tasks import EVAL_SEED_START, TASKS
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gr00t-eval", description=__doc__)
     parser.add_argument("--policy", choices=POLICIES, default="scripted",
-                        help="scripted: the privileged-state IK demonstrator on the sim library (upper bound)")
+                        help="scripted: the privileged-state IK demonstrator on the sim library (upper bound); "
+                        "node: the GR00T stack through the ROS nodes (sim + System 2 + System 1 processes)")
+    parser.add_argument("--model", default="", help="node: checkpoint directory ('' = the bundled demo model)")
+    parser.add_argument("--blank-instruction", action="store_true",
+                        help="node: send a neutral instruction instead of the episode's (language ablation)")
+    parser.add_argument("--episode-seconds", type=float, default=None,
+                        help="node: seconds per episode (default: the task's max_duration_s)")
+    parser.add_argument("--startup-timeout", type=float, default=180.0, help="node: seconds to wait for the graph")
+    parser.add_argument("--verbose-nodes", action="store_true", help="node: forward the nodes' output")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {sorted(TASKS)}")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per task (default 50)")
     parser.add_argument("--seed-start", type=int, default=EVAL_SEED_START,
@@ -41,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
             episodes_per_task=args.episodes,
             seed_start=args.seed_start,
-            frame_times_s=() if args.no_frames else EvalConfig.frame_times_s,
+            frame_times_s=() if args.no_frames or args.policy == "node" else EvalConfig.frame_times_s,
+            model_path=args.model,
+            blank_instruction=args.blank_instruction,
+            episode_seconds=args.episode_seconds,
         )
     except ValueError as exc:
         print(f"gr00t-eval: {exc}", file=sys.stderr)
@@ -49,7 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = load_stack(args.stack)
     total = config.episodes_per_task * len(config.tasks)
     with tqdm(total=total, unit="episode", disable=args.quiet, file=sys.stderr) as bar:
-        run = run_library_eval(config, stack, progress=lambda done: bar.update(done - bar.n))
+        if config.policy == "node":
+            from gr00t_eval.node_eval import run_node_eval
+
+            try:
+                run = run_node_eval(config, stack, startup_timeout_s=args.startup_timeout,
+                                    log=sys.stderr if args.verbose_nodes else None,
+                                    progress=lambda done: bar.update(done - bar.n))
+            except RuntimeError as exc:
+                print(f"gr00t-eval: {exc}", file=sys.stderr)
+                return 1
+        else:
+            run = run_library_eval(config, stack, progress=lambda done: bar.update(done - bar.n))
     report = build_report(run)
     png = args.png if args.png is not None else args.output.with_suffix(".png")
     write_json(report, args.output)

@@ -2,8 +2,9 @@
 compliance, time to success, safety-limit interventions.
 
 The library path (`run_library_eval`) drives `GR1TabletopSim` directly, as fast as the CPU
-allows, with the scripted demonstrator. The summary functions take `EpisodeOutcome`s from any
-source, so an evaluation through the ROS nodes reports the same numbers.
+allows, with the scripted demonstrator. The node path (`gr00t_eval.node_eval.run_node_eval`,
+policy "node") runs the episodes through the running stack. The summary functions take
+`EpisodeOutcome`s from any source, so both paths report the same numbers.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from gr00t_sim.scripted import ScriptedDemonstrator, rollout
 from gr00t_sim.tasks import TASKS, EpisodeOutcome, eval_seeds, get_task
 from gr00t_sim.tasks.sim_binding import layout_of
 
-POLICIES = ("scripted",)
+POLICIES = ("scripted", "node")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class EvalConfig:
     # PNG's strips of a successful and a failed episode. Empty: no rendering.
     frame_times_s: tuple[float, ...] = (0.05, 0.6, 1.2)
     camera: str = "head"
+    # policy "node" only: checkpoint directory ('' = the bundled model), the neutral instruction
+    # instead of the episode's (language ablation), and the episode length (None = the task's).
+    model_path: str = ""
+    blank_instruction: bool = False
+    episode_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -51,6 +57,10 @@ class EvalConfig:
         eval_seeds(1, self.seed_start)  # raises if below the evaluation range
         if self.policy_period_s <= 0:
             raise ValueError(f"policy_period_s must be > 0, got {self.policy_period_s}")
+        if self.episode_seconds is not None and not self.episode_seconds > 0:
+            raise ValueError(f"episode_seconds must be > 0, got {self.episode_seconds}")
+        if self.policy != "node" and (self.model_path or self.blank_instruction):
+            raise ValueError("model_path and blank_instruction apply to policy 'node' only")
 
 
 @dataclass
@@ -70,6 +80,7 @@ class EvalRun:
     examples: dict[str, dict[str, EpisodeFrames]] = field(default_factory=dict)  # task -> 'success'/'failure'
     wall_time_s: float = 0.0
     sim_time_s: float = 0.0
+    exit_codes: dict[str, int] = field(default_factory=dict)  # node path: the graph's processes
 
 
 def count_limit_interventions(
@@ -102,6 +113,8 @@ def run_library_eval(
 
     `progress(n)` is called after each episode with the number of episodes done (e.g. a tqdm update).
     """
+    if config.policy != "scripted":
+        raise ValueError(f"the library path runs the scripted policy, not {config.policy!r} (see node_eval)")
     sim_config = sim_config or SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
     run = EvalRun(config=config, outcomes=[])
     started = time.perf_counter()
@@ -183,7 +196,11 @@ def build_report(run: EvalRun) -> dict[str, Any]:
     return {
         "benchmark": "gr00t-ros GR-1 tabletop suite (gr00t_sim.tasks)",
         "policy": run.config.policy,
-        "path": "library (GR1TabletopSim driven directly, no ROS nodes)",
+        "path": (
+            "nodes (sim_node + system2_node + system1_node processes; scene state from ~/scene_state)"
+            if run.config.policy == "node"
+            else "library (GR1TabletopSim driven directly, no ROS nodes)"
+        ),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
         "config": {**asdict(run.config), "seeds": [run.config.seed_start, run.config.seed_start + run.config.episodes_per_task]},
@@ -191,5 +208,6 @@ def build_report(run: EvalRun) -> dict[str, Any]:
         "sim_time_s": run.sim_time_s,
         "realtime_factor": run.sim_time_s / run.wall_time_s if run.wall_time_s > 0 else None,
         "tasks": tasks,
+        **({"node_exit_codes": run.exit_codes} if run.exit_codes else {}),
         "episodes": [asdict(o) for o in run.outcomes],
     }

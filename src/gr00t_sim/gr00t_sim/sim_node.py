@@ -13,6 +13,14 @@ Topics (names from the stack YAML, relative so a namespace applies):
              joint_trajectory (trajectory_msgs/JointTrajectory; reliable depth 10 like
              ros2_controllers' JointTrajectoryController)
   service    ~/reset (std_srvs/Trigger): home pose, objects re-placed; sim time keeps running.
+  service    ~/reset_episode (gr00t_interfaces/SetInstruction, reused so no new interface is needed):
+             request `text` = JSON {"task": name, "seed": int}; the episode is sampled with the task
+             library (`get_task(task).sample(seed, layout_of(sim))`) and applied in the physics thread
+             (`apply_episode`: home pose, objects placed). Response: `accepted`; `message` = JSON
+             {"instruction": str, "spec": {...}} when accepted, the reason when not; `id` = "task/seed".
+  publishes  ~/scene_state (sensor_msgs/JointState, reliable depth 10) at SCENE_STATE_HZ sim time:
+             privileged scene state for evaluation; names `<object>_x/_y/_z` for every object, then
+             `left_palm_x/y/z`, `right_palm_x/y/z`; positions = world-frame metres.
 
 Stamps are sim time when publishing /clock (`publish_clock`, `use_sim_time`, or
 `realtime_factor: 0`), else wall-clock time.
@@ -29,6 +37,7 @@ possible, the physics waits so every frame is rendered.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -51,10 +60,13 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from gr00t_description import load_stack
+from gr00t_interfaces.srv import SetInstruction
 from gr00t_sim.configuration_sim import SimConfig
 from gr00t_sim.pacing import RealtimePacer
 from gr00t_sim.scene import HEAD_CAMERA
 from gr00t_sim.tabletop_sim import GR1TabletopSim
+from gr00t_sim.tasks import EpisodeSpec, get_task
+from gr00t_sim.tasks.sim_binding import apply_episode, layout_of
 from gr00t_sim.trajectory import LinearTrajectory, validate_points
 
 NODE_NAME = "gr00t_sim"  # as in gr00t_bringup's graph
@@ -65,6 +77,7 @@ _RESET_TIMEOUT_S = 5.0
 _JOIN_TIMEOUT_S = 5.0
 _WARM_UP_TIMEOUT_S = 30.0
 _MAX_LAG_S = 0.1  # paced mode: fall this far behind wall time and the backlog is dropped
+SCENE_STATE_HZ = 20.0  # ~/scene_state rate (sim time)
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,14 @@ class _Inbox:
     trajectory: _TrajectoryRequest | None = None
     cancel_trajectory: bool = False
     resets: list[threading.Event] = field(default_factory=list)
+    episodes: list[_EpisodeRequest] = field(default_factory=list)
+
+
+@dataclass
+class _EpisodeRequest:
+    spec: EpisodeSpec
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
 
 
 class SimNode(Node):
@@ -201,6 +222,9 @@ class SimNode(Node):
         self.create_subscription(JointState, topics["joint_command"], self._on_joint_command, command_qos)
         self.create_subscription(JointTrajectory, topics["joint_trajectory"], self._on_joint_trajectory, reliable)
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(SetInstruction, "~/reset_episode", self._on_reset_episode)
+        self._scene_state_pub = self.create_publisher(JointState, "~/scene_state", reliable)
+        self._layout = layout_of(self._sim)
         self._camera_info = self._make_camera_info()
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._frames_published = 0
@@ -302,6 +326,34 @@ class SimNode(Node):
         )
         return response
 
+    def _on_reset_episode(
+        self, request: SetInstruction.Request, response: SetInstruction.Response
+    ) -> SetInstruction.Response:
+        response.accepted = False
+        try:
+            fields = json.loads(request.text)
+            if not isinstance(fields, dict) or "task" not in fields or "seed" not in fields:
+                raise ValueError('expected JSON {"task": name, "seed": int}')
+            seed = fields["seed"]
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+            spec = get_task(str(fields["task"])).sample(seed, self._layout)
+        except (ValueError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
+            response.message = f"rejected: {exc}"
+            return response
+        episode = _EpisodeRequest(spec)
+        with self._inbox.lock:
+            self._inbox.episodes.append(episode)
+        if not episode.done.wait(_RESET_TIMEOUT_S):
+            response.message = f"the physics thread did not apply the episode within {_RESET_TIMEOUT_S} s"
+        elif episode.error is not None:
+            response.message = f"applying the episode failed: {episode.error}"
+        else:
+            response.accepted = True
+            response.id = f"{spec.task}/{spec.seed}"
+            response.message = json.dumps({"instruction": spec.instruction, "spec": episode_spec_to_dict(spec)})
+        return response
+
     def _reject(self, topic: str, exc: Exception) -> None:
         self.get_logger().error(
             f"{topic} message ignored: {exc}; keeping the previous targets", throttle_duration_sec=_REJECT_THROTTLE_S
@@ -320,7 +372,8 @@ class SimNode(Node):
         settings = self.settings
         pacer = RealtimePacer(settings.realtime_factor, self._sim.timestep, _MAX_LAG_S)
         joint_state_period, frame_period = 1.0 / settings.joint_state_hz, 1.0 / settings.camera_hz
-        next_joint_state, next_frame = self._sim.time, self._sim.time
+        scene_state_period = 1.0 / SCENE_STATE_HZ
+        next_joint_state, next_frame, next_scene_state = self._sim.time, self._sim.time, self._sim.time
         reported_drop = 0.0
         pacer.anchor(self._sim.time, time.monotonic())
         while not self._stop.is_set():
@@ -334,6 +387,9 @@ class SimNode(Node):
                 if sim_time >= next_joint_state - 1e-9:
                     self._publish_joint_state(sim_time)
                     next_joint_state = _next_tick(next_joint_state, joint_state_period, sim_time)
+                if sim_time >= next_scene_state - 1e-9:
+                    self._publish_scene_state(sim_time)
+                    next_scene_state = _next_tick(next_scene_state, scene_state_period, sim_time)
                 if sim_time >= next_frame - 1e-9:
                     self._camera.submit(self._stamp(sim_time), wait_if_busy=pacer.as_fast_as_possible)
                     next_frame = _next_tick(next_frame, frame_period, sim_time)
@@ -362,13 +418,14 @@ class SimNode(Node):
 
     def _apply_inbox(self) -> None:
         inbox = self._inbox
-        if not (inbox.commands or inbox.trajectory or inbox.cancel_trajectory or inbox.resets):
+        if not (inbox.commands or inbox.trajectory or inbox.cancel_trajectory or inbox.resets or inbox.episodes):
             return  # unlocked fast path: a racing append is picked up at the next step
         with inbox.lock:
             commands, inbox.commands = inbox.commands, []
             request, inbox.trajectory = inbox.trajectory, None
             cancel, inbox.cancel_trajectory = inbox.cancel_trajectory, False
             resets, inbox.resets = inbox.resets, []
+            episodes, inbox.episodes = inbox.episodes, []
         if commands or cancel:
             # The newest source wins: a streamed command ends an active trajectory.
             self._trajectory = None
@@ -387,6 +444,23 @@ class SimNode(Node):
             self._trajectory = None
             for done in resets:
                 done.set()
+        for episode in episodes:  # in order: the newest request's scene is the one that stays
+            try:
+                apply_episode(self._sim, episode.spec)
+                self._trajectory = None
+            except Exception as exc:  # noqa: BLE001 - reported to the caller, the physics keeps running
+                episode.error = exc
+            episode.done.set()
+
+    def _publish_scene_state(self, sim_time: float) -> None:
+        names: list[str] = []
+        positions: list[float] = []
+        for prefix, position in scene_state_items(self._sim.object_positions(), self._sim.hand_positions()):
+            names.extend(f"{prefix}_{axis}" for axis in "xyz")
+            positions.extend(float(v) for v in position[:3])
+        msg = JointState(name=names, position=positions)
+        msg.header.stamp = self._stamp(sim_time)
+        self._scene_state_pub.publish(msg)
 
     def _publish_joint_state(self, sim_time: float) -> None:
         _, positions, velocities, efforts = self._sim.joint_state()
@@ -528,6 +602,54 @@ class _CameraWorker:
                 self._cond.notify_all()
             self._warm.set()
             self._sim.close()  # the GL context belongs to this thread
+
+
+def scene_state_items(objects: dict[str, np.ndarray], hands: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """(name prefix, position) pairs of ~/scene_state: every object, then `<side>_palm`."""
+    return [*objects.items(), *((f"{side}_palm", position) for side, position in hands.items())]
+
+
+def parse_scene_state(names: list[str], positions: list[float]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Inverse of the ~/scene_state layout: ({object: xyz}, {hand side: xyz})."""
+    if len(names) != len(positions) or len(names) % 3:
+        raise ValueError(f"scene_state needs xyz triples, got {len(names)} names and {len(positions)} positions")
+    objects: dict[str, np.ndarray] = {}
+    hands: dict[str, np.ndarray] = {}
+    for i in range(0, len(names), 3):
+        prefix = names[i][: -len("_x")]
+        if [names[i], names[i + 1], names[i + 2]] != [f"{prefix}_{axis}" for axis in "xyz"]:
+            raise ValueError(f"scene_state names {names[i:i + 3]} are not an x/y/z triple")
+        value = np.asarray(positions[i : i + 3], dtype=np.float64)
+        if prefix.endswith("_palm"):
+            hands[prefix[: -len("_palm")]] = value
+        else:
+            objects[prefix] = value
+    return objects, hands
+
+
+def episode_spec_to_dict(spec: EpisodeSpec) -> dict[str, Any]:
+    """JSON-friendly form of an episode spec (what ~/reset_episode returns)."""
+    return {
+        "task": spec.task,
+        "seed": spec.seed,
+        "instruction": spec.instruction,
+        "target_object": spec.target_object,
+        "other_object": spec.other_object,
+        "hand": spec.hand,
+        "max_duration_s": spec.max_duration_s,
+        "placements": {
+            name: {"position": [float(v) for v in p.position], "yaw": float(p.yaw)}
+            for name, p in spec.placements.items()
+        },
+        "region": None
+        if spec.region is None
+        else {
+            "name": spec.region.name,
+            "x_m": list(spec.region.x_m),
+            "y_m": list(spec.region.y_m),
+            "min_z_m": spec.region.min_z_m,
+        },
+    }
 
 
 def _duration_s(duration: Any) -> float:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import rclpy
 from gr00t_interfaces.msg import ControllerStatus
 from gr00t_interfaces.srv import SetEnabled
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -20,6 +18,7 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
+from gr00t_policy.ros.common import run_node
 from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
 from gr00t_teleop.teleop.leader_mapping import LeaderMapping, LeaderMappingError
@@ -141,21 +140,9 @@ class LeaderTeleopNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = LeaderTeleopNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    from gr00t_description import ConfigError
 
+    run_node(LeaderTeleopNode, num_threads=2, args=args, startup_errors=(ConfigError, LeaderMappingError))
 
 if __name__ == "__main__":
     main()

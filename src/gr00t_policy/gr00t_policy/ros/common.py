@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from gr00t_description import StackConfig, load_stack
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -109,3 +111,39 @@ def _format(value: Any) -> str:
 
 def now_seconds(node: Node) -> float:
     return node.get_clock().now().nanoseconds * 1e-9
+
+
+def run_node(
+    factory: Callable[[], Node],
+    *,
+    num_threads: int = 2,
+    args: list[str] | None = None,
+    startup_errors: tuple[type[BaseException], ...] = (),
+) -> None:
+    """`main()` of a gr00t node: init, spin on a MultiThreadedExecutor, clean shutdown.
+
+    `startup_errors` (bad model, unavailable backend, bad config) end the process with a one-line
+    message and exit code 2 instead of a traceback. A node's `shutdown()` (joining its worker
+    threads) runs before rclpy shuts down: a thread still inside torch at exit aborts the process.
+    """
+    import rclpy
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = factory()
+        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except startup_errors as exc:
+        print(f"{getattr(factory, '__name__', 'node')}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    finally:
+        if node is not None:
+            if hasattr(node, "shutdown"):
+                node.shutdown()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

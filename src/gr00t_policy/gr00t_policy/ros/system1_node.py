@@ -16,14 +16,12 @@ import time
 from typing import Any
 
 import numpy as np
-import rclpy
 import torch
 from gr00t_interfaces.action import ExecuteInstruction
 from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens, Instruction
 from gr00t_interfaces.srv import SetEnabled, SetInstruction
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
@@ -49,6 +47,7 @@ from gr00t_policy.ros.common import (
     declare_stack,
     now_seconds,
     resolve_model_path,
+    run_node,
 )
 from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
@@ -660,25 +659,15 @@ class System1Node(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = System1Node()
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except BackendUnavailable as exc:
-        print(f"gr00t_system1: {exc}")
-        raise SystemExit(2) from exc
-    finally:
-        if node is not None:
-            node.shutdown()  # join the torch thread before rclpy shuts down
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    from gr00t_description import ConfigError
+    from gr00t_policy.model.checkpoint import CheckpointError
 
+    run_node(
+        System1Node,
+        num_threads=4,
+        args=args,
+        startup_errors=(BackendUnavailable, ConfigError, CheckpointError, FileNotFoundError, ValueError),
+    )
 
 if __name__ == "__main__":
     main()

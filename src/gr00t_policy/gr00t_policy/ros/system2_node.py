@@ -13,12 +13,10 @@ import time
 from typing import Any
 
 import numpy as np
-import rclpy
 import torch
 from gr00t_interfaces.msg import GoalTokens, Instruction
 from gr00t_interfaces.srv import SetInstruction
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -33,6 +31,7 @@ from gr00t_policy.ros.common import (
     declare_stack,
     now_seconds,
     resolve_model_path,
+    run_node,
 )
 from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
 from gr00t_policy.ros.messages import (
@@ -205,21 +204,15 @@ class System2Node(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = System2Node()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    from gr00t_description import ConfigError
+    from gr00t_policy.model.checkpoint import CheckpointError
 
+    run_node(
+        System2Node,
+        num_threads=2,
+        args=args,
+        startup_errors=(ConfigError, CheckpointError, FileNotFoundError, ValueError),
+    )
 
 if __name__ == "__main__":
     main()

@@ -271,8 +271,9 @@ class SafetySupervisor:
             if joint_faults:
                 self._rebase_pending = True
         elif joint_faults:
-            # Blind: hold at once. Whatever comes back may be a restarted controller.
-            self._rebase_pending = True
+            # Blind: hold at once. When joint states return, a restarted controller shows up as a
+            # measured pose away from the held command (restart threshold) and is re-based then;
+            # re-basing after every gap would make the command stream jump back by the tracking lag.
             if self._state != SupervisorState.HOLDING:
                 self._enter_holding(now, f"holding: {', '.join(joint_faults)}")
             command = self._hold_or_disable(now, joint_faults)

@@ -1,0 +1,221 @@
+"""Evaluation through the ROS nodes (`gr00t-eval --policy node`): the same tasks and report as the
+library path, but the policy is the running stack (sim + System 2 + System 1 processes).
+
+Per episode: `gr00t_sim/reset_episode` (JSON {"task", "seed"}) places the scene and returns the
+instruction; the instruction (or a neutral one, `blank_instruction`, for the language ablation)
+goes to System 1's `ExecuteInstruction` action with timeout = episode seconds; `gr00t_sim/scene_state`
+feeds the task's `EpisodeTracker` until success or the episode time is up; `controller_status`
+onsets of HOLDING / ESTOPPED / active faults count as safety interventions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gr00t_description import StackConfig
+from gr00t_eval.evaluation import EvalConfig, EvalRun
+from gr00t_sim import SimConfig
+from gr00t_sim.tasks import EpisodeOutcome, SceneObservation, TableLayout, eval_seeds, get_task
+
+# What `--blank-instruction` sends: names no object, hand or place (the language ablation).
+BLANK_INSTRUCTION = "do the task"
+SIM_NODE = "gr00t_sim"
+_SERVICE_TIMEOUT_S = 10.0
+_SETTLE_AFTER_RESET_S = 0.2
+_END_OF_ACTION_S = 0.5  # a no_policy_command hold this close before the action's result is its end  # scene states stamped within this of the reset request are skipped
+
+
+@dataclass
+class _Status:
+    wall_s: float
+    intervening: bool  # holding / e-stopped / faults active
+    faults: tuple[str, ...]
+
+
+def _stamp_s(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def run_node_eval(
+    config: EvalConfig,
+    stack: StackConfig,
+    startup_timeout_s: float = 180.0,
+    log=None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalRun:
+    """Start the sim graph, run every (task, seed) episode through the nodes, stop the graph."""
+    import rclpy
+    from gr00t_bringup.graph import GraphOptions, build_graph
+    from gr00t_bringup.processes import Graph
+    from gr00t_interfaces.action import ExecuteInstruction
+    from gr00t_interfaces.msg import ControllerStatus
+    from gr00t_interfaces.srv import SetInstruction
+    from gr00t_sim.sim_node import parse_scene_state
+    from rclpy.action import ActionClient
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import JointState
+
+    layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
+    specs = build_graph(stack, "sim", GraphOptions(model_path=config.model_path))
+    run = EvalRun(config=config, outcomes=[])
+    started = time.perf_counter()
+    context = Context()
+    rclpy.init(context=context)
+    graph = Graph(specs, log=log)
+    node = Node("gr00t_eval", context=context)
+    lock = threading.Lock()
+    scene: list[SceneObservation] = []  # observations of the current episode
+    scene_after = [float("inf")]  # accept scene states stamped after this (ROS time, s)
+    statuses: list[_Status] = []
+
+    def on_scene(msg: JointState) -> None:
+        stamp = _stamp_s(msg.header.stamp)
+        with lock:
+            if stamp < scene_after[0]:
+                return
+        objects, hands = parse_scene_state(list(msg.name), list(msg.position))
+        with lock:
+            scene.append(SceneObservation(time_s=stamp, object_positions=objects, hand_positions=hands))
+
+    def on_status(msg: ControllerStatus) -> None:
+        intervening = msg.state in (ControllerStatus.STATE_HOLDING, ControllerStatus.STATE_ESTOPPED) or bool(
+            msg.active_faults
+        )
+        with lock:
+            statuses.append(_Status(time.monotonic(), intervening, tuple(msg.active_faults) or (msg.reason,)))
+
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(JointState, f"/{SIM_NODE}/scene_state", on_scene, QoSProfile(depth=50))
+    node.create_subscription(ControllerStatus, stack.topics["controller_status"], on_status, latched)
+    reset_client = node.create_client(SetInstruction, f"/{SIM_NODE}/reset_episode")
+    action_client = ActionClient(node, ExecuteInstruction, stack.actions["execute_instruction"])
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    spin_thread = threading.Thread(target=executor.spin, daemon=True)
+    spin_thread.start()
+
+    def wait(future, timeout_s: float, what: str):
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            if exited := graph.exited():
+                raise RuntimeError(f"node(s) exited while waiting for {what}: {exited}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no answer to {what} within {timeout_s:.0f} s")
+            time.sleep(0.02)
+        return future.result()
+
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while not (action_client.wait_for_server(timeout_sec=0.2) and reset_client.wait_for_service(timeout_sec=0.2)):
+            if exited := graph.exited():
+                raise RuntimeError(f"node(s) exited during start-up: {exited}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the graph was not up after {startup_timeout_s:.0f} s")
+        goal_handle = None
+        for task_name in config.tasks:
+            task = get_task(task_name)
+            for seed in eval_seeds(config.episodes_per_task, config.seed_start):
+                spec = task.sample(seed, layout)
+                if goal_handle is not None:  # stop the previous episode's policy before the reset
+                    wait(goal_handle.cancel_goal_async(), _SERVICE_TIMEOUT_S, "cancel")
+                    goal_handle = None
+                request_time = node.get_clock().now().nanoseconds * 1e-9
+                response = wait(
+                    reset_client.call_async(SetInstruction.Request(text=json.dumps({"task": task_name, "seed": seed}))),
+                    _SERVICE_TIMEOUT_S,
+                    "reset_episode",
+                )
+                if not response.accepted:
+                    raise RuntimeError(f"reset_episode {task_name}/{seed} refused: {response.message}")
+                if json.loads(response.message)["instruction"] != spec.instruction:
+                    raise RuntimeError(f"the sim node sampled a different episode for {task_name}/{seed}")
+                with lock:
+                    scene.clear()
+                    scene_after[0] = request_time + _SETTLE_AFTER_RESET_S
+                    statuses_before = len(statuses)
+                previous = True
+                episode_s = config.episode_seconds if config.episode_seconds is not None else spec.max_duration_s
+                goal = ExecuteInstruction.Goal(instruction=BLANK_INSTRUCTION if config.blank_instruction else spec.instruction)
+                goal.timeout.sec = int(episode_s)
+                goal.timeout.nanosec = int(round((episode_s - int(episode_s)) * 1e9))
+                goal_handle = wait(action_client.send_goal_async(goal), _SERVICE_TIMEOUT_S, "ExecuteInstruction")
+                if not goal_handle.accepted:
+                    raise RuntimeError(f"ExecuteInstruction goal rejected for {task_name}/{seed}")
+                result_future = goal_handle.get_result_async()
+                # Interventions count while the policy runs: the hold that follows the action's end
+                # (no_policy_command once System 1 stops; its status may overtake the result) is not one.
+                window_end: list[int] = []
+                result_wall: list[float] = []
+
+                def on_result(_future, window_end=window_end, result_wall=result_wall) -> None:
+                    with lock:
+                        window_end.append(len(statuses))
+                        result_wall.append(time.monotonic())
+
+                result_future.add_done_callback(on_result)
+                tracker = task.tracker(spec, layout)
+                wall_deadline = time.monotonic() + episode_s * 3 + 10.0  # a slow machine: sim time lags
+                consumed = 0
+                while time.monotonic() < wall_deadline:
+                    with lock:
+                        fresh, consumed = scene[consumed:], len(scene)
+                    for observation in fresh:
+                        tracker.update(observation)
+                    if tracker.succeeded or tracker.elapsed_s >= episode_s:
+                        break
+                    if result_future.done() and not fresh and tracker.elapsed_s > 0:
+                        break  # the action ended (timeout, abort): no more policy to wait for
+                    if exited := graph.exited():
+                        raise RuntimeError(f"node(s) exited during {task_name}/{seed}: {exited}")
+                    time.sleep(0.02)
+                if result_future.done():
+                    goal_handle = None
+                outcome: EpisodeOutcome = tracker.outcome()
+                with lock:
+                    window = statuses[statuses_before : window_end[0] if window_end else len(statuses)]
+                # The window opens at the first status without a hold or fault: the hold left by
+                # cancelling the previous episode's goal (no_policy_command) is not an intervention.
+                onsets = 0
+                opened = False
+                for status in window:
+                    if not opened:
+                        opened = not status.intervening
+                        previous = status.intervening
+                        continue
+                    end_of_action = (
+                        status.faults == ("no_policy_command",)
+                        and result_wall
+                        and status.wall_s >= result_wall[0] - _END_OF_ACTION_S
+                    )
+                    if status.intervening and not previous and not end_of_action:
+                        onsets += 1
+                        for fault in status.faults:
+                            key = f"safety_{fault.split(':')[0].strip().replace(' ', '_')}"
+                            outcome.extra[key] = outcome.extra.get(key, 0.0) + 1.0
+                    previous = status.intervening
+                outcome.safety_interventions = onsets
+                outcome.extra["instruction_sent"] = 0.0 if config.blank_instruction else 1.0
+                run.outcomes.append(outcome)
+                run.sim_time_s += outcome.duration_s
+                if progress is not None:
+                    progress(len(run.outcomes))
+        if goal_handle is not None:
+            try:
+                wait(goal_handle.cancel_goal_async(), 3.0, "cancel")
+            except RuntimeError:
+                pass
+    finally:
+        executor.shutdown()
+        spin_thread.join(timeout=5.0)
+        node.destroy_node()
+        run.exit_codes = graph.shutdown()
+        rclpy.try_shutdown(context=context)
+    run.wall_time_s = time.perf_counter() - started
+    return run
