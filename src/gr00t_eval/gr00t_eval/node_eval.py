@@ -24,7 +24,7 @@ from gr00t_sim.tasks import EpisodeOutcome, SceneObservation, TableLayout, eval_
 # What `--blank-instruction` sends: names no object, hand or place (the language ablation).
 BLANK_INSTRUCTION = "do the task"
 SIM_NODE = "gr00t_sim"
-_SERVICE_TIMEOUT_S = 10.0
+_SERVICE_TIMEOUT_S = 30.0  # generous: a loaded 2-core machine answers slowly while models load
 _SETTLE_AFTER_RESET_S = 0.2
 _END_OF_ACTION_S = 0.5  # a no_policy_command hold this close before the action's result is its end  # scene states stamped within this of the reset request are skipped
 
