@@ -26,7 +26,6 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,33 +40,9 @@ except ImportError:  # source checkout without the package installed
 
 from gr00t_policy.model.configuration_gr00t_n1 import get_preset  # noqa: E402
 from gr00t_policy.model.modeling_action_head import FlowMatchingActionHead  # noqa: E402
+from gr00t_policy.cli.bench import latency_stats as summarize  # noqa: E402
+from gr00t_policy.cli.bench import time_interleaved as interleaved  # noqa: E402
 from gr00t_policy.policy import Gr00tPolicy  # noqa: E402
-
-
-def summarize(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {
-        "n": int(ms.size),
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": float(ms.mean()),
-        "min_ms": float(ms.min()),
-        "max_ms": float(ms.max()),
-    }
-
-
-def interleaved(fns: dict[str, Callable[[], object]], iters: int, warmup: int) -> dict[str, list[float]]:
-    """Time several functions alternately (A, B, A, B, ...) after a warm-up of each."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(iters):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def bench_demo(iters: int) -> dict[str, object]:

@@ -462,8 +462,8 @@ class System1Node(Node):
         msg = JointState()
         # Stamped with the tick time the limiter used, so consumers can check rates against it.
         msg.header.stamp = seconds_to_time(now)
-        msg.name = list(self.action_joints)
-        msg.position = [float(v) for v in output.command]
+        msg.name = self.action_joints
+        msg.position = output.command.tolist()
         self.command_publisher.publish(msg)
         self._command_rate.tick(now)
 
