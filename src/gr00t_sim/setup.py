@@ -17,5 +17,10 @@ setup(
     maintainer_email="maintainers@gr00t-ros.dev",
     description="MuJoCo simulation of the Fourier GR1T2 upper body at a table, with its ROS 2 node.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["sim_node = gr00t_sim.sim_node:main"]},
+    entry_points={
+        "console_scripts": [
+            "sim_node = gr00t_sim.sim_node:main",
+            "scripted_teleop_node = gr00t_sim.scripted_teleop_node:main",
+        ]
+    },
 )

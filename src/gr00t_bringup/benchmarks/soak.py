@@ -23,7 +23,9 @@ from sensor_msgs.msg import JointState
 from gr00t_bringup.graph import GraphOptions, build_graph
 from gr00t_bringup.processes import Graph
 from gr00t_description import load_stack
+from gr00t_interfaces.msg import ControllerStatus
 from gr00t_interfaces.srv import SetInstruction
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 
 def rss_mb(pid: int) -> float:
@@ -44,6 +46,7 @@ class CommandAudit:
         self.receive_times: list[float] = []
         self.position_violations = 0
         self.velocity_violations = 0
+        self.examples: list[dict] = []  # the first violations, for diagnosis
         self._last: tuple[float, dict[str, float]] | None = None
         self.lock = threading.Lock()
 
@@ -57,6 +60,7 @@ class CommandAudit:
                 spec = self.joints[name]
                 if not spec.lower - 1e-9 <= value <= spec.upper + 1e-9:
                     self.position_violations += 1
+                    self._example("position", name, value, stamp)
             if self._last is not None and stamp > self._last[0]:
                 dt = stamp - self._last[0]
                 for name, value in positions.items():
@@ -64,7 +68,31 @@ class CommandAudit:
                     # 1% + 1e-6 slack: the limiter caps ticks at max_dt, stamps carry publish jitter.
                     if previous is not None and abs(value - previous) > self.joints[name].max_velocity * dt * 1.01 + 1e-6:
                         self.velocity_violations += 1
+                        self._example("velocity", name, (value - previous) / dt, stamp)
             self._last = (stamp, positions)
+
+    def _example(self, kind: str, joint: str, value: float, stamp: float) -> None:
+        if len(self.examples) < 20:
+            self.examples.append({"kind": kind, "joint": joint, "value": value, "stamp": stamp})
+
+
+class StatusLog:
+    """System 1's controller_status transitions (state, reason, faults), counted by cause."""
+
+    def __init__(self) -> None:
+        self.transitions: list[tuple[float, int, str, tuple[str, ...]]] = []
+
+    def on_status(self, msg) -> None:
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.transitions.append((stamp, msg.state, msg.reason, tuple(msg.active_faults)))
+
+    def causes(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, _, reason, faults in self.transitions:
+            for cause in faults or ((reason.split(":")[0],) if reason else ()):
+                key = cause.split(":")[0]
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
 
 def main() -> int:
@@ -82,6 +110,9 @@ def main() -> int:
     node = rclpy.create_node("gr00t_soak_probe")
     audit = CommandAudit(stack)
     node.create_subscription(JointState, stack.topics["joint_command"], audit.on_command, 50)
+    status_log = StatusLog()
+    latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(ControllerStatus, stack.topics["controller_status"], status_log.on_status, latched)
     instruction = node.create_client(SetInstruction, stack.services["set_instruction"])
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -143,6 +174,9 @@ def main() -> int:
         "missed_deadline_rule": f"receive-side gap > 1.5 x {period * 1e3:.2f} ms",
         "position_limit_violations": audit.position_violations,
         "velocity_limit_violations": audit.velocity_violations,
+        "violation_examples": audit.examples,
+        "controller_status_changes": len(status_log.transitions),
+        "controller_status_causes": status_log.causes(),
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,
         "exit_codes": exit_codes,

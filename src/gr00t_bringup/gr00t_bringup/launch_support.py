@@ -20,6 +20,7 @@ ARGUMENTS = {
     "use_sim_time": ("false", "use /clock (set true with a sim publishing /clock or bag replay)"),
     "dry_run": ("", "true: publish chunks but send no commands ('' = sim false, robot true)"),
     "realtime_factor": ("", "sim only: 1.0 real time, 0 as fast as possible"),
+    "scripted_teleop": ("false", "teleop_sim only: the scripted demonstrator drives the teleop input"),
 }
 
 
@@ -39,6 +40,7 @@ def _setup(context: LaunchContext, profile: str):
         use_sim_time=bool(_bool_or_none(value["use_sim_time"])),
         dry_run=_bool_or_none(value["dry_run"]),
         realtime_factor=float(value["realtime_factor"]) if value["realtime_factor"] else None,
+        scripted_teleop=bool(_bool_or_none(value["scripted_teleop"])),
     )
     stack = load_stack(value["stack"])
     return [

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gr00t_bringup.graph import PROFILES, GraphOptions, build_graph
+from gr00t_bringup.graph import POLICY_PROFILES, GraphOptions, build_graph
 from gr00t_bringup.processes import Graph
 from gr00t_description import load_stack
 
@@ -27,7 +27,7 @@ DEFAULT_INSTRUCTION = "pick up the red cube"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gr00t-launch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("profile", choices=PROFILES)
+    parser.add_argument("profile", choices=POLICY_PROFILES)
     parser.add_argument("--stack", default="", help="stack YAML path or installed name (default gr1t2_sim)")
     parser.add_argument("--namespace", default="")
     parser.add_argument("--model", default="", help="checkpoint directory ('' = bundled demo model)")

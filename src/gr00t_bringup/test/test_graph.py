@@ -45,3 +45,17 @@ def test_options_override_the_yaml():
 def test_unknown_profile_is_rejected():
     with pytest.raises(ValueError, match="unknown profile"):
         build_graph(load_stack(), "moon")
+
+
+def test_teleop_sim_profile_has_sim_leader_teleop_recorder_and_optionally_the_scripted_teleop():
+    stack = load_stack()
+    specs = build_graph(stack, "teleop_sim")
+    assert [(s.package, s.executable) for s in specs] == [
+        ("gr00t_sim", "sim_node"), ("gr00t_teleop", "leader_teleop_node"), ("gr00t_teleop", "recorder_node"),
+    ]
+    for spec in specs:
+        # Every value must be a ROS parameter (no nested maps: the leader mapping is read from the YAML).
+        assert all(not isinstance(v, dict) for v in spec.parameters.values()), spec
+    scripted = build_graph(stack, "teleop_sim", GraphOptions(scripted_teleop=True, dry_run=True))
+    assert scripted[-1].executable == "scripted_teleop_node" and scripted[-1].package == "gr00t_sim"
+    assert scripted[1].parameters["dry_run"] is True

@@ -1,0 +1,225 @@
+"""Scripted teleoperator: the tabletop tasks' IK demonstrator as a teleop input.
+
+It publishes joint targets on the leader topic (`nodes.leader_teleop.leader_topic`), exactly as an
+exoskeleton or the Joy teleop would, so synthetic demonstrations take the operator's path:
+leader -> leader_teleop_node (safety layer) -> joint_command -> sim, recorded by the recorder node.
+
+Services (private):
+  ~/start  gr00t_interfaces/srv/SetInstruction  text = JSON {"task": name, "seed": int}: solve that
+           episode (call the sim's ~/reset_episode with the same JSON first); response message =
+           the episode's instruction
+  ~/stop   std_srvs/Trigger                     stop publishing (the leader goes stale: teleop holds)
+Subscribes the sim's privileged `~/scene_state` (object and palm positions) and `joint_states`
+(the arm pose the IK starts from). Publishes `~/status` (std_msgs/String JSON, latched) on change.
+
+Privileged state exists only in simulation, so this node does too; it builds the sim's MuJoCo
+model (from the same config, cached) for the kinematics, never steps it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from gr00t_interfaces.srv import SetInstruction
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from gr00t_description import load_stack
+from gr00t_sim.configuration_sim import SimConfig
+from gr00t_sim.scripted import ScriptedDemonstrator, ScriptedDemonstratorConfig
+from gr00t_sim.sim_node import NODE_NAME as SIM_NODE_NAME
+from gr00t_sim.sim_node import parse_scene_state
+from gr00t_sim.tabletop_sim import GR1TabletopSim
+from gr00t_sim.tasks import EpisodeSpec, SceneObservation, TableLayout, get_task
+
+NODE_NAME = "gr00t_scripted_teleop"
+_LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def parse_episode_request(text: str) -> tuple[str, int]:
+    """`{"task": name, "seed": int}` -> (task, seed); ValueError with the reason otherwise."""
+    fields = json.loads(text)  # JSONDecodeError is a ValueError
+    if not isinstance(fields, dict) or "task" not in fields or "seed" not in fields:
+        raise ValueError('expected JSON {"task": name, "seed": int}')
+    seed = fields["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    get_task(str(fields["task"]))  # raises with the available names
+    return str(fields["task"]), seed
+
+
+class ScriptedTeleopNode(Node):
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.stack = load_stack(self.declare_parameter("stack_config", "").value or None)
+        leader_section = self.stack.nodes.get("leader_teleop", {})
+        section = self.stack.nodes.get("scripted_teleop", {})
+        p = lambda name, default: self.declare_parameter(name, section.get(name, default)).value  # noqa: E731
+        leader_topic = p("leader_topic", leader_section.get("leader_topic", "leader/joint_states"))
+        scene_topic = p("scene_state_topic", f"{SIM_NODE_NAME}/scene_state")
+        period_s = float(p("policy_period_s", 0.05))
+        self.scene_timeout_s = float(p("scene_state_timeout_s", 0.5))
+        self.joint_state_timeout_s = float(p("joint_state_timeout_s", 1.0))
+
+        sim_params = self.stack.node_parameters("sim")
+        sim_config = SimConfig.from_stack(self.stack.rates, sim_params)
+        self.layout = TableLayout.from_sim_config(sim_config)
+        # The kinematic model only: no renderer is created, the model is never stepped.
+        self._kinematics = GR1TabletopSim(self.stack.robot, sim_config)
+        self.demonstrator = ScriptedDemonstrator.for_sim(
+            self._kinematics, ScriptedDemonstratorConfig(policy_period_s=period_s)
+        )
+        model = self._kinematics.model
+        self._qpos_adr = {n: int(model.jnt_qposadr[model.joint(n).id]) for n in self.stack.robot.joint_names}
+
+        self._lock = threading.Lock()
+        self._scene: SceneObservation | None = None
+        self._scene_received = -1.0
+        self._joints: dict[str, float] = {}
+        self._joints_received = -1.0
+        self._spec: EpisodeSpec | None = None
+        self._steps = 0
+
+        self.leader_pub = self.create_publisher(JointState, leader_topic, QoSProfile(depth=10))
+        self.status_pub = self.create_publisher(String, "~/status", _LATCHED)
+        self.create_subscription(JointState, scene_topic, self._on_scene_state, QoSProfile(depth=10))
+        self.create_subscription(
+            JointState, self.stack.topics["joint_states"], self._on_joint_state, qos_profile_sensor_data
+        )
+        self.create_service(SetInstruction, "~/start", self._on_start)
+        self.create_service(Trigger, "~/stop", self._on_stop)
+        self.create_timer(period_s, self._on_step)
+        self._publish_status("idle")
+        self.get_logger().info(
+            f"scripted teleop: {scene_topic} -> {leader_topic} every {period_s * 1e3:.0f} ms "
+            f"({len(self.demonstrator.joint_names)} joints); waiting for ~/start"
+        )
+
+    # ------------------------------------------------------------------ inputs
+    def _on_scene_state(self, msg: JointState) -> None:
+        try:
+            objects, hands = parse_scene_state(list(msg.name), list(msg.position))
+        except ValueError as exc:
+            self.get_logger().error(f"scene_state rejected: {exc}", throttle_duration_sec=2.0)
+            return
+        if not all(np.isfinite(v).all() for v in (*objects.values(), *hands.values())):
+            self.get_logger().error("scene_state rejected: non-finite positions", throttle_duration_sec=2.0)
+            return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        with self._lock:
+            self._scene = SceneObservation(time_s=stamp, object_positions=objects, hand_positions=hands)
+            self._scene_received = time.monotonic()
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        if len(msg.name) != len(msg.position) or not np.isfinite(msg.position).all():
+            self.get_logger().error("joint_states rejected: names/positions mismatch or non-finite",
+                                    throttle_duration_sec=2.0)
+            return
+        with self._lock:
+            self._joints.update(zip(msg.name, msg.position))
+            self._joints_received = time.monotonic()
+
+    # ------------------------------------------------------------------ services
+    def _on_start(self, request: SetInstruction.Request, response: SetInstruction.Response):
+        response.accepted = False
+        try:
+            task_name, seed = parse_episode_request(request.text)
+        except ValueError as exc:
+            response.message = f"rejected: {exc}"
+            return response
+        with self._lock:
+            if self._joints_received < 0 or time.monotonic() - self._joints_received > self.joint_state_timeout_s:
+                age = time.monotonic() - self._joints_received if self._joints_received >= 0 else float("inf")
+                response.message = f"rejected: no fresh joint_states (newest {age:.2f} s old; is the sim running?)"
+                return response
+            missing = [n for n in self.demonstrator.joint_names if n not in self._joints]
+            if missing:
+                response.message = f"rejected: joint_states lack {missing[:3]}"
+                return response
+            spec = get_task(task_name).sample(seed, self.layout)
+            qpos = self._kinematics.data.qpos.copy()
+            for name, value in self._joints.items():
+                if name in self._qpos_adr:
+                    qpos[self._qpos_adr[name]] = value
+            self.demonstrator.reset(spec, qpos)
+            self._spec, self._steps = spec, 0
+            self._scene = None  # act on scene states of this episode only
+        response.accepted, response.id, response.message = True, f"{task_name}/{seed}", spec.instruction
+        self.get_logger().info(f"demonstrating {task_name}/{seed}: {spec.instruction!r}")
+        self._publish_status("running")
+        return response
+
+    def _on_stop(self, _request, response: Trigger.Response):
+        with self._lock:
+            was = self._spec
+            self._spec = None
+        response.success = True
+        response.message = f"stopped {was.task}/{was.seed} after {self._steps} steps" if was else "was idle"
+        self._publish_status("idle")
+        return response
+
+    # ------------------------------------------------------------------ the policy step
+    def _on_step(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._spec is None:
+                return
+            if self._scene is None or now - self._scene_received > self.scene_timeout_s:
+                self.get_logger().warning(
+                    "no fresh scene_state: publishing nothing (teleop holds)", throttle_duration_sec=2.0
+                )
+                return
+            names, positions = self.demonstrator.act(self._scene)
+            self._steps += 1
+        msg = JointState(name=list(names), position=[float(v) for v in positions])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.leader_pub.publish(msg)
+
+    def _publish_status(self, state: str) -> None:
+        spec = self._spec
+        status = {"state": state, "task": spec.task if spec else "", "seed": spec.seed if spec else -1}
+        self.status_pub.publish(String(data=json.dumps(status)))
+
+    def shutdown(self) -> None:
+        self._kinematics.close()
+
+
+def main(args: list[str] | None = None) -> None:
+    import sys
+
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    from gr00t_description import ConfigError
+
+    rclpy.init(args=args)
+    node: ScriptedTeleopNode | None = None
+    try:
+        node = ScriptedTeleopNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ConfigError, ValueError, OSError) as exc:
+        if node is not None:
+            raise
+        print(f"scripted_teleop_node: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
