@@ -17,10 +17,16 @@
   the measured pose lets an arm sag under gravity step by step).
 * Every command passes the JointLimiter last, so the stream stays within position, velocity and
   acceleration limits in every state, transitions included.
-* Controller restart: if the measured pose is further than ``restart_position_threshold_rad``
-  from the last command, or joint states come back after being stale, the controller may have
-  restarted at a different pose: commanding the old pose would make it jump. The limiter is
-  re-based on the measured pose and the stream re-ramps from there.
+* Controller restart: when joint states come back after being stale (a restarted driver or
+  controller goes quiet first) and the measured pose is further than
+  ``restart_position_threshold_rad`` from the last command, the controller restarted at a
+  different pose: commanding the old pose would make it jump. The limiter is re-based on the
+  measured pose and the stream re-ramps from there. After DISABLED / ESTOPPED the stream always
+  restarts from the measured pose.
+* Tracking error: the same gap *without* a joint-state outage means the robot is not following
+  (a stalled simulator, a saturated or blocked joint), not a restart. Re-basing there would make
+  the command stream itself jump by the gap; instead the supervisor holds the last command
+  (fault ``tracking_error``) until the robot is back within half the threshold.
 * ESTOPPED sends nothing and latches; only ``reset_estop()`` leaves it, into DISABLED, so motion
   needs a deliberate ``enable()`` afterwards.
 
@@ -65,6 +71,7 @@ FAULT_EXECUTOR_EXHAUSTED = "executor_exhausted"
 FAULT_INFERENCE_OVERRUN = "inference_overrun"
 FAULT_NO_POLICY_COMMAND = "no_policy_command"
 FAULT_INVALID_POLICY_COMMAND = "invalid_policy_command"
+FAULT_TRACKING_ERROR = "tracking_error"
 
 _JOINT_STATE_FAULTS = (FAULT_STALE_JOINT_STATES, FAULT_INVALID_JOINT_STATES)
 
@@ -85,8 +92,9 @@ class SupervisorConfig:
         disable_after_s: in HOLDING for this long -> DISABLED (needs an explicit enable).
         resume_after_s: faults must stay clear this long before resuming (no flapping).
         restart_position_threshold_rad: measured pose this far (any joint) from the last
-            command -> controller restart assumed, re-ramp from the measured pose. Set it above
-            the tracking lag of the controller at full speed.
+            command: after a joint-state outage -> controller restart assumed, re-ramp from the
+            measured pose; otherwise -> ``tracking_error`` hold. Set it above the tracking lag of
+            the controller at full speed. 0 disables both checks.
         dry_run: compute everything, send nothing (``TickOutput.command`` is None).
     """
 
@@ -171,6 +179,8 @@ class SafetySupervisor:
         self._goal_time = -math.inf
         self._inference_started_at: float | None = None
         self._rebase_pending = True  # re-base the limiter on the next valid measured pose
+        self._joint_state_outage = False  # joint states were stale/invalid while enabled
+        self._tracking_error = ""  # why the robot is considered not following ('' = it is)
         self._hold_pose = np.zeros(n)
         # The last command is a pose we may hold only while we have been commanding it: after
         # DISABLED / ESTOPPED the robot may have been moved, so nothing is held until re-based.
@@ -184,6 +194,7 @@ class SafetySupervisor:
         self._command = np.zeros(n)
         self.holds = 0
         self.restarts_detected = 0
+        self.tracking_errors = 0
         self.estops = 0
 
     # ----------------------------------------------------------------- state and services
@@ -274,12 +285,16 @@ class SafetySupervisor:
             # Blind: hold at once. When joint states return, a restarted controller shows up as a
             # measured pose away from the held command (restart threshold) and is re-based then;
             # re-basing after every gap would make the command stream jump back by the tracking lag.
+            self._joint_state_outage = True
             if self._state != SupervisorState.HOLDING:
                 self._enter_holding(now, f"holding: {', '.join(joint_faults)}")
             command = self._hold_or_disable(now, joint_faults)
         else:
             assert measured is not None  # no joint faults implies a valid measured pose
             self._rebase_if_needed(now, measured)
+            if self._tracking_error:
+                policy_faults = [f"{FAULT_TRACKING_ERROR}: {self._tracking_error}", *policy_faults]
+                faults = tuple(joint_faults + policy_faults)
             command = self._enabled_step(now, policy, joint_faults, policy_faults)
 
         output = None
@@ -337,21 +352,29 @@ class SafetySupervisor:
         return faults
 
     def _rebase_if_needed(self, now: float, measured: np.ndarray) -> None:
+        outage, self._joint_state_outage = self._joint_state_outage, False
         reason = ""
         if self._rebase_pending or not self.limiter.initialised:
             reason = "joint states (re)appeared"
         elif not self.config.dry_run and self.config.restart_position_threshold_rad > 0.0:
+            threshold = self.config.restart_position_threshold_rad
             deviation = np.abs(measured - self.limiter.last_command)
             worst = int(np.argmax(deviation))
-            if deviation[worst] > self.config.restart_position_threshold_rad:
+            gap = f"{self.joint_names[worst]!r} measured {deviation[worst]:.3f} rad from the last command"
+            if outage and deviation[worst] > threshold:
                 self.restarts_detected += 1
-                reason = (
-                    f"controller restart suspected: {self.joint_names[worst]!r} measured "
-                    f"{deviation[worst]:.3f} rad from the last command"
-                )
+                self._tracking_error = ""
+                reason = f"controller restart suspected after a joint-state outage: {gap}"
+            elif deviation[worst] > threshold:
+                if not self._tracking_error:
+                    self.tracking_errors += 1
+                self._tracking_error = gap
+            elif deviation[worst] <= 0.5 * threshold:  # hysteresis: no flapping at the threshold
+                self._tracking_error = ""
         if not reason:
             return
         self._rebase_pending = False
+        self._tracking_error = ""
         self.limiter.reset(measured, now)
         self._hold_pose[:] = measured
         self._command_trusted = True
@@ -468,6 +491,7 @@ class SafetySupervisor:
             "dry_run": self.config.dry_run,
             "holds": self.holds,
             "restarts_detected": self.restarts_detected,
+            "tracking_errors": self.tracking_errors,
             "estops": self.estops,
             "limiter": self.limiter.diagnostics(),
         }

@@ -204,11 +204,36 @@ def test_invalid_joint_states_hold():
 def test_controller_restart_re_ramps_from_the_measured_pose():
     h = running(restart_position_threshold_rad=0.3)
     h.follow = False
-    h.measured = np.array([-0.5, 0.5])  # controller restarted in another pose
+    h.joint_states_alive = False  # the controller restarts: its joint states stop first...
+    assert h.step(0.2).state == SupervisorState.HOLDING
+    h.joint_states_alive = True
+    h.measured = np.array([-0.5, 0.5])  # ...and come back in another pose
     out = h.step()
-    assert out.state == SupervisorState.RAMPING and "controller restart" in out.reason
-    np.testing.assert_array_equal(out.command, h.measured)
-    assert h.supervisor.restarts_detected == 1
+    np.testing.assert_array_equal(out.command, h.measured)  # re-based: hold where the robot is
+    assert h.supervisor.restarts_detected == 1 and h.supervisor.tracking_errors == 0
+    h.follow = True
+    assert h.step(0.2).state == SupervisorState.RAMPING  # faults clear -> ramp from there
+    assert h.step(1.0).state == SupervisorState.RUNNING
+
+
+def test_tracking_error_without_an_outage_holds_the_last_command_instead_of_jumping():
+    h = running(restart_position_threshold_rad=0.3)
+    last = h.outputs[-1].command.copy()
+    h.follow = False
+    h.measured = last + np.array([-0.4, 0.0])  # a stalled controller lags: not a restart
+    out = h.step()
+    assert out.state == SupervisorState.HOLDING
+    assert any(f.startswith("tracking_error") for f in out.active_faults), out.active_faults
+    np.testing.assert_array_equal(out.command, last)  # the stream does not jump to the measured pose
+    assert h.supervisor.restarts_detected == 0 and h.supervisor.tracking_errors == 1
+    h.measured = last + np.array([-0.2, 0.0])  # inside the threshold but not within half of it
+    assert h.step(0.3).state == SupervisorState.HOLDING
+    h.follow = True
+    h.measured = last.copy()  # caught up: resume through the ramp, then run
+    assert h.step(0.05).active_faults == ()
+    assert h.step(1.0).state == SupervisorState.RUNNING
+    steps = np.abs(np.diff(h.commands(), axis=0)).max()
+    assert steps <= 2.0 * DT + 1e-9  # never faster than the velocity limit, holds included
 
 
 def test_estop_latches_until_reset_and_then_needs_an_explicit_enable():
