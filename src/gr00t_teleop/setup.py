@@ -24,6 +24,8 @@ setup(
         "console_scripts": [
             "recorder_node = gr00t_teleop.recorder_node:main",
             "leader_teleop_node = gr00t_teleop.leader_teleop_node:main",
+            "joy_teleop_node = gr00t_teleop.joy_teleop_node:main",
+            "keyboard_joy = gr00t_teleop.keyboard_joy:main",
             "gr00t_convert = gr00t_teleop.conversion.cli:main",
             "gr00t_reindex = gr00t_teleop.recording.recovery:main",
         ]
