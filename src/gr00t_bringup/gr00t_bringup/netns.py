@@ -7,10 +7,10 @@ veth pair, nodes started inside them, and two small rclpy tools that run inside 
     hosts.close()                      # stops what was started, deletes the namespaces (and the veth)
 
 Each namespace has its own loopback and one address on the veth (10.77.0.1/24 = host "a",
-10.77.0.2/24 = host "b"). The processes still share the machine's /dev/shm, but Fast DDS derives a
-participant's host id from the host's IPv4 addresses, which differ between the namespaces, so it
-never uses shared memory across them: everything between "a" and "b" goes over UDP on the veth,
-as it would over a cable (checked: cutting the link stops the traffic).
+10.77.0.2/24 = host "b"). The processes still share the machine's /dev/shm, but Fast DDS does not
+use shared memory across them (its host id hashes the IPv4 addresses, which differ): everything
+between "a" and "b" goes over UDP on the veth, as it would over a cable (checked: cutting the link
+stops the traffic).
 
 Tools (`python -m gr00t_bringup.netns probe|operator`, run with `ip netns exec`):
 - `probe` subscribes to the stack's goal tokens, action chunks, joint commands, controller status

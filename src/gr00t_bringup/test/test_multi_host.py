@@ -145,7 +145,7 @@ def test_system2_on_one_host_drives_system1_on_another_and_a_cut_link_holds(host
         1 for s in probe.history if any(f.startswith("tracking_error") for f in s["faults"])
     )
     running_again = probe.wait_for(lambda s: s["state"] == RUNNING, 15.0)  # reported, not required
-    running_after_s = f"{running_again['received'] - restored_at:.1f} s" if running_again else "not within 15 s"
+    running_after = f"after {running_again['received'] - restored_at:.1f} s" if running_again else "not within 15 s"
     exited = {p.name: p.poll() for p in started if p.poll() is not None}
     assert not exited, f"a node exited: {exited}\n{_tails(*started)}"
     print(
@@ -153,7 +153,7 @@ def test_system2_on_one_host_drives_system1_on_another_and_a_cut_link_holds(host
         f"{startup_s:.1f} s; cut -> HOLDING "
         f"(stale_goal_tokens) in {hold_after_s:.2f} s (goal_timeout_s {goal_timeout}); holding at "
         f"{holding['command_rate_1s']:.0f} Hz, max gap {holding['max_command_gap_1s'] * 1000:.0f} ms; "
-        f"restored -> resumed in {resume_after_s:.2f} s, RUNNING after {running_after_s} (states seen "
+        f"restored -> resumed in {resume_after_s:.2f} s, RUNNING {running_after} (states seen "
         f"{states_after_restore}; "
         f"{tracking_holds} probe snapshots with a tracking_error hold)"
     )
