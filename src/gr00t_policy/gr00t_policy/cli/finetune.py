@@ -10,9 +10,15 @@ Examples::
         --no-tune-visual --no-video --max-steps 200 --batch-size 8
     # continue after an interruption
     gr00t-finetune ... --output-dir runs/gr1_pick --resume
+    # 4 GPUs on one machine (DDP): effective batch = 16 per GPU x 4 = 64 samples per step
+    torchrun --nproc_per_node 4 $(which gr00t-finetune) --dataset data/gr1_pick \\
+        --base-model checkpoints/GR00T-N1-2B --output-dir runs/gr1_pick --batch-size 16
 
 The result (``<output-dir>``, and every ``<output-dir>/checkpoint-<step>``) loads with
 ``Gr00tPolicy.from_pretrained``; losses are in ``<output-dir>/train_log.jsonl``.
+Under torchrun ``--batch-size`` is per process (device): an optimizer step sees
+batch size x gradient accumulation steps x processes samples. Only rank 0 writes files and logs
+at INFO level; the other ranks log warnings and errors only.
 Exit status: 0 done, 2 bad input (dataset, checkpoint, settings).
 """
 
@@ -28,6 +34,7 @@ from ..model.configuration_gr00t_n1 import ConfigError, preset_names
 from ..model.embodiments import DATA_CONFIGS, EMBODIMENT_IDS
 from ..model.processing_gr00t_n1 import TokenizerLoadError
 from ..training.dataset import DatasetError
+from ..training.distributed import env_rank
 from ..training.trainer import SAVE_DTYPES, FinetuneConfig, finetune
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -56,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--no-video", dest="use_video", action="store_false",
                     help="feed blank frames instead of decoding videos (state + language only)")
     io.add_argument("--num-workers", type=int, default=d.num_workers, help="DataLoader worker processes")
+    io.add_argument("--video-cache-episodes", type=int, default=d.video_cache_episodes,
+                    help="decoded episode videos kept per worker (LRU); samples are drawn across all episodes, "
+                         "so a small dataset trains fastest with all of them cached (~150 KB per frame)")
 
     tune = parser.add_argument_group("what to train (reference defaults: LLM frozen, rest trains)")
     for name, helptext in (
@@ -69,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                           default=getattr(d, attr), help=f"train {helptext}")
 
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--batch-size", type=int, default=d.batch_size, help="samples per micro-batch")
+    opt.add_argument("--batch-size", type=int, default=d.batch_size,
+                     help="samples per micro-batch per process (effective batch: x accumulation x processes)")
     opt.add_argument("--gradient-accumulation-steps", type=int, default=d.gradient_accumulation_steps)
     opt.add_argument("--max-steps", type=int, default=d.max_steps, help="optimizer steps")
     opt.add_argument("--learning-rate", type=float, default=d.learning_rate)
@@ -87,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-every", type=int, default=d.log_every, help="steps per train_log.jsonl line")
     run.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
     run.add_argument("--no-progress", dest="progress_bar", action="store_false", help="no tqdm bar")
+    run.add_argument("--ddp-find-unused-parameters", action=argparse.BooleanOptionalAction,
+                     default=d.ddp_find_unused_parameters,
+                     help="under torchrun: DDP's find_unused_parameters (default: on only if a trainable "
+                          "parameter gets no gradient in a probe step)")
     return parser
 
 
@@ -113,6 +128,7 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
         max_grad_norm=args.max_grad_norm,
         use_video=args.use_video,
         num_workers=args.num_workers,
+        video_cache_episodes=args.video_cache_episodes,
         seed=args.seed,
         device=args.device,
         bf16=args.bf16,
@@ -122,19 +138,25 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
         log_every=args.log_every,
         resume=args.resume,
         progress_bar=args.progress_bar,
+        ddp_find_unused_parameters=args.ddp_find_unused_parameters,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    rank = env_rank()  # 0 unless launched by torchrun
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s" if rank == 0 else f"%(levelname)s [rank {rank}] %(name)s: %(message)s",
+    )
     try:
         result = finetune(config_from_args(args))
     except (DatasetError, CheckpointError, ConfigError, TokenizerLoadError, FileExistsError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}" if rank == 0 else f"error [rank {rank}]: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    last = f", last loss {result.losses[-1][1]:.4f}" if result.losses else ""
-    print(f"done: step {result.final_step}{last}; model in {result.output_dir}")
+    if rank == 0:
+        last = f", last loss {result.losses[-1][1]:.4f}" if result.losses else ""
+        print(f"done: step {result.final_step}{last}; model in {result.output_dir}")
     return EXIT_OK
 
 

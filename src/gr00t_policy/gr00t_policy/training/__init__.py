@@ -10,6 +10,7 @@ from .dataset import (
     dataset_metadata,
     load_dataset_meta,
 )
+from .distributed import DistributedContext, distributed_session, launched_by_torchrun
 from .trainer import (
     FinetuneConfig,
     FinetuneResult,
@@ -23,6 +24,7 @@ from .trainer import (
 __all__ = [
     "DatasetError",
     "DatasetMeta",
+    "DistributedContext",
     "FinetuneConfig",
     "FinetuneResult",
     "Gr00tFinetuner",
@@ -31,9 +33,11 @@ __all__ = [
     "ShuffledStreamSampler",
     "WindowConfig",
     "dataset_metadata",
+    "distributed_session",
     "evaluation_loss",
     "finetune",
     "latest_checkpoint",
+    "launched_by_torchrun",
     "load_dataset_meta",
     "read_train_log",
 ]

@@ -23,6 +23,19 @@ Output directory::
 Checkpoints are written to a temporary directory and renamed, so a crash while saving never leaves
 a half-written ``checkpoint-<step>``. A resumed run continues bit-for-bit on the same device: the
 sample stream, the crops, dropout and the loss noise all resume from the saved state.
+
+Multi-GPU (DDP): ``torchrun --nproc_per_node N $(which gr00t-finetune) ...`` runs one process per
+device (:mod:`.distributed`; ``nccl`` on CUDA, ``gloo`` on the CPU). The trainable part of the model
+is wrapped in ``DistributedDataParallel`` (frozen parameters are not registered with it, so no
+``find_unused_parameters`` is needed unless a trainable parameter gets no gradient, which is
+detected once at start-up), gradients are averaged over ranks once per optimizer step (``no_sync``
+on the other micro-batches), and the sample stream is sharded over the ranks
+(:class:`ShuffledStreamSampler`). ``batch_size`` is per device: an optimizer step sees
+``batch_size * gradient_accumulation_steps * world_size`` samples (the effective batch; the
+learning rate is not rescaled). All ranks start from the same weights (rank 0's are broadcast)
+and resume from the same checkpoint; the loss noise, dropout and crops are seeded per rank. Only
+rank 0 writes checkpoints (with every rank's RNG state, so a resume on the same world size is
+exact), ``train_log.jsonl`` (losses averaged over ranks) and the plot.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..model.checkpoint import load_checkpoint, load_metadata, save_checkpoint
@@ -57,6 +72,7 @@ from .dataset import (
     dataset_metadata,
     load_dataset_meta,
 )
+from .distributed import DistributedContext, distributed_session
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +100,9 @@ class FinetuneConfig:
         embodiment_tag: projector slot and metadata key (``new_embodiment`` = 31, ``gr1`` = 24).
         data_config: registered data config (state/action groups, cameras, state encoding).
         tune_*: what trains (module docstring); reference defaults: LLM frozen, the rest trains.
-        batch_size: samples per micro-batch; an optimizer step sees
-            ``batch_size * gradient_accumulation_steps`` samples.
+        batch_size: samples per micro-batch per process (per device); an optimizer step sees
+            ``batch_size * gradient_accumulation_steps * world_size`` samples, world_size being the
+            number of processes under torchrun (1 otherwise).
         max_steps: optimizer steps; the cosine schedule spans them, warm-up is ``warmup_ratio`` of them.
         max_grad_norm: gradient clipping threshold (0 disables).
         use_video: False trains on blank frames (no decoder needed; vision learns nothing useful).
@@ -95,6 +112,8 @@ class FinetuneConfig:
         save_dtype: storage dtype of the saved weights (float32 keeps them exact for resuming).
         log_every: steps per line of ``train_log.jsonl`` (mean loss over those steps).
         resume: continue from the newest ``checkpoint-*`` in ``output_dir``.
+        ddp_find_unused_parameters: DDP's ``find_unused_parameters``; None = on only if a trainable
+            parameter gets no gradient in a probe step at start-up (frozen ones never count).
     """
 
     dataset_dir: Path
@@ -134,6 +153,7 @@ class FinetuneConfig:
     log_every: int = 10
     resume: bool = False
     progress_bar: bool = True
+    ddp_find_unused_parameters: bool | None = None
 
     def __post_init__(self) -> None:
         if (self.base_model is None) == (self.preset is None):
@@ -168,6 +188,7 @@ class FinetuneConfig:
 
     @property
     def samples_per_step(self) -> int:
+        """Samples per optimizer step in one process (times the world size under DDP)."""
         return self.batch_size * self.gradient_accumulation_steps
 
     @property
@@ -302,18 +323,34 @@ def _to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[
 
 # ----------------------------------------------------------------------------- the trainer
 class Gr00tFinetuner:
-    """Builds model, data and optimizer from a :class:`FinetuneConfig` and runs :meth:`train`."""
+    """Builds model, data and optimizer from a :class:`FinetuneConfig` and runs :meth:`train`.
 
-    def __init__(self, config: FinetuneConfig) -> None:
+    ``distributed`` / ``device``: the process group and this rank's device (:func:`finetune` sets
+    them up under torchrun); by default the current process group if one is initialised, else a
+    single process, and ``config.device``.
+    """
+
+    def __init__(
+        self,
+        config: FinetuneConfig,
+        *,
+        distributed: DistributedContext | None = None,
+        device: torch.device | None = None,
+    ) -> None:
         self.config = config
-        self.device = resolve_device(config.device)
+        self.dist = distributed if distributed is not None else DistributedContext.current()
+        self.device = device if device is not None else resolve_device(config.device)
         self.output_dir = Path(config.output_dir)
         self.data_config = get_data_config(config.data_config, config.embodiment_tag)
         self.dataset_meta = load_dataset_meta(config.dataset_dir, self.data_config, need_video=config.use_video)
+        # Effective batch: samples per optimizer step over all processes.
+        self.global_batch_size = config.samples_per_step * self.dist.world_size
 
         resume_from = None
         if config.resume:
-            resume_from = latest_checkpoint(self.output_dir)
+            # Rank 0 picks the checkpoint and every rank loads that one.
+            resume_from = latest_checkpoint(self.output_dir) if self.dist.is_main else None
+            resume_from = self.dist.broadcast(resume_from)
             if resume_from is None:
                 logger.warning("resume requested but %s has no checkpoint; starting fresh", self.output_dir)
         elif list_checkpoints(self.output_dir):
@@ -363,16 +400,24 @@ class Gr00tFinetuner:
         self.num_trainable = set_trainable_modules(self.model, **self._tune)
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = cosine_schedule_with_warmup(self.optimizer, config.warmup_steps, config.max_steps)
-        self.loss_generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        # Loss noise and dropout are seeded per rank (rank 0 = a single process's seed); the
+        # weights are not (preset_seed / the checkpoint), and DDP broadcasts rank 0's anyway.
+        rank_seed = config.seed + self.dist.rank
+        self.loss_generator = torch.Generator(device=self.device).manual_seed(rank_seed)
         # Dropout draws from the global RNG: seed it so that two runs of one config are identical
         # (a resumed run then restores the saved state instead).
-        torch.manual_seed(config.seed)
+        torch.manual_seed(rank_seed)
         self.step = 0
+        self.sample_position = 0  # samples consumed from the global stream, all ranks together
         if resume_from is not None:
             self._load_trainer_state(resume_from)
+        self.ddp: DistributedDataParallel | None = None
+        if self.dist.enabled:
+            self.ddp = self._wrap_ddp()
         logger.info(
             "fine-tuning %s on %s (%d episodes, %d frames): %s, embodiment %s (slot %d), %s of %s "
-            "parameters trainable, device %s, from step %d",
+            "parameters trainable, device %s, rank %d of %d, effective batch %d "
+            "(%d per device x %d accumulation x %d processes), from step %d",
             config.base_model or f"preset {config.preset}",
             self.dataset_meta.root,
             len(self.dataset_meta.episodes),
@@ -383,6 +428,12 @@ class Gr00tFinetuner:
             f"{self.num_trainable:,}",
             f"{sum(p.numel() for p in self.model.parameters()):,}",
             self.device,
+            self.dist.rank,
+            self.dist.world_size,
+            self.global_batch_size,
+            config.batch_size,
+            config.gradient_accumulation_steps,
+            self.dist.world_size,
             self.step,
         )
 
@@ -414,19 +465,82 @@ class Gr00tFinetuner:
             )
         return base_metadata, tokenizer_dir
 
+    def unused_trainable_parameters(self) -> list[str]:
+        """Trainable parameters that get no gradient from one training forward/backward (names).
+
+        A probe on one sample with the training modes and autocast; the RNG states are restored
+        and the gradients cleared, so the run itself is unaffected. DDP needs
+        ``find_unused_parameters`` only when this is not empty.
+        """
+        cuda = self.device.type == "cuda"
+        batch = _to_device(self.collator([self.dataset[0]]), self.device)
+        self.model.train()
+        frozen_modules_to_eval(self.model, **self._tune)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and self.config.bf16)
+        with torch.random.fork_rng(devices=[self.device] if cuda else []), autocast:
+            out = self.model(
+                batch["pixel_values"],
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["state"],
+                batch["action"],
+                batch["action_mask"],
+                batch["embodiment_id"],
+                generator=torch.Generator(device=self.device).manual_seed(0),
+            )
+            out["loss"].float().backward()
+        unused = [n for n, p in self.model.named_parameters() if p.requires_grad and p.grad is None]
+        self.model.zero_grad(set_to_none=True)
+        return unused
+
+    def _wrap_ddp(self) -> DistributedDataParallel:
+        """DDP over the trainable parameters (frozen ones, ``requires_grad=False``, are not registered)."""
+        find_unused = self.config.ddp_find_unused_parameters
+        if find_unused is None:
+            unused = self.unused_trainable_parameters()
+            find_unused = bool(unused)
+            if unused:
+                logger.info("DDP: find_unused_parameters on (%d trainable parameters get no gradient, e.g. %s)",
+                            len(unused), unused[:3])
+        return DistributedDataParallel(
+            self.model,
+            device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            find_unused_parameters=find_unused,
+        )
+
+    def _rng_state(self) -> dict[str, Any]:
+        return {
+            "loss_generator": self.loss_generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+        }
+
+    def _set_rng_state(self, rng: Mapping[str, Any]) -> None:
+        self.loss_generator.set_state(rng["loss_generator"])
+        torch.set_rng_state(rng["torch_rng"])
+        if self.device.type == "cuda" and rng.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(rng["cuda_rng"], self.device)
+
     def _load_trainer_state(self, checkpoint: Path) -> None:
         state = torch.load(checkpoint / TRAINER_STATE_FILE, map_location="cpu", weights_only=False)
         saved = state.get("config", {})
         changed = {k: (saved.get(k), getattr(self.config, k)) for k in _RESUME_SENSITIVE if saved.get(k) != getattr(self.config, k)}
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != self.dist.world_size:
+            changed["world_size"] = (saved_world, self.dist.world_size)
         if changed:
             logger.warning("resuming %s with changed settings %s: the run will not match an uninterrupted one", checkpoint, changed)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.loss_generator.set_state(state["loss_generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        rank_states = state.get("rank_rng_states")
+        if rank_states is not None and len(rank_states) == self.dist.world_size:
+            self._set_rng_state(rank_states[self.dist.rank])
+        elif self.dist.is_main:
+            self._set_rng_state(state)  # rank 0's (a single process's) state
+        # else: a rank the checkpoint has no state for keeps its fresh per-rank seeds.
         self.step = int(state["step"])
+        # Checkpoints from before DDP support lack the position: one process consumed samples_per_step.
+        self.sample_position = int(state.get("sample_position", self.step * self.config.samples_per_step))
         logger.info("resumed from %s at step %d", checkpoint, self.step)
 
     # ------------------------------------------------------------------ saving
@@ -436,8 +550,20 @@ class Gr00tFinetuner:
             shutil.copytree(self.tokenizer_dir, directory / TOKENIZER_SUBDIR, dirs_exist_ok=True)
 
     def save_checkpoint(self, last_loss: float | None) -> Path:
-        """Write ``checkpoint-<step>`` atomically and prune old ones beyond ``save_total_limit``."""
+        """Write ``checkpoint-<step>`` atomically and prune old ones beyond ``save_total_limit``.
+
+        Under DDP every rank calls this: the ranks' RNG states are gathered (which also lines
+        them up), rank 0 alone writes, and a barrier holds the others until the checkpoint is
+        complete. The weights and optimizer state are identical on all ranks.
+        """
         final = self.output_dir / f"{CHECKPOINT_PREFIX}{self.step}"
+        rank_states = self.dist.gather(self._rng_state())
+        if self.dist.is_main:
+            self._write_checkpoint(final, last_loss, rank_states)
+        self.dist.barrier()
+        return final
+
+    def _write_checkpoint(self, final: Path, last_loss: float | None, rank_states: list[dict[str, Any]]) -> None:
         staging = self.output_dir / f".{final.name}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         self._write_model(staging)
@@ -446,9 +572,10 @@ class Gr00tFinetuner:
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
-                "loss_generator": self.loss_generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+                **rank_states[0],
+                "sample_position": self.sample_position,
+                "world_size": self.dist.world_size,
+                "rank_rng_states": rank_states if self.dist.world_size > 1 else None,
                 "config": self.config.to_json_dict(),
             },
             staging / TRAINER_STATE_FILE,
@@ -466,12 +593,15 @@ class Gr00tFinetuner:
         if self.config.save_total_limit is not None:
             for _, old in list_checkpoints(self.output_dir)[: -self.config.save_total_limit]:
                 shutil.rmtree(old, ignore_errors=True)
-        return final
 
     # ------------------------------------------------------------------ training
     def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
         sampler = ShuffledStreamSampler(
-            len(self.dataset), self.config.seed, start=self.step * self.config.samples_per_step
+            len(self.dataset),
+            self.config.seed,
+            start=self.sample_position,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
         loader = DataLoader(
             self.dataset,
@@ -490,28 +620,35 @@ class Gr00tFinetuner:
     def _train_step(self, batches: Iterator[dict[str, torch.Tensor]]) -> tuple[float, float]:
         """One optimizer step over ``gradient_accumulation_steps`` micro-batches -> (loss, grad norm)."""
         config = self.config
-        self.model.train()
+        model = self.ddp if self.ddp is not None else self.model
+        model.train()
         frozen_modules_to_eval(self.model, **self._tune)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and config.bf16)
         total = 0.0
-        for _ in range(config.gradient_accumulation_steps):
+        for micro in range(config.gradient_accumulation_steps):
             batch = _to_device(next(batches), self.device)
-            with autocast:
-                out = self.model(
-                    batch["pixel_values"],
-                    batch["input_ids"],
-                    batch["attention_mask"],
-                    batch["state"],
-                    batch["action"],
-                    batch["action_mask"],
-                    batch["embodiment_id"],
-                    generator=self.loss_generator,
-                )
-            loss = out["loss"].float() / config.gradient_accumulation_steps
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at step {self.step + 1}; lower learning_rate")
-            loss.backward()
+            # DDP: gradients are all-reduced (averaged over ranks) on the last micro-batch only.
+            final = micro == config.gradient_accumulation_steps - 1
+            sync = self.ddp.no_sync() if self.ddp is not None and not final else nullcontext()
+            with sync:
+                with autocast:
+                    out = model(
+                        batch["pixel_values"],
+                        batch["input_ids"],
+                        batch["attention_mask"],
+                        batch["state"],
+                        batch["action"],
+                        batch["action_mask"],
+                        batch["embodiment_id"],
+                        generator=self.loss_generator,
+                    )
+                loss = out["loss"].float() / config.gradient_accumulation_steps
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss.item()} at step {self.step + 1}; lower learning_rate")
+                loss.backward()
             total += loss.item()
+        self.sample_position += self.global_batch_size
+        total = self.dist.mean(total, self.device)  # the logged loss: all ranks' micro-batches
         params = [p for p in self.model.parameters() if p.requires_grad]
         if config.max_grad_norm > 0:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
@@ -523,14 +660,21 @@ class Gr00tFinetuner:
         return total, grad_norm
 
     def train(self) -> FinetuneResult:
-        """Run until ``max_steps``; checkpoints every ``save_steps`` and at the end."""
+        """Run until ``max_steps``; checkpoints every ``save_steps`` and at the end.
+
+        Under DDP every rank runs this; only rank 0 writes files (log, checkpoints, final model,
+        plot), and the others wait at a barrier after each save.
+        """
         config = self.config
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        main = self.dist.is_main
+        if main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # reference: bf16 + tf32
             torch.backends.cudnn.allow_tf32 = True
         log_path = self.output_dir / TRAIN_LOG_FILE
-        _truncate_log(log_path, self.step)
+        if main:
+            _truncate_log(log_path, self.step)
         result = FinetuneResult(output_dir=self.output_dir, final_step=self.step, start_step=self.step)
         if self.step >= config.max_steps:
             logger.info("already at step %d of %d; nothing to train", self.step, config.max_steps)
@@ -541,7 +685,7 @@ class Gr00tFinetuner:
             tqdm = None
         bar = (
             tqdm(total=config.max_steps, initial=self.step, desc="fine-tune", unit="step", dynamic_ncols=True)
-            if tqdm is not None and config.progress_bar
+            if tqdm is not None and config.progress_bar and main
             else None
         )
         batches = self._batches()
@@ -566,20 +710,23 @@ class Gr00tFinetuner:
                         "last_loss": loss,
                         "learning_rate": lr,
                         "grad_norm": grad_norm,
-                        "samples_per_s": len(window) * config.samples_per_step / max(elapsed, 1e-9),
-                        "epoch": self.step * config.samples_per_step / len(self.dataset),
+                        "samples_per_s": len(window) * self.global_batch_size / max(elapsed, 1e-9),
+                        "epoch": self.sample_position / len(self.dataset),
                     }
-                    with log_path.open("a") as f:
-                        f.write(json.dumps(record) + "\n")
+                    if main:
+                        with log_path.open("a") as f:
+                            f.write(json.dumps(record) + "\n")
                     window, window_start = [], time.perf_counter()
                 if self.step % config.save_steps == 0 or self.step == config.max_steps:
                     result.checkpoints.append(self.save_checkpoint(loss))
         finally:
             if bar is not None:
                 bar.close()
-        self._write_model(self.output_dir)
+        if main:
+            self._write_model(self.output_dir)
+            _plot_losses(log_path, self.output_dir / LOSS_PLOT_FILE)
+        self.dist.barrier()  # the final model is complete before any rank returns
         result.final_step = self.step
-        _plot_losses(log_path, self.output_dir / LOSS_PLOT_FILE)
         logger.info("fine-tuning done: step %d, last loss %.4f, model in %s", self.step, loss, self.output_dir)
         return result
 
@@ -619,8 +766,13 @@ def evaluation_loss(
 
 
 def finetune(config: FinetuneConfig) -> FinetuneResult:
-    """Build a :class:`Gr00tFinetuner` and train."""
-    return Gr00tFinetuner(config).train()
+    """Build a :class:`Gr00tFinetuner` and train.
+
+    Launched by torchrun (``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` set), this process joins the
+    process group first (``nccl`` on CUDA, ``gloo`` on the CPU) and leaves it destroyed at the end.
+    """
+    with distributed_session(resolve_device(config.device)) as (context, device):
+        return Gr00tFinetuner(config, distributed=context, device=device).train()
 
 
 def read_train_log(output_dir: str | Path) -> list[dict[str, Any]]:
