@@ -91,6 +91,7 @@ class System1Node(Node):
         self.inference_timeout_s = p("inference_timeout_s", 1.0)
         self.disable_after_s = p("disable_after_s", 5.0)
         self.restart_threshold_rad = p("restart_position_threshold_rad", 0.3)
+        self.tracking_error_timeout_s = p("tracking_error_timeout_s", 0.5)
         self.dry_run = p("dry_run", False)
         enable_on_start = p("enable_on_start", False)
         self.enable_on_goal = p("enable_on_goal", False)
@@ -139,6 +140,7 @@ class System1Node(Node):
                 inference_timeout_s=self.inference_timeout_s,
                 disable_after_s=self.disable_after_s,
                 restart_position_threshold_rad=self.restart_threshold_rad,
+                tracking_error_timeout_s=self.tracking_error_timeout_s,
                 dry_run=self.dry_run,
             ),
             JointLimiter.from_robot(robot, self.action_joints),

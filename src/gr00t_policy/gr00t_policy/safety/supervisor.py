@@ -25,8 +25,10 @@
   restarts from the measured pose.
 * Tracking error: the same gap *without* a joint-state outage means the robot is not following
   (a stalled simulator, a saturated or blocked joint), not a restart. Re-basing there would make
-  the command stream itself jump by the gap; instead the supervisor holds the last command
-  (fault ``tracking_error``) until the robot is back within half the threshold.
+  the command stream itself jump by the gap; instead, once the gap has lasted
+  ``tracking_error_timeout_s`` (a controller lagging through a short stall catches up sooner), the
+  supervisor holds the last command (fault ``tracking_error``) until the robot is back within
+  half the threshold.
 * ESTOPPED sends nothing and latches; only ``reset_estop()`` leaves it, into DISABLED, so motion
   needs a deliberate ``enable()`` afterwards.
 
@@ -95,6 +97,8 @@ class SupervisorConfig:
             command: after a joint-state outage -> controller restart assumed, re-ramp from the
             measured pose; otherwise -> ``tracking_error`` hold. Set it above the tracking lag of
             the controller at full speed. 0 disables both checks.
+        tracking_error_timeout_s: how long the gap (without an outage) must last before the
+            ``tracking_error`` hold.
         dry_run: compute everything, send nothing (``TickOutput.command`` is None).
     """
 
@@ -108,6 +112,7 @@ class SupervisorConfig:
     disable_after_s: float = 5.0
     resume_after_s: float = 0.2
     restart_position_threshold_rad: float = 0.3
+    tracking_error_timeout_s: float = 0.5
     dry_run: bool = False
 
     def __post_init__(self) -> None:
@@ -122,6 +127,7 @@ class SupervisorConfig:
             "disable_after_s",
             "resume_after_s",
             "restart_position_threshold_rad",
+            "tracking_error_timeout_s",
         ):
             value = getattr(self, name)
             if not (value >= 0.0 and math.isfinite(value)):
@@ -181,6 +187,7 @@ class SafetySupervisor:
         self._rebase_pending = True  # re-base the limiter on the next valid measured pose
         self._joint_state_outage = False  # joint states were stale/invalid while enabled
         self._tracking_error = ""  # why the robot is considered not following ('' = it is)
+        self._tracking_gap_since: float | None = None
         self._hold_pose = np.zeros(n)
         # The last command is a pose we may hold only while we have been commanding it: after
         # DISABLED / ESTOPPED the robot may have been moved, so nothing is held until re-based.
@@ -366,15 +373,22 @@ class SafetySupervisor:
                 self._tracking_error = ""
                 reason = f"controller restart suspected after a joint-state outage: {gap}"
             elif deviation[worst] > threshold:
-                if not self._tracking_error:
-                    self.tracking_errors += 1
-                self._tracking_error = gap
+                if self._tracking_gap_since is None:
+                    self._tracking_gap_since = now
+                if self._tracking_error or now - self._tracking_gap_since >= self.config.tracking_error_timeout_s:
+                    if not self._tracking_error:
+                        self.tracking_errors += 1
+                    self._tracking_error = gap
             elif deviation[worst] <= 0.5 * threshold:  # hysteresis: no flapping at the threshold
                 self._tracking_error = ""
+                self._tracking_gap_since = None
+            elif not self._tracking_error:
+                self._tracking_gap_since = None
         if not reason:
             return
         self._rebase_pending = False
         self._tracking_error = ""
+        self._tracking_gap_since = None
         self.limiter.reset(measured, now)
         self._hold_pose[:] = measured
         self._command_trusted = True

@@ -221,7 +221,8 @@ def test_tracking_error_without_an_outage_holds_the_last_command_instead_of_jump
     last = h.outputs[-1].command.copy()
     h.follow = False
     h.measured = last + np.array([-0.4, 0.0])  # a stalled controller lags: not a restart
-    out = h.step()
+    assert h.step(0.2).state == SupervisorState.RUNNING  # a short stall: no hold yet
+    out = h.step(0.35)
     assert out.state == SupervisorState.HOLDING
     assert any(f.startswith("tracking_error") for f in out.active_faults), out.active_faults
     np.testing.assert_array_equal(out.command, last)  # the stream does not jump to the measured pose
