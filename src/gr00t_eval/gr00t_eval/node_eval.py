@@ -1,7 +1,9 @@
 """Evaluation through the ROS nodes (`gr00t-eval --policy node`): the same tasks and report as the
 library path, but the policy is the running stack (sim + System 2 + System 1 processes).
 
-Per episode: `gr00t_sim/reset_episode` (JSON {"task", "seed"}) places the scene and returns the
+Per episode: System 1 is disabled (so no pose held from the previous episode pulls the arm back
+after the reset; the goal re-enables it and it ramps from the measured pose, as on start-up),
+`gr00t_sim/reset_episode` (JSON {"task", "seed"}) places the scene and returns the
 instruction; the instruction (or a neutral one, `blank_instruction`, for the language ablation)
 goes to System 1's `ExecuteInstruction` action with timeout = episode seconds; `gr00t_sim/scene_state`
 feeds the task's `EpisodeTracker` until success or the episode time is up; `controller_status`
@@ -53,7 +55,7 @@ def run_node_eval(
     from gr00t_bringup.processes import Graph
     from gr00t_interfaces.action import ExecuteInstruction
     from gr00t_interfaces.msg import ControllerStatus
-    from gr00t_interfaces.srv import SetInstruction
+    from gr00t_interfaces.srv import SetEnabled, SetInstruction
     from gr00t_sim.sim_node import parse_scene_state
     from rclpy.action import ActionClient
     from rclpy.context import Context
@@ -95,6 +97,7 @@ def run_node_eval(
     node.create_subscription(JointState, f"/{SIM_NODE}/scene_state", on_scene, QoSProfile(depth=50))
     node.create_subscription(ControllerStatus, stack.topics["controller_status"], on_status, latched)
     reset_client = node.create_client(SetInstruction, f"/{SIM_NODE}/reset_episode")
+    enable_client = node.create_client(SetEnabled, stack.services["set_enabled"])
     action_client = ActionClient(node, ExecuteInstruction, stack.actions["execute_instruction"])
     executor = MultiThreadedExecutor(num_threads=2, context=context)
     executor.add_node(node)
@@ -113,7 +116,11 @@ def run_node_eval(
 
     try:
         deadline = time.monotonic() + startup_timeout_s
-        while not (action_client.wait_for_server(timeout_sec=0.2) and reset_client.wait_for_service(timeout_sec=0.2)):
+        while not (
+            action_client.wait_for_server(timeout_sec=0.2)
+            and reset_client.wait_for_service(timeout_sec=0.2)
+            and enable_client.wait_for_service(timeout_sec=0.2)
+        ):
             if exited := graph.exited():
                 raise RuntimeError(f"node(s) exited during start-up: {exited}")
             if time.monotonic() > deadline:
@@ -126,6 +133,13 @@ def run_node_eval(
                 if goal_handle is not None:  # stop the previous episode's policy before the reset
                     wait(goal_handle.cancel_goal_async(), _SERVICE_TIMEOUT_S, "cancel")
                     goal_handle = None
+                disabled = wait(
+                    enable_client.call_async(SetEnabled.Request(enable=False, reason="next evaluation episode")),
+                    _SERVICE_TIMEOUT_S,
+                    "set_enabled",
+                )
+                if not disabled.success:
+                    raise RuntimeError(f"System 1 refused to disable before {task_name}/{seed}: {disabled.message}")
                 request_time = node.get_clock().now().nanoseconds * 1e-9
                 response = wait(
                     reset_client.call_async(SetInstruction.Request(text=json.dumps({"task": task_name, "seed": seed}))),

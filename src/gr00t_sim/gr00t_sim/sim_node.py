@@ -22,6 +22,10 @@ Topics (names from the stack YAML, relative so a namespace applies):
              privileged scene state for evaluation; names `<object>_x/_y/_z` for every object, then
              `left_palm_x/y/z`, `right_palm_x/y/z`; positions = world-frame metres.
 
+Parameter `publish_camera` (bool, settable at run time, e.g. `ros2 param set /gr00t_sim
+publish_camera false`): false stops the camera topics while everything else runs, to rehearse a
+camera outage (System 2 goes stale, System 1 must hold).
+
 Stamps are sim time when publishing /clock (`publish_clock`, `use_sim_time`, or
 `realtime_factor: 0`), else wall-clock time.
 
@@ -49,7 +53,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -228,6 +232,13 @@ class SimNode(Node):
         self._camera_info = self._make_camera_info()
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._frames_published = 0
+        self._frames_suppressed = 0
+        self._publish_camera = bool(
+            self.declare_parameter(
+                "publish_camera", True, ParameterDescriptor(description="false: camera outage (fault rehearsal)")
+            ).value
+        )
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._dropped_sim_s = 0.0
         self._last_diagnostics = (time.monotonic(), self._sim.time, 0)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -475,8 +486,23 @@ class SimNode(Node):
             return Time(nanoseconds=int(round(sim_time * 1e9))).to_msg()
         return self.get_clock().now().to_msg()
 
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name == "publish_camera":
+                if not isinstance(parameter.value, bool):
+                    return SetParametersResult(successful=False, reason="publish_camera must be a bool")
+                self._publish_camera = parameter.value
+                if parameter.value:
+                    self.get_logger().info("camera topics resumed")
+                else:
+                    self.get_logger().warning("camera topics stopped (publish_camera false)")
+        return SetParametersResult(successful=True)
+
     # ----------------------------------------------------------- camera thread
     def _publish_frame(self, rgb: np.ndarray, stamp: TimeMsg) -> None:
+        if not self._publish_camera:
+            self._frames_suppressed += 1
+            return
         height, width, _ = rgb.shape
         msg = Image(height=height, width=width, encoding="rgb8", is_bigendian=0, step=width * 3)
         msg.header.stamp = stamp
