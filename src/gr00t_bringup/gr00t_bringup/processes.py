@@ -128,6 +128,18 @@ class Graph:
         self.nodes[self.nodes.index(old)] = new
         return new
 
+    def wait_for(self, future, timeout_s: float, what: str):
+        """The result of an rclpy future (service call, action goal) spun elsewhere; RuntimeError
+        if a node of the graph exits or no answer comes within `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            if exited := self.exited():
+                raise RuntimeError(f"node(s) exited while waiting for {what}: {exited}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no answer to {what} within {timeout_s:.0f} s")
+            time.sleep(0.01)
+        return future.result()
+
     def exited(self) -> dict[str, int]:
         return {n.spec.name: code for n in self.nodes if (code := n.poll()) is not None}
 

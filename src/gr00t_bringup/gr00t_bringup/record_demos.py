@@ -146,15 +146,7 @@ def record_demonstrations(
     spinner.start()
 
     def call(name: str, request, what: str = ""):
-        future = clients[name].call_async(request)
-        deadline = time.monotonic() + _SERVICE_TIMEOUT_S
-        while not future.done():
-            if exited := graph.exited():
-                raise RuntimeError(f"node(s) exited during {what or name}: {exited}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no answer from {clients[name].srv_name} within {_SERVICE_TIMEOUT_S:.0f} s")
-            time.sleep(0.01)
-        return future.result()
+        return graph.wait_for(clients[name].call_async(request), _SERVICE_TIMEOUT_S, what or clients[name].srv_name)
 
     def enable(on: bool, reason: str) -> None:
         response = call("enable", SetEnabled.Request(enable=on, reason=reason))

@@ -104,15 +104,7 @@ def run_node_eval(
     spin_thread = threading.Thread(target=executor.spin, daemon=True)
     spin_thread.start()
 
-    def wait(future, timeout_s: float, what: str):
-        deadline = time.monotonic() + timeout_s
-        while not future.done():
-            if exited := graph.exited():
-                raise RuntimeError(f"node(s) exited while waiting for {what}: {exited}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no answer to {what} within {timeout_s:.0f} s")
-            time.sleep(0.02)
-        return future.result()
+    wait = graph.wait_for
 
     try:
         deadline = time.monotonic() + startup_timeout_s
