@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from gr00t_description import load_stack
 from gr00t_eval.evaluation import POLICIES, EvalConfig, build_report, run_library_eval
+from gr00t_eval.node_eval import NODE_FRAME_TIMES_S
 from gr00t_eval.report import write_json, write_png
 from gr00t_sim.tasks import EVAL_SEED_START, TASKS
 
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
             episodes_per_task=args.episodes,
             seed_start=args.seed_start,
-            frame_times_s=() if args.no_frames or args.policy == "node" else EvalConfig.frame_times_s,
+            frame_times_s=() if args.no_frames else NODE_FRAME_TIMES_S if args.policy == "node" else EvalConfig.frame_times_s,
             model_path=args.model,
             blank_instruction=args.blank_instruction,
             episode_seconds=args.episode_seconds,

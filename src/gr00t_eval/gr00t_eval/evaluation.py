@@ -208,6 +208,11 @@ def build_report(run: EvalRun) -> dict[str, Any]:
         "sim_time_s": run.sim_time_s,
         "realtime_factor": run.sim_time_s / run.wall_time_s if run.wall_time_s > 0 else None,
         "tasks": tasks,
+        # The episodes whose frames the PNG shows (one success, one failure per task where any).
+        "example_frames": {
+            task: {kind: {"seed": ex.outcome.seed, "frame_times_s": [t for t, _ in ex.frames]} for kind, ex in kinds.items()}
+            for task, kinds in run.examples.items()
+        },
         **({"node_exit_codes": run.exit_codes} if run.exit_codes else {}),
         "episodes": [asdict(o) for o in run.outcomes],
     }

@@ -19,10 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gr00t_description import StackConfig
-from gr00t_eval.evaluation import EvalConfig, EvalRun
+from gr00t_eval.evaluation import EpisodeFrames, EvalConfig, EvalRun
 from gr00t_sim import SimConfig
 from gr00t_sim.tasks import EpisodeOutcome, SceneObservation, TableLayout, eval_seeds, get_task
 
+# Head-camera frames kept per episode through the nodes (episode seconds; plus the last frame):
+# later than the library path's, since System 1 first ramps from the measured pose for ~1 s.
+NODE_FRAME_TIMES_S = (1.0, 2.0, 3.0)
 # What `--blank-instruction` sends: names no object, hand or place (the language ablation).
 BLANK_INSTRUCTION = "do the task"
 SIM_NODE = "gr00t_sim"
@@ -61,8 +64,9 @@ def run_node_eval(
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import JointState
+    import numpy as np
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image, JointState
 
     layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
     specs = build_graph(stack, "sim", GraphOptions(model_path=config.model_path))
@@ -93,6 +97,20 @@ def run_node_eval(
         with lock:
             statuses.append(_Status(time.monotonic(), intervening, tuple(msg.active_faults) or (msg.reason,)))
 
+    latest_image: list[Image | None] = [None]
+
+    def on_image(msg: Image) -> None:
+        latest_image[0] = msg  # converted only when a frame is kept
+
+    def grab_frame(frames: list, elapsed_s: float) -> None:
+        msg = latest_image[0]
+        if msg is not None and msg.encoding == "rgb8":
+            rgb = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.width, 3)
+            frames.append((elapsed_s, rgb.copy()))
+
+    if config.frame_times_s:
+        camera = next(iter(stack.camera_topics().values()))
+        node.create_subscription(Image, camera["image"], on_image, qos_profile_sensor_data)
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     node.create_subscription(JointState, f"/{SIM_NODE}/scene_state", on_scene, QoSProfile(depth=50))
     node.create_subscription(ControllerStatus, stack.topics["controller_status"], on_status, latched)
@@ -169,11 +187,16 @@ def run_node_eval(
                 tracker = task.tracker(spec, layout)
                 wall_deadline = time.monotonic() + episode_s * 3 + 10.0  # a slow machine: sim time lags
                 consumed = 0
+                pending_frames = sorted(config.frame_times_s)
+                frames: list = []
                 while time.monotonic() < wall_deadline:
                     with lock:
                         fresh, consumed = scene[consumed:], len(scene)
                     for observation in fresh:
                         tracker.update(observation)
+                    while pending_frames and tracker.elapsed_s >= pending_frames[0]:
+                        grab_frame(frames, tracker.elapsed_s)
+                        pending_frames.pop(0)
                     if tracker.succeeded or tracker.elapsed_s >= episode_s:
                         break
                     if result_future.done() and not fresh and tracker.elapsed_s > 0:
@@ -184,6 +207,12 @@ def run_node_eval(
                 if result_future.done():
                     goal_handle = None
                 outcome: EpisodeOutcome = tracker.outcome()
+                if config.frame_times_s:
+                    grab_frame(frames, tracker.elapsed_s)
+                    examples = run.examples.setdefault(task_name, {})
+                    kind = "success" if outcome.success else "failure"
+                    if frames and kind not in examples:
+                        examples[kind] = EpisodeFrames(outcome, frames)
                 with lock:
                     window = statuses[statuses_before : window_end[0] if window_end else len(statuses)]
                 # The window opens at the first status without a hold or fault: the hold left by

@@ -40,3 +40,6 @@ def test_one_reach_episode_through_the_nodes(tmp_path: Path) -> None:
     assert len(episode["final_target_position"]) == 3
     assert all(code in (0, -2, -15) for code in report["node_exit_codes"].values()), report["node_exit_codes"]
     assert (tmp_path / "nodes.png").stat().st_size > 1000
+    # Head-camera frames of the episode, taken from the camera topic, are in the PNG.
+    (example,) = report["example_frames"]["reach"].values()
+    assert example["seed"] == 10_000 and len(example["frame_times_s"]) >= 2
