@@ -89,8 +89,8 @@ class StatusLog:
     def causes(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for _, _, reason, faults in self.transitions:
-            for cause in faults or ((reason.split(":")[0],) if reason else ()):
-                key = cause.split(":")[0]
+            for cause in faults or ((reason,) if reason else ()):
+                key = cause.split(";")[0].split(":")[0].strip()
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
