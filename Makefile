@@ -2,7 +2,10 @@
 .PHONY: setup run test bench clean
 
 DURATION ?= 30
-INSTRUCTION ?= pick up the red cube
+# A seeded episode of the tabletop task suite (gr00t_sim.tasks); its instruction is sent unless
+# INSTRUCTION is given, and the summary says whether the task succeeded.
+EPISODE ?= reach/10001
+INSTRUCTION ?=
 
 setup:
 	tools/setup.sh
@@ -10,7 +13,7 @@ setup:
 run: setup
 	. .venv/bin/activate && . tools/ros_env.sh && . install/setup.bash && \
 	GR00T_MODELS_DIR=$(CURDIR)/models gr00t-launch sim --duration $(DURATION) \
-	  --instruction "$(INSTRUCTION)" --summary out/sim_summary.json
+	  --episode $(EPISODE) $(if $(INSTRUCTION),--instruction "$(INSTRUCTION)") --summary out/sim_summary.json
 
 test: setup
 	tools/test.sh -q

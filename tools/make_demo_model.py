@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Write the bundled random-weights demo model (`models/gr00t_demo/`), reproducibly.
+"""Write the random-weights demo-size model (`models/gr00t_random/`), reproducibly.
 
 The GR00T N1 architecture at the `demo` preset size, seeded random weights, with the embodiment
 statistics taken from the robot's operating joint limits (so un-normalised actions stay in range).
-It is a placeholder until a policy trained by our own pipeline replaces it.
+It is the starting point of the bundled demo policy (`tools/train_demo_policy.sh` fine-tunes it into
+`models/gr00t_demo/`) and the random-weights baseline of the benchmark.
 
-    python tools/make_demo_model.py --out models/gr00t_demo --seed 0
+    python tools/make_demo_model.py --out models/gr00t_random --seed 0
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def limit_statistics(stack, groups) -> dict[str, dict[str, list[float]]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("models/gr00t_demo"))
+    parser.add_argument("--out", type=Path, default=Path("models/gr00t_random"))
     parser.add_argument("--stack", default="", help="stack YAML (default gr1t2_sim)")
     parser.add_argument("--preset", default="demo")
     parser.add_argument("--seed", type=int, default=0)
@@ -57,7 +58,7 @@ def main() -> int:
     # bf16 on disk halves the bundle; the nodes load it into float32.
     files = policy.save_pretrained(args.out, dtype=torch.bfloat16)
     card = {
-        "name": "gr00t_demo",
+        "name": args.out.name,
         "architecture": "GR00T N1",
         "preset": args.preset,
         "weights": f"random (torch.manual_seed({args.seed})); not trained",

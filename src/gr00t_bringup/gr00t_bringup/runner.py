@@ -1,6 +1,7 @@
 """`gr00t-launch`: start the gr00t-ros graph without `ros2 launch` (same graph, same YAML).
 
     gr00t-launch sim --duration 20 --instruction "pick up the red cube" --summary run.json
+    gr00t-launch sim --episode reach/10000 --duration 15     # a seeded task episode, judged by the sim
 
 Starts the nodes of the profile as processes (as `ros2 launch gr00t_bringup <profile>.launch.py`
 would), sends the instruction through the ExecuteInstruction action, prints a summary (rates,
@@ -33,7 +34,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default="", help="checkpoint directory ('' = bundled demo model)")
     parser.add_argument("--backend", default="", help="System 1 backend (torch | onnxruntime | tensorrt)")
     parser.add_argument("--mode", default="", choices=["", "dual_rate", "fused"])
-    parser.add_argument("--instruction", default=DEFAULT_INSTRUCTION, help="'' = send no instruction")
+    parser.add_argument("--instruction", default=None,
+                        help=f"'' = send no instruction (default: the episode's, else {DEFAULT_INSTRUCTION!r})")
+    parser.add_argument("--episode", default="", metavar="TASK/SEED",
+                        help="sim: set up this task episode (gr00t_sim.tasks, e.g. reach/10000), send its "
+                             "instruction and report whether the task succeeded (judged from the sim's scene state)")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to run (0 = until Ctrl-C)")
     parser.add_argument("--summary", type=Path, help="write the run summary as JSON here")
     parser.add_argument("--dry-run", dest="dry_run", action="store_const", const=True, default=None)
@@ -41,7 +46,62 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--use-sim-time", action="store_true")
     parser.add_argument("--startup-timeout", type=float, default=60.0, help="seconds to wait for the action server")
     parser.add_argument("--quiet", action="store_true", help="do not forward node output")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.episode:
+        if args.profile != "sim":
+            parser.error("--episode needs the sim profile")
+        task, _, seed = args.episode.partition("/")
+        if not seed.isdigit():
+            parser.error(f"--episode must be TASK/SEED, e.g. reach/10000; got {args.episode!r}")
+        args.episode = (task, int(seed))
+    return args
+
+
+class _EpisodeJudge:
+    """Follows the sim's ~/scene_state with the task's tracker (as gr00t-eval does)."""
+
+    def __init__(self, node, stack, task_name: str, seed: int) -> None:
+        from rclpy.qos import QoSProfile
+        from sensor_msgs.msg import JointState
+
+        from gr00t_sim import SimConfig
+        from gr00t_sim.tasks import TableLayout, get_task
+
+        self.task = get_task(task_name)
+        self.layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
+        self.spec = self.task.sample(seed, self.layout)
+        self.tracker = None
+        self._clock = node.get_clock()
+        self._accept_after = float("inf")  # scene states of the episode only (ROS time, s)
+        self._lock = threading.Lock()
+        node.create_subscription(JointState, "/gr00t_sim/scene_state", self._on_scene, QoSProfile(depth=50))
+
+    def start(self) -> None:
+        """Call right after the episode's reset: later scene states are judged."""
+        with self._lock:
+            self.tracker = self.task.tracker(self.spec, self.layout)
+            self._accept_after = self._clock.now().nanoseconds * 1e-9
+
+    def _on_scene(self, msg) -> None:
+        from gr00t_sim.sim_node import parse_scene_state
+        from gr00t_sim.tasks import SceneObservation
+
+        objects, hands = parse_scene_state(list(msg.name), list(msg.position))
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        with self._lock:
+            if self.tracker is not None and not self.tracker.succeeded and stamp >= self._accept_after:
+                self.tracker.update(SceneObservation(time_s=stamp, object_positions=objects, hand_positions=hands))
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            outcome = self.tracker.outcome() if self.tracker is not None else None
+        return {
+            "task": self.spec.task,
+            "seed": self.spec.seed,
+            "instruction": self.spec.instruction,
+            "success": bool(outcome.success) if outcome else False,
+            "time_to_success_s": outcome.time_to_success_s if outcome else None,
+        }
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -50,6 +110,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
     action = summary.get("action", {})
     print("\n=== gr00t-launch summary ===")
     print(f"instruction        : {summary['instruction']!r}  -> {action.get('outcome', 'n/a')} ({action.get('reason', '')})")
+    if episode := summary.get("episode"):
+        result = (f"SUCCESS after {episode['time_to_success_s']:.2f} s" if episode["success"]
+                  else "not achieved in the run")
+        print(f"task episode       : {episode['task']}/{episode['seed']}: {result}")
     print(f"System 2 goal rate : {rates['system2_goal_tokens']:6.2f} Hz   latency p50/p99 "
           f"{latency['system2'].get('p50', float('nan')):.1f} / {latency['system2'].get('p99', float('nan')):.1f} ms")
     print(f"System 1 chunk rate: {rates['system1_action_chunks']:6.2f} Hz   latency p50/p99 "
@@ -99,6 +163,10 @@ def run(args: argparse.Namespace) -> int:
     executor.add_node(monitor)
     spin_thread = threading.Thread(target=executor.spin, daemon=True)
     spin_thread.start()
+    judge = _EpisodeJudge(monitor, stack, *args.episode) if args.episode else None
+    instruction = args.instruction
+    if instruction is None:
+        instruction = judge.spec.instruction if judge is not None else DEFAULT_INSTRUCTION
     action: dict[str, Any] = {}
     start = time.monotonic()
     try:
@@ -110,12 +178,16 @@ def run(args: argparse.Namespace) -> int:
                 raise RuntimeError(f"node(s) exited during start-up: {exited}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"ExecuteInstruction server not available after {args.startup_timeout:.0f} s")
+        if judge is not None:
+            _reset_episode(monitor, graph, *args.episode)
+            judge.start()
+            print(f"gr00t-launch: episode {args.episode[0]}/{args.episode[1]} set up", flush=True)
         goal_future = None
-        if args.instruction:
-            goal = ExecuteInstruction.Goal(instruction=args.instruction)
+        if instruction:
+            goal = ExecuteInstruction.Goal(instruction=instruction)
             goal.timeout.sec = int(args.duration) if args.duration > 0 else 0
             goal_future = monitor.action_client.send_goal_async(goal, feedback_callback=monitor.on_feedback)
-            print(f"gr00t-launch: graph up; instruction sent: {args.instruction!r}", flush=True)
+            print(f"gr00t-launch: graph up; instruction sent: {instruction!r}", flush=True)
         goal_handle = result_future = None
         start = time.monotonic()  # the run starts once the graph is up, not while models load
         while not stop.is_set():
@@ -157,9 +229,10 @@ def run(args: argparse.Namespace) -> int:
         summary = {
             "profile": args.profile,
             "stack": str(stack.path),
-            "instruction": args.instruction,
+            "instruction": instruction,
             "duration_s": elapsed,
             "action": action,
+            **({"episode": judge.summary()} if judge is not None else {}),
             **monitor.summary(),
         }
         executor.shutdown()
@@ -174,6 +247,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"summary written to {args.summary}")
     failed = action.get("outcome") in ("error", "rejected", "aborted")
     return 1 if failed else 0
+
+
+def _reset_episode(node, graph: Graph, task: str, seed: int) -> None:
+    from gr00t_interfaces.srv import SetInstruction
+
+    client = node.create_client(SetInstruction, "/gr00t_sim/reset_episode")
+    if not client.wait_for_service(timeout_sec=30.0):
+        raise RuntimeError("the sim's ~/reset_episode service is not available")
+    request = SetInstruction.Request(text=json.dumps({"task": task, "seed": seed}))
+    response = graph.wait_for(client.call_async(request), 30.0, "reset_episode")
+    if not response.accepted:
+        raise RuntimeError(f"episode {task}/{seed} refused: {response.message}")
 
 
 def main(argv: list[str] | None = None) -> int:

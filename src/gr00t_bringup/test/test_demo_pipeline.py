@@ -68,7 +68,7 @@ def test_recorded_episodes_convert_finetune_and_run_in_the_nodes(recorded: Path)
     assert info["total_episodes"] >= 2 and info["total_frames"] > 20
 
     _run("gr00t-finetune", "--dataset", str(dataset), "--output-dir", str(run),
-         "--base-model", str(REPO / "models" / "gr00t_demo"), "--embodiment", "gr1",
+         "--base-model", str(REPO / "models" / "gr00t_random"), "--embodiment", "gr1",
          "--max-steps", "40", "--batch-size", "8", "--learning-rate", "1e-3", "--warmup-ratio", "0.1",
          "--num-workers", "0", "--log-every", "5", "--save-steps", "40", "--no-progress", timeout=600)
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]

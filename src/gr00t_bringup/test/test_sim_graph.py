@@ -42,13 +42,18 @@ def _alive(pids: list[int]) -> list[int]:
 def test_instruction_runs_to_its_timeout_and_the_arm_follows(tmp_path: Path):
     summary_path = tmp_path / "summary.json"
     result = subprocess.run(
-        _launch_command("--duration", "12", "--summary", str(summary_path)),
+        _launch_command("--duration", "12", "--episode", "reach/10000", "--summary", str(summary_path)),
         capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads(summary_path.read_text())
     assert summary["action"]["outcome"] == "timeout_reached", summary["action"]
     assert summary["action"]["chunks_executed"] > 10
+    # The seeded task episode was set up, its instruction sent, and the run judged from the sim.
+    episode = summary["episode"]
+    assert (episode["task"], episode["seed"]) == ("reach", 10000)
+    assert summary["instruction"] == episode["instruction"] and episode["instruction"]
+    assert isinstance(episode["success"], bool)
     rates = summary["rates_hz"]
     # Generous bounds: CI machines are small and shared; the benchmark reports the real figures.
     assert 5.0 <= rates["system2_goal_tokens"] <= 11.0, rates
