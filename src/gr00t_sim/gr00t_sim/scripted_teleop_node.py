@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from gr00t_interfaces.srv import SetInstruction
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -96,6 +97,8 @@ class ScriptedTeleopNode(Node):
         self.create_service(SetInstruction, "~/start", self._on_start)
         self.create_service(Trigger, "~/stop", self._on_stop)
         self.create_timer(period_s, self._on_step)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self._publish_diagnostics)
         self._publish_status("idle")
         self.get_logger().info(
             f"scripted teleop: {scene_topic} -> {leader_topic} every {period_s * 1e3:.0f} ms "
@@ -181,6 +184,24 @@ class ScriptedTeleopNode(Node):
         msg = JointState(name=list(names), position=[float(v) for v in positions])
         msg.header.stamp = self.get_clock().now().to_msg()
         self.leader_pub.publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            spec, steps = self._spec, self._steps
+            scene_age = now - self._scene_received if self._scene_received >= 0 else float("inf")
+        stale = spec is not None and scene_age > self.scene_timeout_s
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.WARN if stale else DiagnosticStatus.OK,
+            name=f"{self.get_name()}: scripted teleop",
+            hardware_id="gr00t_scripted_teleop",
+            message=("no fresh scene_state: holding" if stale else
+                     f"demonstrating {spec.task}/{spec.seed}" if spec else "idle"),
+            values=[KeyValue(key="steps", value=str(steps)), KeyValue(key="scene_state_age_s", value=f"{scene_age:.3f}")],
+        )
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
 
     def _publish_status(self, state: str) -> None:
         spec = self._spec

@@ -23,7 +23,7 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import run_node
+from gr00t_policy.ros.common import DiagnosticsPublisher, run_node
 from gr00t_teleop.teleop.ik_teleop import IKTeleop, IKTeleopConfig, IKTeleopError
 from gr00t_teleop.teleop.joy_mapping import JoyCommand, JoyMapping, JoyMappingConfig, JoyMappingError
 
@@ -77,6 +77,8 @@ class JoyTeleopNode(Node):
         self.leader_pub = self.create_publisher(JointState, leader_topic, QoSProfile(depth=1))
         self.create_service(Trigger, "~/resync", self._on_resync)
         self.create_timer(1.0 / self.rate_hz, self._on_tick)
+        self._samples_published = 0
+        DiagnosticsPublisher(self, "gr00t_joy_teleop", self._diagnostics)
         self.get_logger().info(
             f"joy teleop: {joy_topic} -> {leader_topic} for {len(self.joints)} joints at {self.rate_hz:.0f} Hz, "
             f"{ik_config.start_side} arm first; waiting for {self.stack.topics['joint_states']}"
@@ -124,6 +126,7 @@ class JoyTeleopNode(Node):
         msg = JointState(name=self.joints, position=positions.tolist())
         msg.header.stamp = self.get_clock().now().to_msg()
         self.leader_pub.publish(msg)
+        self._samples_published += 1
 
     def _start(self, now: float) -> bool:
         """(Re)start the teleop from the measured pose; False while there is none."""
@@ -152,6 +155,20 @@ class JoyTeleopNode(Node):
             f"{right.round(3).tolist()} (right); driving the {self.teleop.active_side} arm"
         )
         return True
+
+    def _diagnostics(self) -> tuple[int, str, dict[str, Any]]:
+        now = self._now()
+        with self._lock:
+            started = not self._resync
+            joy_age = now - self._command_time if self._command_time >= 0 else float("inf")
+            side = self.teleop.active_side
+        values = {"started": started, "active_arm": side, "joy_age_s": joy_age,
+                  "leader_samples_published": self._samples_published}
+        if not started:
+            return 1, "waiting for joint_states", values
+        if joy_age > self.joy_timeout_s:
+            return 0, "idle: no fresh Joy (palms held)", values
+        return 0, f"driving the {side} arm", values
 
     def _on_resync(self, _request, response: Trigger.Response):
         with self._lock:

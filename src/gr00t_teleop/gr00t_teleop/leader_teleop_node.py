@@ -18,7 +18,7 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import run_node
+from gr00t_policy.ros.common import DiagnosticsPublisher, run_node
 from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
 from gr00t_teleop.teleop.leader_mapping import LeaderMapping, LeaderMappingError
@@ -68,6 +68,9 @@ class LeaderTeleopNode(Node):
         self.create_service(Trigger, "~/estop", self._on_estop)
         self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
         self.create_timer(1.0 / self.command_rate_hz, self._on_tick)
+        self._ticks = 0
+        self._commands_sent = 0
+        DiagnosticsPublisher(self, "gr00t_leader_teleop", self._diagnostics)
         if p("enable_on_start", False):
             self.supervisor.enable(self._now(), "enable_on_start")
         self.get_logger().info(
@@ -104,6 +107,8 @@ class LeaderTeleopNode(Node):
         with self._lock:
             fresh = self._leader_time >= 0 and now - self._leader_time <= self.leader_timeout_s
             output = self.supervisor.tick(now, measured, self._leader_command if fresh else None)
+            self._ticks += 1
+            self._commands_sent += output.command is not None
         if output.state_changed:
             self.get_logger().info(f"teleop {SupervisorState(output.state).name}: {output.reason}")
             self._publish_status(output)
@@ -111,6 +116,19 @@ class LeaderTeleopNode(Node):
             msg = JointState(name=self.joints, position=[float(v) for v in output.command])
             msg.header.stamp = self.get_clock().now().to_msg()
             self.command_pub.publish(msg)
+
+    def _diagnostics(self) -> tuple[int, str, dict[str, Any]]:
+        now = self._now()
+        with self._lock:
+            state, reason = self.supervisor.state, self.supervisor.reason
+            values: dict[str, Any] = {
+                "leader_age_s": now - self._leader_time if self._leader_time >= 0 else float("inf"),
+                "ticks": self._ticks,
+                "commands_sent": self._commands_sent,
+                **{k: v for k, v in self.supervisor.diagnostics().items() if k != "limiter"},
+            }
+        level = {SupervisorState.HOLDING: 1, SupervisorState.ESTOPPED: 2}.get(state, 0)
+        return level, f"{state.name.lower()}: {reason}" if reason else state.name.lower(), values
 
     def _publish_status(self, output) -> None:
         msg = ControllerStatus(state=int(output.state), reason=output.reason, active_faults=list(output.active_faults))

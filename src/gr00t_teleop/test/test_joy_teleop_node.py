@@ -38,6 +38,10 @@ def test_node_turns_joy_into_leader_joint_states_and_stops_on_bad_or_stale_joy()
         JointState, node.stack.nodes["leader_teleop"]["leader_topic"],
         lambda msg: leader.append((time.monotonic(), msg)), 50,
     )
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    diagnostics: list = []
+    probe.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
     states = probe.create_publisher(JointState, node.stack.topics["joint_states"], 10)
     joy_pub = probe.create_publisher(Joy, "joy", 10)
     forward = [0.0] * 8
@@ -97,6 +101,13 @@ def test_node_turns_joy_into_leader_joint_states_and_stops_on_bad_or_stale_joy()
         held = [msg for _, msg in leader[count:]]
         assert len(held) >= 5
         assert all(list(msg.position) == list(held[0].position) for msg in held)
+        # /diagnostics: started, no fresh Joy any more (the bad samples were not taken).
+        deadline = time.monotonic() + 3
+        mine: list = []
+        while time.monotonic() < deadline and not (mine and mine[-1].message.startswith("idle")):
+            mine = [s for a in list(diagnostics) for s in a.status if s.hardware_id == "gr00t_joy_teleop"]
+            time.sleep(0.05)
+        assert mine and mine[-1].message.startswith("idle"), mine[-1:]
     finally:
         stop.set()
         for thread in threads:

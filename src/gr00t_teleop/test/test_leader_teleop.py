@@ -74,6 +74,10 @@ def test_node_streams_the_leader_through_the_safety_layer():
             measured[index[name]] = value
 
     probe.create_subscription(JointState, node.stack.topics["joint_command"], on_command, 50)
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    diagnostics: list = []
+    probe.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
     states = probe.create_publisher(JointState, node.stack.topics["joint_states"], 10)
     leader = probe.create_publisher(JointState, "leader/joint_states", 10)
     target = {n: robot.joints[n].home for n in node.joints}
@@ -105,6 +109,11 @@ def test_node_streams_the_leader_through_the_safety_layer():
         while time.monotonic() < deadline and node.supervisor.state != 3:
             time.sleep(0.05)
         assert node.supervisor.state == 3  # HOLDING
+        mine = [s for a in list(diagnostics) for s in a.status if s.hardware_id == "gr00t_leader_teleop"]
+        assert mine, "no /diagnostics from the leader teleop"
+        states = ("disabled", "ramping", "running", "holding", "estopped")
+        assert all(status.message.split(":")[0] in states for status in mine), [s.message for s in mine]
+        assert {"leader_age_s", "commands_sent", "holds"} <= {kv.key for kv in mine[-1].values}
     finally:
         stop.set()
         for thread in threads:

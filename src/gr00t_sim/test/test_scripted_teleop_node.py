@@ -1,0 +1,158 @@
+"""The scripted teleop node in-process, fed by a probe that plays the sim (scene state, joint
+states): it refuses bad or blind starts, steers the named hand toward the target on the leader
+topic, publishes nothing on a stale scene, stops on request, and reports on /diagnostics."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from gr00t_description import load_stack
+from gr00t_interfaces.srv import SetInstruction
+from gr00t_sim import SimConfig
+from gr00t_sim.scripted_teleop_node import ScriptedTeleopNode, parse_episode_request
+from gr00t_sim.sim_node import NODE_NAME as SIM_NODE
+from gr00t_sim.tasks import TableLayout, get_task
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+WAIT_S = 20.0
+_DOMAINS = itertools.count(start=181 + os.getpid() % 40)
+
+
+class Harness:
+    def __init__(self, context: rclpy.Context) -> None:
+        self.stack = load_stack()
+        self.node = ScriptedTeleopNode(context=context)
+        self.probe = Node("probe", context=context)
+        self.leader: list[JointState] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        leader_topic = self.stack.nodes["leader_teleop"]["leader_topic"]
+        self.probe.create_subscription(JointState, leader_topic, self.leader.append, 50)
+        self.probe.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.scene_pub = self.probe.create_publisher(JointState, f"{SIM_NODE}/scene_state", 10)
+        self.joint_pub = self.probe.create_publisher(JointState, self.stack.topics["joint_states"], 10)
+        self.start_client = self.probe.create_client(SetInstruction, f"/{self.node.get_name()}/start")
+        self.stop_client = self.probe.create_client(Trigger, f"/{self.node.get_name()}/stop")
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.probe)
+        self.layout = TableLayout.from_sim_config(SimConfig.from_stack(self.stack.rates, self.stack.node_parameters("sim")))
+
+    def spin(self, seconds: float, feed: Callable[[], None] | None = None) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if feed is not None:
+                feed()
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def spin_until(self, condition: Callable[[], bool], feed: Callable[[], None] | None = None) -> bool:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline and not condition():
+            if feed is not None:
+                feed()
+            self.executor.spin_once(timeout_sec=0.01)
+        return condition()
+
+    def call(self, client, request, feed: Callable[[], None] | None = None):
+        assert client.wait_for_service(timeout_sec=WAIT_S)
+        future = client.call_async(request)
+        assert self.spin_until(future.done, feed)
+        return future.result()
+
+    def publish_home_joint_states(self) -> None:
+        robot = self.stack.robot
+        msg = JointState(name=list(robot.joint_names), position=[robot.joints[n].home for n in robot.joint_names])
+        msg.header.stamp = self.probe.get_clock().now().to_msg()
+        self.joint_pub.publish(msg)
+
+    def publish_scene(self, objects: dict[str, tuple[float, float, float]]) -> None:
+        names, values = [], []
+        for prefix, xyz in [*objects.items(), ("left_palm", (0.2, 0.2, 1.0)), ("right_palm", (0.2, -0.2, 1.0))]:
+            names += [f"{prefix}_{axis}" for axis in "xyz"]
+            values += list(xyz)
+        msg = JointState(name=names, position=values)
+        msg.header.stamp = self.probe.get_clock().now().to_msg()
+        self.scene_pub.publish(msg)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.shutdown()
+        self.node.destroy_node()
+        self.probe.destroy_node()
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[Harness]:
+    previous = os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE")
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=next(_DOMAINS))
+    h = Harness(context)
+    yield h
+    h.close()
+    rclpy.try_shutdown(context=context)
+    if previous is None:
+        os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
+    else:
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = previous
+
+
+@pytest.mark.parametrize("text", ["", "{}", '{"task": "reach"}', '{"task": "fly", "seed": 1}', '{"task": "reach", "seed": -1}'])
+def test_bad_episode_requests_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_episode_request(text)
+
+
+def test_start_without_joint_states_is_refused_and_nothing_is_published(harness: Harness) -> None:
+    response = harness.call(harness.start_client, SetInstruction.Request(text='{"task": "reach", "seed": 3}'))
+    assert not response.accepted and "joint_states" in response.message
+    harness.spin(0.3)
+    assert harness.leader == []
+
+
+def test_demonstration_steers_the_named_hand_then_stops(harness: Harness) -> None:
+    spec = get_task("reach").sample(3, harness.layout)
+    objects = {name: tuple(p.position) for name, p in spec.placements.items()}
+    feed_scene = lambda: (harness.publish_home_joint_states(), harness.publish_scene(objects))  # noqa: E731
+    harness.spin(0.3, feed_scene)
+    response = harness.call(harness.start_client, SetInstruction.Request(text='{"task": "reach", "seed": 3}'), feed_scene)
+    assert response.accepted, response.message
+    assert response.message == spec.instruction
+    assert harness.spin_until(lambda: len(harness.leader) >= 20, feed_scene)
+    first, last = harness.leader[0], harness.leader[-1]
+    robot = harness.stack.robot
+    arm = robot.groups[f"{spec.hand}_arm"]
+    idle_arm = robot.groups[f"{'left' if spec.hand == 'right' else 'right'}_arm"]
+    positions = lambda msg, names: np.array([dict(zip(msg.name, msg.position))[n] for n in names])  # noqa: E731
+    assert np.abs(positions(last, arm) - positions(first, arm)).max() > 0.05  # the named arm moves
+    np.testing.assert_allclose(positions(last, idle_arm), [robot.joints[n].home for n in idle_arm], atol=1e-6)
+
+    # Stale scene state: the node publishes nothing (the leader teleop then holds).
+    count = len(harness.leader)
+    harness.spin(1.0, harness.publish_home_joint_states)
+    stale_published = len(harness.leader) - count
+    assert stale_published <= 12  # at most the 0.5 s before the scene counts as stale
+    harness.spin(0.5, harness.publish_home_joint_states)
+    assert len(harness.leader) == count + stale_published
+
+    assert harness.call(harness.stop_client, Trigger.Request()).success
+    harness.spin(0.3, feed_scene)
+    count = len(harness.leader)
+    harness.spin(0.3, feed_scene)
+    assert len(harness.leader) == count  # stopped: nothing more on the leader topic
+
+
+def test_diagnostics_are_published(harness: Harness) -> None:
+    assert harness.spin_until(
+        lambda: any(s.hardware_id == "gr00t_scripted_teleop" for a in harness.diagnostics for s in a.status)
+    )
