@@ -105,6 +105,8 @@ def main() -> int:
             "last_logged_loss": log[-1]["loss"],
             "config": {k: v for k, v in training.get("config", {}).items() if k not in ("dataset_dir", "output_dir")},
             "log": "train_log.jsonl, loss_curve.png",
+            "note": "config.base_model is the path at training time: the random-weights model lived at "
+                    "models/gr00t_demo until this policy replaced it; it is now models/gr00t_random (same file)",
         },
         "evaluation": {
             "policy": _eval_summary(args.eval),
