@@ -86,6 +86,17 @@ class StatusLog:
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         self.transitions.append((stamp, msg.state, msg.reason, tuple(msg.active_faults)))
 
+    def state_seconds(self, start: float, end: float) -> dict[str, float]:
+        """Seconds System 1 spent in each state between two ROS times (the header stamps' clock)."""
+        names = {0: "DISABLED", 1: "RAMPING", 2: "RUNNING", 3: "HOLDING", 4: "ESTOPPED"}
+        totals: dict[str, float] = {}
+        ordered = sorted(self.transitions)
+        for (stamp, state, _, _), following in zip(ordered, [*ordered[1:], (end, 0, "", ())]):
+            a, b = max(stamp, start), min(following[0], end)
+            if b > a:
+                totals[names.get(state, str(state))] = totals.get(names.get(state, str(state)), 0.0) + b - a
+        return totals
+
     def causes(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for _, _, reason, faults in self.transitions:
@@ -138,6 +149,7 @@ def main() -> int:
         time.sleep(args.warmup)
         rss_start = {n.spec.name: rss_mb(n.pid) for n in graph.nodes}
         start = time.monotonic()
+        start_ros = time.time()  # the nodes stamp with the wall clock (no sim time in this graph)
         next_restart = start + args.restart_every
         while time.monotonic() - start < args.minutes * 60:
             if exited := {k: v for k, v in graph.exited().items() if k != "gr00t_system2"}:
@@ -165,6 +177,9 @@ def main() -> int:
         "system2_restarts": restarts,
         "commands": int(times.size),
         "command_rate_hz": float((times.size - 1) / (times[-1] - times[0])) if times.size > 1 else 0.0,
+        # Commands received / expected over the whole soak: < 1 when System 1 stopped sending.
+        "stream_coverage": float(times.size / (args.minutes * 60 / period)),
+        "system1_state_seconds": status_log.state_seconds(start_ros, start_ros + args.minutes * 60),
         "command_period_ms": {
             "p50": float(np.percentile(periods, 50)),
             "p99": float(np.percentile(periods, 99)),

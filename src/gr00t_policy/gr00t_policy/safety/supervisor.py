@@ -27,8 +27,9 @@
   (a stalled simulator, a saturated or blocked joint), not a restart. Re-basing there would make
   the command stream itself jump by the gap; instead, once the gap has lasted
   ``tracking_error_timeout_s`` (a controller lagging through a short stall catches up sooner), the
-  supervisor holds the last command (fault ``tracking_error``) until the robot is back within
-  half the threshold.
+  supervisor holds (fault ``tracking_error``) the pose measured at that moment: the limiter walks
+  the command there within the velocity and acceleration limits (a blocked arm stops pressing),
+  and the stream resumes through the ramp once the gap is within half the threshold.
 * ESTOPPED sends nothing and latches; only ``reset_estop()`` leaves it, into DISABLED, so motion
   needs a deliberate ``enable()`` afterwards.
 
@@ -378,6 +379,8 @@ class SafetySupervisor:
                 if self._tracking_error or now - self._tracking_gap_since >= self.config.tracking_error_timeout_s:
                     if not self._tracking_error:
                         self.tracking_errors += 1
+                        self._hold_pose[:] = measured  # reached through the limiter, never jumped to
+                        self._command_trusted = True
                     self._tracking_error = gap
             elif deviation[worst] <= 0.5 * threshold:  # hysteresis: no flapping at the threshold
                 self._tracking_error = ""
@@ -465,7 +468,7 @@ class SafetySupervisor:
         return 0.5 - 0.5 * math.cos(math.pi * s)
 
     def _enter_holding(self, now: float, reason: str) -> None:
-        if self._command_trusted:
+        if self._command_trusted and not self._tracking_error:  # a tracking error holds its own pose
             self._hold_pose[:] = self.limiter.last_command
         self._holding_since = now
         self._faults_clear_since = None

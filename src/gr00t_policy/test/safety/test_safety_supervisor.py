@@ -216,25 +216,27 @@ def test_controller_restart_re_ramps_from_the_measured_pose():
     assert h.step(1.0).state == SupervisorState.RUNNING
 
 
-def test_tracking_error_without_an_outage_holds_the_last_command_instead_of_jumping():
+def test_tracking_error_without_an_outage_walks_to_the_measured_pose_instead_of_jumping():
     h = running(restart_position_threshold_rad=0.3)
     last = h.outputs[-1].command.copy()
     h.follow = False
-    h.measured = last + np.array([-0.4, 0.0])  # a stalled controller lags: not a restart
+    blocked = last + np.array([-0.4, 0.0])  # the arm is blocked (or the controller stalls): not a restart
+    h.measured = blocked.copy()
     assert h.step(0.2).state == SupervisorState.RUNNING  # a short stall: no hold yet
     out = h.step(0.35)
     assert out.state == SupervisorState.HOLDING
     assert any(f.startswith("tracking_error") for f in out.active_faults), out.active_faults
-    np.testing.assert_array_equal(out.command, last)  # the stream does not jump to the measured pose
     assert h.supervisor.restarts_detected == 0 and h.supervisor.tracking_errors == 1
-    h.measured = last + np.array([-0.2, 0.0])  # inside the threshold but not within half of it
-    assert h.step(0.3).state == SupervisorState.HOLDING
-    h.follow = True
-    h.measured = last.copy()  # caught up: resume through the ramp, then run
-    assert h.step(0.05).active_faults == ()
-    assert h.step(1.0).state == SupervisorState.RUNNING
+    onset = len(h.outputs)
+    h.step(0.5)  # the command walks toward the measured pose within the limits (until the gap is closed)...
+    gaps = [np.abs(o.command - blocked).max() for o in h.outputs[onset:]]
+    assert min(gaps) <= 0.15 + 1e-9 and gaps[0] > 0.3
     steps = np.abs(np.diff(h.commands(), axis=0)).max()
-    assert steps <= 2.0 * DT + 1e-9  # never faster than the velocity limit, holds included
+    assert steps <= 2.0 * DT + 1e-9  # ...never faster than the velocity limit: no jump
+    h.follow = True  # the gap is closed: resume through the ramp, then run
+    assert h.step(0.3).state in (SupervisorState.RAMPING, SupervisorState.RUNNING)
+    assert h.step(1.0).state == SupervisorState.RUNNING
+    assert np.abs(np.diff(h.commands(), axis=0)).max() <= 2.0 * DT + 1e-9
 
 
 def test_estop_latches_until_reset_and_then_needs_an_explicit_enable():
