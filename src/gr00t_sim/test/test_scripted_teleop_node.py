@@ -4,9 +4,6 @@ topic, publishes nothing on a stale scene, stops on request, and reports on /dia
 
 from __future__ import annotations
 
-import itertools
-import json
-import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -26,7 +23,6 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
 WAIT_S = 20.0
-_DOMAINS = itertools.count(start=181 + os.getpid() % 40)
 
 
 class Harness:
@@ -92,19 +88,11 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def harness() -> Iterator[Harness]:
-    previous = os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE")
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=next(_DOMAINS))
-    h = Harness(context)
+def harness(ros_context) -> Iterator[Harness]:
+    # One node for the module: building the sim model dominates the run time.
+    h = Harness(ros_context)
     yield h
     h.close()
-    rclpy.try_shutdown(context=context)
-    if previous is None:
-        os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
-    else:
-        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = previous
 
 
 @pytest.mark.parametrize("text", ["", "{}", '{"task": "reach"}', '{"task": "fly", "seed": 1}', '{"task": "reach", "seed": -1}'])
@@ -138,12 +126,10 @@ def test_demonstration_steers_the_named_hand_then_stops(harness: Harness) -> Non
     np.testing.assert_allclose(positions(last, idle_arm), [robot.joints[n].home for n in idle_arm], atol=1e-6)
 
     # Stale scene state: the node publishes nothing (the leader teleop then holds).
+    harness.spin(1.0, harness.publish_home_joint_states)  # > scene_state_timeout_s (0.5 s)
     count = len(harness.leader)
-    harness.spin(1.0, harness.publish_home_joint_states)
-    stale_published = len(harness.leader) - count
-    assert stale_published <= 12  # at most the 0.5 s before the scene counts as stale
     harness.spin(0.5, harness.publish_home_joint_states)
-    assert len(harness.leader) == count + stale_published
+    assert len(harness.leader) == count
 
     assert harness.call(harness.stop_client, Trigger.Request()).success
     harness.spin(0.3, feed_scene)

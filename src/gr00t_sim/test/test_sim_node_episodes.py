@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,7 +20,6 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 
 WAIT_S = 20.0
-_DOMAINS = itertools.count(start=101 + os.getpid() % 80)
 
 
 class Harness:
@@ -58,20 +55,11 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def harness() -> Iterator[Harness]:
-    # One node for the module: building the sim and warming the renderer dominate the run time.
-    previous = os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE")
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=next(_DOMAINS))
-    h = Harness(context)
+def harness(ros_context) -> Iterator[Harness]:
+    # One node for the module: building the sim model dominates the run time.
+    h = Harness(ros_context)
     yield h
     h.close()
-    rclpy.try_shutdown(context=context)
-    if previous is None:
-        os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
-    else:
-        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = previous
 
 
 def _stamp_s(msg: Any) -> float:
