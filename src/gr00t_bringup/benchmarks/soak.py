@@ -192,6 +192,8 @@ def main() -> int:
         "violation_examples": audit.examples,
         "controller_status_changes": len(status_log.transitions),
         "controller_status_causes": status_log.causes(),
+        # Every transition into DISABLED, with its reason: the stream stops until re-enabled.
+        "system1_disabled_by": [reason for _, state, reason, _ in status_log.transitions if state == 0][:20],
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,
         "exit_codes": exit_codes,
