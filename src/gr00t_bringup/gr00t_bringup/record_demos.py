@@ -100,7 +100,7 @@ def record_demonstrations(
     from std_srvs.srv import Trigger
 
     from gr00t_sim import SimConfig
-    from gr00t_sim.sim_node import parse_scene_state
+    from gr00t_sim.sim_node import scene_observation
     from gr00t_sim.tasks import SceneObservation, TableLayout, get_task
 
     layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
@@ -125,10 +125,9 @@ def record_demonstrations(
         with lock:
             if not accepting[0]:
                 return
-        objects, hands = parse_scene_state(list(msg.name), list(msg.position))
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        observation = scene_observation(msg)
         with lock:
-            scene.append(SceneObservation(time_s=stamp, object_positions=objects, hand_positions=hands))
+            scene.append(observation)
 
     node.create_subscription(JointState, f"/{SIM_NODE}/scene_state", on_scene, QoSProfile(depth=50))
     clients = {

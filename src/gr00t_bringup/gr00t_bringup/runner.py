@@ -83,14 +83,12 @@ class _EpisodeJudge:
             self._accept_after = self._clock.now().nanoseconds * 1e-9
 
     def _on_scene(self, msg) -> None:
-        from gr00t_sim.sim_node import parse_scene_state
-        from gr00t_sim.tasks import SceneObservation
+        from gr00t_sim.sim_node import scene_observation
 
-        objects, hands = parse_scene_state(list(msg.name), list(msg.position))
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        observation = scene_observation(msg)
         with self._lock:
-            if self.tracker is not None and not self.tracker.succeeded and stamp >= self._accept_after:
-                self.tracker.update(SceneObservation(time_s=stamp, object_positions=objects, hand_positions=hands))
+            if self.tracker is not None and not self.tracker.succeeded and observation.time_s >= self._accept_after:
+                self.tracker.update(observation)
 
     def summary(self) -> dict[str, Any]:
         with self._lock:

@@ -59,7 +59,7 @@ def run_node_eval(
     from gr00t_interfaces.action import ExecuteInstruction
     from gr00t_interfaces.msg import ControllerStatus
     from gr00t_interfaces.srv import SetEnabled, SetInstruction
-    from gr00t_sim.sim_node import parse_scene_state
+    from gr00t_sim.sim_node import scene_observation
     from rclpy.action import ActionClient
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
@@ -86,9 +86,9 @@ def run_node_eval(
         with lock:
             if stamp < scene_after[0]:
                 return
-        objects, hands = parse_scene_state(list(msg.name), list(msg.position))
+        observation = scene_observation(msg)
         with lock:
-            scene.append(SceneObservation(time_s=stamp, object_positions=objects, hand_positions=hands))
+            scene.append(observation)
 
     def on_status(msg: ControllerStatus) -> None:
         intervening = msg.state in (ControllerStatus.STATE_HOLDING, ControllerStatus.STATE_ESTOPPED) or bool(
@@ -105,8 +105,8 @@ def run_node_eval(
     def grab_frame(frames: list, elapsed_s: float) -> None:
         msg = latest_image[0]
         if msg is not None and msg.encoding == "rgb8":
-            rgb = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.width, 3)
-            frames.append((elapsed_s, rgb.copy()))
+            rgb = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.width, 3)
+            frames.append((elapsed_s, rgb.copy()))  # the message buffer is reused by the next frame
 
     if config.frame_times_s:
         camera = next(iter(stack.camera_topics().values()))

@@ -36,7 +36,7 @@ from gr00t_description import load_stack
 from gr00t_sim.configuration_sim import SimConfig
 from gr00t_sim.scripted import ScriptedDemonstrator, ScriptedDemonstratorConfig
 from gr00t_sim.sim_node import NODE_NAME as SIM_NODE_NAME
-from gr00t_sim.sim_node import parse_scene_state
+from gr00t_sim.sim_node import scene_observation
 from gr00t_sim.tabletop_sim import GR1TabletopSim
 from gr00t_sim.tasks import EpisodeSpec, SceneObservation, TableLayout, get_task
 
@@ -108,16 +108,16 @@ class ScriptedTeleopNode(Node):
     # ------------------------------------------------------------------ inputs
     def _on_scene_state(self, msg: JointState) -> None:
         try:
-            objects, hands = parse_scene_state(list(msg.name), list(msg.position))
+            observation = scene_observation(msg)
         except ValueError as exc:
             self.get_logger().error(f"scene_state rejected: {exc}", throttle_duration_sec=2.0)
             return
-        if not all(np.isfinite(v).all() for v in (*objects.values(), *hands.values())):
+        positions = (*observation.object_positions.values(), *observation.hand_positions.values())
+        if not all(np.isfinite(v).all() for v in positions):
             self.get_logger().error("scene_state rejected: non-finite positions", throttle_duration_sec=2.0)
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with self._lock:
-            self._scene = SceneObservation(time_s=stamp, object_positions=objects, hand_positions=hands)
+            self._scene = observation
             self._scene_received = time.monotonic()
 
     def _on_joint_state(self, msg: JointState) -> None:

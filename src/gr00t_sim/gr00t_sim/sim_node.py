@@ -69,7 +69,7 @@ from gr00t_sim.configuration_sim import SimConfig
 from gr00t_sim.pacing import RealtimePacer
 from gr00t_sim.scene import HEAD_CAMERA
 from gr00t_sim.tabletop_sim import GR1TabletopSim
-from gr00t_sim.tasks import EpisodeSpec, get_task
+from gr00t_sim.tasks import EpisodeSpec, SceneObservation, get_task
 from gr00t_sim.tasks.sim_binding import apply_episode, layout_of
 from gr00t_sim.trajectory import LinearTrajectory, validate_points
 
@@ -633,6 +633,13 @@ class _CameraWorker:
 def scene_state_items(objects: dict[str, np.ndarray], hands: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
     """(name prefix, position) pairs of ~/scene_state: every object, then `<side>_palm`."""
     return [*objects.items(), *((f"{side}_palm", position) for side, position in hands.items())]
+
+
+def scene_observation(msg: JointState) -> SceneObservation:
+    """A ~/scene_state message as the task library's observation (time = its header stamp, s)."""
+    objects, hands = parse_scene_state(list(msg.name), list(msg.position))
+    stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    return SceneObservation(time_s=stamp, object_positions=objects, hand_positions=hands)
 
 
 def parse_scene_state(names: list[str], positions: list[float]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -23,7 +23,7 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import DiagnosticsPublisher, run_node
+from gr00t_policy.ros.common import DiagnosticsPublisher, now_seconds, run_node
 from gr00t_teleop.teleop.ik_teleop import IKTeleop, IKTeleopConfig, IKTeleopError
 from gr00t_teleop.teleop.joy_mapping import JoyCommand, JoyMapping, JoyMappingConfig, JoyMappingError
 
@@ -94,7 +94,7 @@ class JoyTeleopNode(Node):
             return IKTeleop.for_sim(sim, config)
 
     def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return now_seconds(self)
 
     def _on_joy(self, msg: Joy) -> None:
         try:

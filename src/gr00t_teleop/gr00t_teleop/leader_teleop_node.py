@@ -18,7 +18,7 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import DiagnosticsPublisher, run_node
+from gr00t_policy.ros.common import DiagnosticsPublisher, now_seconds, run_node
 from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
 from gr00t_teleop.teleop.leader_mapping import LeaderMapping, LeaderMappingError
@@ -79,7 +79,7 @@ class LeaderTeleopNode(Node):
         )
 
     def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return now_seconds(self)
 
     def _on_leader(self, msg: JointState) -> None:
         try:

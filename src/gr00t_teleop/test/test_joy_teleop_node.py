@@ -97,7 +97,7 @@ def test_node_turns_joy_into_leader_joint_states_and_stops_on_bad_or_stale_joy()
         joy["axes"] = [1.0, 1.0]
         time.sleep(0.5)
         count = len(leader)
-        time.sleep(0.4)
+        time.sleep(1.0)  # 30 expected at 30 Hz; the shared spin thread delivers them in bursts on a busy machine
         held = [msg for _, msg in leader[count:]]
         assert len(held) >= 5
         assert all(list(msg.position) == list(held[0].position) for msg in held)

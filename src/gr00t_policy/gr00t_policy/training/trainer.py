@@ -478,16 +478,7 @@ class Gr00tFinetuner:
         frozen_modules_to_eval(self.model, **self._tune)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and self.config.bf16)
         with torch.random.fork_rng(devices=[self.device] if cuda else []), autocast:
-            out = self.model(
-                batch["pixel_values"],
-                batch["input_ids"],
-                batch["attention_mask"],
-                batch["state"],
-                batch["action"],
-                batch["action_mask"],
-                batch["embodiment_id"],
-                generator=torch.Generator(device=self.device).manual_seed(0),
-            )
+            out = self.model(*_model_inputs(batch), generator=torch.Generator(device=self.device).manual_seed(0))
             out["loss"].float().backward()
         unused = [n for n, p in self.model.named_parameters() if p.requires_grad and p.grad is None]
         self.model.zero_grad(set_to_none=True)
@@ -632,16 +623,7 @@ class Gr00tFinetuner:
             sync = self.ddp.no_sync() if self.ddp is not None and not final else nullcontext()
             with sync:
                 with autocast:
-                    out = model(
-                        batch["pixel_values"],
-                        batch["input_ids"],
-                        batch["attention_mask"],
-                        batch["state"],
-                        batch["action"],
-                        batch["action_mask"],
-                        batch["embodiment_id"],
-                        generator=self.loss_generator,
-                    )
+                    out = model(*_model_inputs(batch), generator=self.loss_generator)
                 loss = out["loss"].float() / config.gradient_accumulation_steps
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss is {loss.item()} at step {self.step + 1}; lower learning_rate")
@@ -773,6 +755,14 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     """
     with distributed_session(resolve_device(config.device)) as (context, device):
         return Gr00tFinetuner(config, distributed=context, device=device).train()
+
+
+_MODEL_INPUT_KEYS = ("pixel_values", "input_ids", "attention_mask", "state", "action", "action_mask", "embodiment_id")
+
+
+def _model_inputs(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """A collated batch in `Gr00tN1Model.forward`'s argument order."""
+    return tuple(batch[key] for key in _MODEL_INPUT_KEYS)
 
 
 def read_train_log(output_dir: str | Path) -> list[dict[str, Any]]:
