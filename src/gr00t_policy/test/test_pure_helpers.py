@@ -54,3 +54,23 @@ def test_rate_meter_and_latency_stats():
         stats.add(value)
     summary = stats.summary_ms()
     assert summary["p50"] == pytest.approx(2.0) and summary["max"] == pytest.approx(3.0)
+
+
+def test_rejection_log_reports_at_most_once_per_period_with_the_count():
+    from gr00t_policy.ros.common import RejectionLog
+
+    class Logger:
+        def __init__(self):
+            self.lines = []
+
+        def error(self, message):
+            self.lines.append(message)
+
+    logger = Logger()
+    log = RejectionLog(logger, period_s=60.0)
+    for _ in range(50):
+        log.report("bad sample")
+    assert logger.lines == ["bad sample"] and log.total == 50
+    log._last -= 61.0  # a period later
+    log.report("bad sample")
+    assert logger.lines[-1] == "bad sample (50 rejected since the last report)"

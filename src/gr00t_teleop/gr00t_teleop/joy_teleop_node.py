@@ -23,7 +23,7 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import DiagnosticsPublisher, now_seconds, run_node
+from gr00t_policy.ros.common import DiagnosticsPublisher, RejectionLog, now_seconds, run_node
 from gr00t_teleop.teleop.ik_teleop import IKTeleop, IKTeleopConfig, IKTeleopError
 from gr00t_teleop.teleop.joy_mapping import JoyCommand, JoyMapping, JoyMappingConfig, JoyMappingError
 
@@ -78,6 +78,7 @@ class JoyTeleopNode(Node):
         self.create_service(Trigger, "~/resync", self._on_resync)
         self.create_timer(1.0 / self.rate_hz, self._on_tick)
         self._samples_published = 0
+        self._bad_joy = RejectionLog(self.get_logger())
         DiagnosticsPublisher(self, "gr00t_joy_teleop", self._diagnostics)
         self.get_logger().info(
             f"joy teleop: {joy_topic} -> {leader_topic} for {len(self.joints)} joints at {self.rate_hz:.0f} Hz, "
@@ -100,7 +101,7 @@ class JoyTeleopNode(Node):
         try:
             command = self.mapping.map(msg.axes, msg.buttons)
         except JoyMappingError as exc:
-            self.get_logger().error(f"Joy sample ignored: {exc}", throttle_duration_sec=2.0)
+            self._bad_joy.report(f"Joy sample ignored: {exc}")
             return
         with self._lock:
             self._command, self._command_time = command, self._now()
@@ -162,7 +163,7 @@ class JoyTeleopNode(Node):
             started = not self._resync
             joy_age = now - self._command_time if self._command_time >= 0 else float("inf")
             side = self.teleop.active_side
-        values = {"started": started, "active_arm": side, "joy_age_s": joy_age,
+        values = {"started": started, "active_arm": side, "joy_age_s": joy_age, "joy_rejected": self._bad_joy.total,
                   "leader_samples_published": self._samples_published}
         if not started:
             return 1, "waiting for joint_states", values

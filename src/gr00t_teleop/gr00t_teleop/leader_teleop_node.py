@@ -18,7 +18,7 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import DiagnosticsPublisher, now_seconds, run_node
+from gr00t_policy.ros.common import DiagnosticsPublisher, RejectionLog, now_seconds, run_node
 from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
 from gr00t_teleop.teleop.leader_mapping import LeaderMapping, LeaderMappingError
@@ -70,6 +70,7 @@ class LeaderTeleopNode(Node):
         self.create_timer(1.0 / self.command_rate_hz, self._on_tick)
         self._ticks = 0
         self._commands_sent = 0
+        self._bad_leader = RejectionLog(self.get_logger())
         DiagnosticsPublisher(self, "gr00t_leader_teleop", self._diagnostics)
         if p("enable_on_start", False):
             self.supervisor.enable(self._now(), "enable_on_start")
@@ -85,7 +86,7 @@ class LeaderTeleopNode(Node):
         try:
             command = self.mapping.map(msg.name, msg.position)
         except LeaderMappingError as exc:
-            self.get_logger().error(f"leader sample rejected: {exc}", throttle_duration_sec=2.0)
+            self._bad_leader.report(f"leader sample rejected: {exc}")
             return
         with self._lock:
             self._leader_command, self._leader_time = command, self._now()
@@ -125,6 +126,7 @@ class LeaderTeleopNode(Node):
                 "leader_age_s": now - self._leader_time if self._leader_time >= 0 else float("inf"),
                 "ticks": self._ticks,
                 "commands_sent": self._commands_sent,
+                "leader_rejected": self._bad_leader.total,
                 **{k: v for k, v in self.supervisor.diagnostics().items() if k != "limiter"},
             }
         level = {SupervisorState.HOLDING: 1, SupervisorState.ESTOPPED: 2}.get(state, 0)
