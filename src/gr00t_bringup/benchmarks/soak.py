@@ -2,6 +2,7 @@
 """Soak benchmark (not a test): the full sim graph for --minutes with System 2 killed and restarted
 every --restart-every seconds. Reports missed command deadlines, the max command period, limit
 violations of the commanded positions/velocities (must be 0) and the RSS growth of every node.
+Exits 1 on a limit violation, a node exiting non-zero, or System 1 disabling itself.
 
     python src/gr00t_bringup/benchmarks/soak.py --minutes 10 --out docs/benchmarks/soak_cpu.json
 """
@@ -112,11 +113,16 @@ def main() -> int:
     parser.add_argument("--restart-every", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/soak_cpu.json"))
+    parser.add_argument(
+        "--node-log", type=Path, default=Path("/tmp/gr00t_soak_nodes.log"),
+        help="every node's output, for diagnosing holds, disables and exit codes",
+    )
     args = parser.parse_args()
 
     stack = load_stack()
     period = 1.0 / stack.rates["command_hz"]
-    graph = Graph(build_graph(stack, "sim", GraphOptions()), log=None)
+    node_log = args.node_log.open("w")
+    graph = Graph(build_graph(stack, "sim", GraphOptions()), log=node_log)
     rclpy.init()
     node = rclpy.create_node("gr00t_soak_probe")
     audit = CommandAudit(stack)
@@ -168,6 +174,7 @@ def main() -> int:
         node.destroy_node()
         rclpy.shutdown()
         exit_codes = graph.shutdown()
+        node_log.close()
 
     with audit.lock:
         times = np.array([t for t in audit.receive_times if t >= start])
@@ -197,12 +204,21 @@ def main() -> int:
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,
         "exit_codes": exit_codes,
+        "node_log": str(args.node_log),
         "load_avg_at_end": os.getloadavg(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    return 0
+    # The pass/fail part of the soak: limits never exceeded, nobody crashed, System 1 never gave up.
+    failures = [
+        *(["limit violations"] if audit.position_violations or audit.velocity_violations else []),
+        *([f"exit codes {exit_codes}"] if any(exit_codes.values()) else []),
+        *(["System 1 disabled itself"] if result["system1_disabled_by"] else []),
+    ]
+    if failures:
+        print(f"soak FAILED: {'; '.join(failures)}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
