@@ -5,8 +5,12 @@
         --eval docs/benchmarks/eval_demo_policy.json [--eval-blank ...] [--eval-random ...]
 
 Reads the recording summaries (`record_*.json`), the dataset's `meta/info.json`, the training log
-(`finetune/train_log.jsonl`) and the evaluation reports; writes `model_card.json` and `MODEL_CARD.md`
-into the model directory. Nothing is typed in by hand.
+(`finetune/train_log.jsonl`), the evaluation reports and, where training continued from an earlier
+policy, that policy's card (copied in as `base`, so the whole lineage stays on record); writes
+`model_card.json` into the model directory. Nothing is typed in by hand.
+
+Run it before copying the new weights over the base model when the base is the model directory
+itself (the base card is read from `--base-model` at the time of writing).
 """
 
 from __future__ import annotations
@@ -34,9 +38,10 @@ def _eval_summary(path: Path | None) -> dict[str, Any] | None:
             "mean_time_to_success_s": task["mean_time_to_success_s"],
             "safety_interventions": task["safety_interventions"],
         }
-        if "language_compliance_rate" in task:
-            entry["language_compliance_rate"] = task["language_compliance_rate"]
-            entry["language_compliance_ci95"] = task["language_compliance_ci95"]
+        for key in ("language_compliance_rate", "language_compliance_ci95", "scene_pairs",
+                    "pair_compliance_rate", "pair_compliance_ci95"):
+            if key in task:
+                entry[key] = task[key]
         tasks[name] = entry
     return {"report": str(path), "path": report["path"], "seeds_from": report["config"]["seed_start"], "tasks": tasks}
 
@@ -63,7 +68,8 @@ def main() -> int:
     parser.add_argument("--eval", type=Path, required=True, help="gr00t-eval report of the policy")
     parser.add_argument("--eval-blank", type=Path, default=None, help="same policy, --blank-instruction")
     parser.add_argument("--eval-random", type=Path, default=None, help="the random-weights starting point")
-    parser.add_argument("--base-model", default="models/gr00t_random", help="what the training started from")
+    parser.add_argument("--base-model", type=Path, default=Path("models/gr00t_random"),
+                        help="what the training started from (its model_card.json, if any, is copied in)")
     args = parser.parse_args()
 
     train_dir = args.train_dir or args.work / "finetune"
@@ -81,12 +87,17 @@ def main() -> int:
     log = [json.loads(line) for line in (train_dir / "train_log.jsonl").read_text().splitlines()]
     trainer_state = sorted(train_dir.glob("checkpoint-*/trainer_state.json"))
     training = _load(trainer_state[-1]) if trainer_state else {}
+    base_card_path = args.base_model / "model_card.json"
+    base_card = _load(base_card_path) if base_card_path.is_file() else None
 
     card = {
         "name": args.model.name,
         "architecture": "GR00T N1",
         "preset": "demo",
-        "weights": f"fine-tuned from {args.base_model} (random seeded weights) on the demonstrations below",
+        "weights": (
+            f"fine-tuned from {args.base_model} ({'the policy described under base' if base_card else 'random seeded weights'}) "
+            "on the demonstrations below"
+        ),
         "embodiment": "gr1",
         "data_config": "gr1_arms_only",
         "parameters": _parameter_count(args.model),
@@ -105,8 +116,6 @@ def main() -> int:
             "last_logged_loss": log[-1]["loss"],
             "config": {k: v for k, v in training.get("config", {}).items() if k not in ("dataset_dir", "output_dir")},
             "log": "train_log.jsonl, loss_curve.png",
-            "note": "config.base_model is the path at training time: the random-weights model lived at "
-                    "models/gr00t_demo until this policy replaced it; it is now models/gr00t_random (same file)",
         },
         "evaluation": {
             "policy": _eval_summary(args.eval),
@@ -114,6 +123,8 @@ def main() -> int:
             "random_weights": _eval_summary(args.eval_random),
         },
     }
+    if base_card is not None:
+        card["base"] = {k: base_card[k] for k in ("name", "weights", "data", "training", "base") if k in base_card}
     (args.model / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {args.model / 'model_card.json'}")
     return 0

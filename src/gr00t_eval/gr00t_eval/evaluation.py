@@ -183,6 +183,19 @@ def summarise_task(outcomes: Sequence[EpisodeOutcome]) -> dict[str, Any]:
             if touched_any
             else None
         )
+        # Seed pairs (2k, 2k + 1) show the same scene with the other object named (see
+        # TouchOneOfTwoTask), so a policy that ignores the language complies in at most one of the
+        # two: only complying in both counts as following the instruction.
+        by_pair: dict[int, list[bool]] = {}
+        for o in outcomes:
+            by_pair.setdefault(o.seed // 2, []).append(o.first_touched_object == o.target_object)
+        pairs = [both for both in by_pair.values() if len(both) == 2]
+        if pairs:
+            both_complied = sum(all(p) for p in pairs)
+            p_low, p_high = wilson_interval(both_complied, len(pairs))
+            summary["scene_pairs"] = len(pairs)
+            summary["pair_compliance_rate"] = both_complied / len(pairs)
+            summary["pair_compliance_ci95"] = [p_low, p_high]
     return summary
 
 

@@ -15,9 +15,9 @@ from gr00t_eval.stats import wilson_interval
 from gr00t_sim.tasks import EpisodeOutcome
 
 
-def outcome(success: bool, first_touched: str | None, target: str = "red_cube") -> EpisodeOutcome:
+def outcome(success: bool, first_touched: str | None, target: str = "red_cube", seed: int = 10_000) -> EpisodeOutcome:
     return EpisodeOutcome(
-        task="touch_one_of_two", seed=10_000, instruction="touch the red cube", target_object=target,
+        task="touch_one_of_two", seed=seed, instruction="touch the red cube", target_object=target,
         success=success, time_to_success_s=1.0 if success else None, duration_s=2.0,
         first_touched_object=first_touched, touched_objects=[first_touched] if first_touched else [],
         wrong_object_touched=first_touched not in (None, target), final_target_position=[0.0, 0.0, 0.9],
@@ -41,6 +41,17 @@ def test_language_compliance_counts_the_first_touched_object() -> None:
     assert summary["language_compliance_rate_when_touching"] == pytest.approx(2 / 3)
     assert summary["wrong_object_touched_rate"] == 0.25
     assert summary["mean_time_to_success_s"] == 1.0
+
+
+def test_pair_compliance_needs_both_seeds_of_a_scene_pair_to_comply() -> None:
+    # Scene pair 5000: red named then blue named; a policy always touching red complies once.
+    always_red = [outcome(True, "red_cube", "red_cube", 10_000), outcome(False, "red_cube", "blue_cube", 10_001)]
+    following = [outcome(True, "red_cube", "red_cube", 10_002), outcome(True, "blue_cube", "blue_cube", 10_003)]
+    unpaired = [outcome(True, "red_cube", "red_cube", 10_004)]
+    summary = summarise_task(always_red + following + unpaired)
+    assert summary["language_compliance_rate"] == 0.8
+    assert summary["scene_pairs"] == 2
+    assert summary["pair_compliance_rate"] == 0.5
 
 
 def test_limit_interventions_count_out_of_window_and_too_fast_steps() -> None:

@@ -123,6 +123,18 @@ def test_touch_one_of_two_fails_after_the_wrong_object_was_touched_first() -> No
     assert right_first.outcome().first_touched_object == spec.target_object
 
 
+@pytest.mark.parametrize("first", [EVAL_SEED_START, 0, 36])
+def test_touch_one_of_two_seed_pairs_share_the_scene_and_name_the_other_object(first: int) -> None:
+    task = get_task("touch_one_of_two")
+    a, b = task.sample(first, LAYOUT), task.sample(first + 1, LAYOUT)
+    assert a.placements == b.placements
+    assert (b.target_object, b.other_object) == (a.other_object, a.target_object)
+    assert b.hand != a.hand  # the named object lies on the other side
+    assert a.instruction.replace(display_name(a.target_object), display_name(b.target_object)) == b.instruction
+    # The next pair is a different scene.
+    assert task.sample(first + 2, LAYOUT).placements != a.placements
+
+
 def test_unknown_task_names_the_available_ones() -> None:
     with pytest.raises(ValueError, match="Did you mean 'reach'"):
         get_task("reech")

@@ -278,6 +278,11 @@ class TouchOneOfTwoTask(TabletopTask):
     The scene alone does not say which object to touch, so touching the named one (and not the
     other) measures whether the policy follows the language. Success: the named object touched
     (with either hand) before the other one was ever touched.
+
+    Seeds come in pairs (2k, 2k + 1): the same scene, the other object named. Across a pair the
+    images are identical and only the instruction differs, so a policy that ignores the language
+    complies in at most half of them, and demonstrations recorded on both seeds teach the
+    instruction, not the scene, to decide the target.
     """
 
     name = "touch_one_of_two"
@@ -290,7 +295,7 @@ class TouchOneOfTwoTask(TabletopTask):
     )
 
     def sample(self, seed: int, layout: TableLayout) -> EpisodeSpec:
-        rng = self.rng(seed)
+        rng = self.rng(seed // 2)  # one scene per seed pair
         order = rng.permutation(len(layout.objects))
         target, other = layout.objects[order[0]].name, layout.objects[order[1]].name
         target_side: Hand = HANDS[int(rng.integers(2))]
@@ -305,6 +310,8 @@ class TouchOneOfTwoTask(TabletopTask):
             ),
         }
         self._park_rest(layout, [target, other], placements)
+        if seed % 2:
+            target, other, target_side = other, target, other_side
         return EpisodeSpec(
             task=self.name,
             seed=seed,
