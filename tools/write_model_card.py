@@ -3,6 +3,7 @@
 
     python tools/write_model_card.py --model models/gr00t_demo --work out/demo_policy \
         --eval docs/benchmarks/eval_demo_policy.json [--eval-blank ...] [--eval-random ...]
+    python tools/write_model_card.py --model models/gr00t_demo --add-eval NAME=REPORT.json ...
 
 Reads the recording summaries (`record_*.json`), the dataset's `meta/info.json`, the training log
 (`finetune/train_log.jsonl`), the evaluation reports and, where training continued from an earlier
@@ -60,17 +61,35 @@ def _parameter_count(model_dir: Path) -> int:
     return total
 
 
+def _add_evaluations(card_path: Path, entries: list[str]) -> int:
+    card = _load(card_path)
+    for entry in entries:
+        name, sep, report = entry.partition("=")
+        if not sep or not name or not report:
+            raise SystemExit(f"--add-eval wants NAME=REPORT, got {entry!r}")
+        card["evaluation"][name] = _eval_summary(Path(report))
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"updated {card_path}: evaluation {', '.join(e.partition('=')[0] for e in entries)}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--work", type=Path, required=True, help="tools/train_demo_policy.sh's work directory")
+    parser.add_argument("--add-eval", action="append", default=[], metavar="NAME=REPORT",
+                        help="add a later gr00t-eval report to an existing card under evaluation.NAME")
+    parser.add_argument("--work", type=Path, help="tools/train_demo_policy.sh's work directory")
     parser.add_argument("--train-dir", type=Path, default=None, help="default: WORK/finetune")
-    parser.add_argument("--eval", type=Path, required=True, help="gr00t-eval report of the policy")
+    parser.add_argument("--eval", type=Path, help="gr00t-eval report of the policy")
     parser.add_argument("--eval-blank", type=Path, default=None, help="same policy, --blank-instruction")
     parser.add_argument("--eval-random", type=Path, default=None, help="the random-weights starting point")
     parser.add_argument("--base-model", type=Path, default=Path("models/gr00t_random"),
                         help="what the training started from (its model_card.json, if any, is copied in)")
     args = parser.parse_args()
+    if args.add_eval:
+        return _add_evaluations(args.model / "model_card.json", args.add_eval)
+    if args.work is None or args.eval is None:
+        parser.error("--work and --eval are required to write a card")
 
     train_dir = args.train_dir or args.work / "finetune"
     records = [_load(p) for p in sorted(args.work.glob("record_*.json"))]

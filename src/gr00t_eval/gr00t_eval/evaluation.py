@@ -184,8 +184,8 @@ def summarise_task(outcomes: Sequence[EpisodeOutcome]) -> dict[str, Any]:
             else None
         )
         # Seed pairs (2k, 2k + 1) show the same scene with the other object named (see
-        # TouchOneOfTwoTask), so a policy that ignores the language complies in at most one of the
-        # two: only complying in both counts as following the instruction.
+        # TouchOneOfTwoTask): a policy that decides by the scene complies in at most one of the two
+        # (a random picker in both ~25% of the time), so complying in both is the stricter measure.
         by_pair: dict[int, list[bool]] = {}
         for o in outcomes:
             by_pair.setdefault(o.seed // 2, []).append(o.first_touched_object == o.target_object)

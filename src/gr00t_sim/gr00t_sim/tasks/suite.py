@@ -280,9 +280,10 @@ class TouchOneOfTwoTask(TabletopTask):
     (with either hand) before the other one was ever touched.
 
     Seeds come in pairs (2k, 2k + 1): the same scene, the other object named. Across a pair the
-    images are identical and only the instruction differs, so a policy that ignores the language
-    complies in at most half of them, and demonstrations recorded on both seeds teach the
-    instruction, not the scene, to decide the target.
+    images are identical and only the instruction differs, so a policy that decides by the scene
+    complies in at most one of the two (one that picks at random, in both about a quarter of the
+    time), and demonstrations recorded on both seeds teach the instruction, not the scene, to decide
+    the target.
     """
 
     name = "touch_one_of_two"
