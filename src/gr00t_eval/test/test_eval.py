@@ -76,3 +76,21 @@ def test_cli_writes_a_json_report_and_a_png(tmp_path: Path) -> None:
     assert len(report["episodes"]) == 3 and all(e["seed"] == 10_000 for e in report["episodes"])
     assert "language_compliance_rate" in report["tasks"]["touch_one_of_two"]
     assert (tmp_path / "eval.png").stat().st_size > 1000
+
+
+def test_language_probe_separates_instruction_from_noise(tmp_path: Path) -> None:
+    from gr00t_eval.language_probe import language_sensitivity, main as probe_main
+    from gr00t_policy.policy import Gr00tPolicy
+
+    models = Path(__file__).resolve().parents[3] / "models"
+    policy, stack = Gr00tPolicy.from_pretrained(models / "gr00t_random"), load_stack()
+    same = language_sensitivity(policy, stack, pairs=1, instructions=("touch the red cube",) * 2)
+    assert same["instruction_effect_rad"] == 0.0 and same["noise_effect_rad"] > 0.0  # the control
+    assert same["goal_token_relative_change"] == 0.0
+    differing = language_sensitivity(policy, stack, pairs=1, instructions=("touch the red cube", "reach for the blue cylinder"))
+    assert differing["instruction_effect_rad"] > 0.0 and differing["goal_token_relative_change"] > 0.05
+    with pytest.raises(ValueError, match="even"):
+        language_sensitivity(policy, stack, pairs=1, seed_start=10_001)
+    out = tmp_path / "probe.json"
+    assert probe_main(["--model", str(models / "gr00t_random"), "--pairs", "1", "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["results"][0]["pairs"] == 1
