@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from gr00t_description import StackConfig, load_stack
+from gr00t_policy.joint_states import group_positions, ungroup_chunk
 from gr00t_policy.policy import GoalTokens, Gr00tPolicy
 from gr00t_sim import GR1TabletopSim, SimConfig
 from gr00t_sim.tasks import EVAL_SEED_START, get_task
@@ -34,7 +35,7 @@ SETTLE_STEPS = 50  # physics steps after placing the objects, so they rest on th
 
 def _final_step(policy: Gr00tPolicy, state: dict[str, np.ndarray], goal: GoalTokens, noise: torch.Tensor) -> np.ndarray:
     chunk = policy.predict_chunk(state, policy.prepare_goal(goal), noise=noise)
-    return np.concatenate([chunk[g] for g, _ in policy.data_config.action_groups], axis=-1)[-1]
+    return ungroup_chunk(chunk, policy.data_config.action_groups)[-1]
 
 
 def _goal_token_change(a: GoalTokens, b: GoalTokens) -> float:
@@ -62,6 +63,7 @@ def language_sensitivity(
     task = get_task("touch_one_of_two")
     instruction_effect, noise_effect, token_change = [], [], []
     sim_config = SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+    noise_shape = (1, policy.action_horizon, policy.config.action_head.action_dim)
     with GR1TabletopSim(stack.robot, sim_config) as sim:
         layout = layout_of(sim)
         for k in range(pairs):
@@ -71,13 +73,9 @@ def language_sensitivity(
             sim.step(SETTLE_STEPS)
             image = sim.render("head")
             positions = dict(zip(sim.joint_names, sim.joint_state()[1], strict=True))
-            state = {
-                g: np.array([positions[n] for n in stack.robot.groups[g]]) for g, _ in policy.data_config.state_groups
-            }
-            horizon = policy.action_horizon
-            action_dim = policy.config.action_head.action_dim
-            noise = torch.randn(1, horizon, action_dim, generator=torch.Generator().manual_seed(k))
-            other_noise = torch.randn(1, horizon, action_dim, generator=torch.Generator().manual_seed(10_000 + k))
+            state = group_positions(stack.robot.groups, positions, policy.data_config.state_groups)
+            noise = torch.randn(noise_shape, generator=torch.Generator().manual_seed(k))
+            other_noise = torch.randn(noise_shape, generator=torch.Generator().manual_seed(10_000 + k))
             goal_a, goal_b = (policy.encode_goal([image], text) for text in texts)
             a = _final_step(policy, state, goal_a, noise)
             b = _final_step(policy, state, goal_b, noise)

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+
+
+def group_positions(
+    joints_of: Mapping[str, Sequence[str]], positions: Mapping[str, float], groups: Sequence[tuple[str, int]]
+) -> dict[str, np.ndarray]:
+    """Joint positions by name -> the policy's state input: group -> (dim,) in the group's joint order.
+
+    ``joints_of`` is the robot config's ``groups``; ``groups`` a data config's ``state_groups``.
+    """
+    return {g: np.array([positions[n] for n in joints_of[g]], dtype=np.float64) for g, _ in groups}
+
+
+def ungroup_chunk(chunk: Mapping[str, np.ndarray], groups: Sequence[tuple[str, int]]) -> np.ndarray:
+    """A policy chunk (group -> (horizon, dim)) -> (horizon, joints) in the groups' order."""
+    return np.concatenate([np.asarray(chunk[g], dtype=np.float64) for g, _ in groups], axis=1)
 
 
 class JointStateError(ValueError):

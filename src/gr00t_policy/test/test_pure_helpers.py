@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gr00t_policy.instructions import InstructionRejected, normalize_instruction
-from gr00t_policy.joint_states import JointStateBuffer, JointStateError
+from gr00t_policy.joint_states import JointStateBuffer, JointStateError, group_positions, ungroup_chunk
 from gr00t_policy.metrics import LatencyStats, RateMeter
 
 
@@ -74,3 +74,15 @@ def test_rejection_log_reports_at_most_once_per_period_with_the_count():
     log._last -= 61.0  # a period later
     log.report("bad sample")
     assert logger.lines[-1] == "bad sample (50 rejected since the last report)"
+
+
+def test_group_positions_and_ungroup_chunk_follow_the_group_order() -> None:
+    joints_of = {"left_arm": ["l1", "l2"], "right_arm": ["r1"]}
+    groups = [("right_arm", 1), ("left_arm", 2)]
+    state = group_positions(joints_of, {"l1": 0.1, "l2": 0.2, "r1": 0.3, "waist": 9.0}, groups)
+    assert list(state) == ["right_arm", "left_arm"]
+    np.testing.assert_array_equal(state["left_arm"], [0.1, 0.2])
+    chunk = {"left_arm": np.array([[1.0, 2.0], [3.0, 4.0]]), "right_arm": np.array([[5.0], [6.0]])}
+    np.testing.assert_array_equal(ungroup_chunk(chunk, groups), [[5.0, 1.0, 2.0], [6.0, 3.0, 4.0]])
+    with pytest.raises(KeyError):
+        group_positions(joints_of, {"l1": 0.1}, groups)

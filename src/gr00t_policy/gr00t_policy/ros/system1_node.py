@@ -50,7 +50,7 @@ from gr00t_policy.ros.common import (
     run_node,
 )
 from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
-from gr00t_policy.joint_states import JointStateBuffer, JointStateError
+from gr00t_policy.joint_states import JointStateBuffer, JointStateError, group_positions, ungroup_chunk
 from gr00t_policy.ros.messages import (
     GoalDecodeError,
     cdr_header_stamp,
@@ -373,7 +373,8 @@ class System1Node(Node):
             if goal is None:
                 return False
             guidance = self._rtc_guidance(state_stamp) if self.chunk_switch == "rtc" else {}
-            actions = self.backend.predict_chunk(self._group_state(positions, self.state_groups), goal, **guidance)
+            state = group_positions(self.stack.robot.groups, positions, self.state_groups)
+            actions = self.backend.predict_chunk(state, goal, **guidance)
         finally:
             with self._control_lock:
                 self.supervisor.on_inference_finished(now_seconds(self))
@@ -382,7 +383,7 @@ class System1Node(Node):
             start_time=state_stamp,
             step_period=self.step_period_s,
             joint_names=tuple(self.action_joints),
-            positions=np.concatenate([np.asarray(actions[g], dtype=np.float64) for g, _ in self.action_groups], axis=1),
+            positions=ungroup_chunk(actions, self.action_groups),
             sequence=self._chunks_executed,
         )
         try:
@@ -413,10 +414,6 @@ class System1Node(Node):
             for group, _ in self.action_groups
         }
         return {"prefix": prefix, "prefix_weights": guidance.guidance_weights}
-
-    def _group_state(self, positions: dict[str, float], groups) -> dict[str, np.ndarray]:
-        robot = self.stack.robot
-        return {g: np.array([positions[n] for n in robot.groups[g]], dtype=np.float64) for g, _ in groups}
 
     def _publish_chunk(self, chunk: Chunk, latency: float) -> None:
         msg = ActionChunk()
