@@ -41,8 +41,9 @@ def _final_step(policy: Gr00tPolicy, state: dict[str, np.ndarray], goal: GoalTok
 def _goal_token_change(a: GoalTokens, b: GoalTokens) -> float:
     """Mean |Δ| over the token positions where two goals differ, relative to the mean |token|.
 
-    The prompt puts the image before the text and the LLM is causal, so only the positions from
-    the instruction on can differ; positions past the shorter prompt are left out.
+    The LLM is causal, so only the positions from the instruction on can differ (the text positions
+    in the GR00T N1 prompt order; the image tokens too with ``instruction_first``); positions past
+    the shorter prompt are left out.
     """
     n = min(a.num_tokens, b.num_tokens)
     diff = (a.tokens[0, :n] - b.tokens[0, :n]).abs().mean(-1)

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--base-model", type=Path, help="checkpoint directory to start from (HF layout)")
     base.add_argument("--preset", choices=preset_names(), help="start from random weights of a preset")
     io.add_argument("--preset-seed", type=int, default=d.preset_seed, help="seed of the preset's weights")
+    io.add_argument("--instruction-first", action=argparse.BooleanOptionalAction, default=None,
+                    help="prompt order: instruction before the images (default: the base model's; GR00T N1: after)")
     io.add_argument("--tokenizer-dir", type=Path, help="Eagle-2 tokenizer files (default <base-model>/tokenizer)")
     io.add_argument("--embodiment", default=d.embodiment_tag, choices=sorted(EMBODIMENT_IDS),
                     help="embodiment tag: projector slot and metadata key")
@@ -113,6 +115,7 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
         preset=args.preset,
         preset_seed=args.preset_seed,
         tokenizer_dir=args.tokenizer_dir,
+        instruction_first=args.instruction_first,
         embodiment_tag=args.embodiment,
         data_config=args.data_config,
         tune_llm=args.tune_llm,

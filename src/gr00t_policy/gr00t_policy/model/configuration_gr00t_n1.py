@@ -132,6 +132,12 @@ class BackboneConfig:
     # HF attention kernel for SigLIP and Llama. "eager" reproduces the reference values at
     # left-padded positions (uniform attention over a fully masked row); "sdpa" is faster.
     attn_implementation: str = "eager"
+    # GR00T N1 puts the instruction after the image tokens; the LLM is causal, so the image tokens
+    # (almost all that the DiT cross-attends to) cannot see it. A model trained from scratch on a
+    # little data learns to ignore the few text positions entirely (README, closed-loop benchmark);
+    # the instruction first makes every image token instruction-conditioned. Pretrained Eagle-2
+    # weights expect the original order.
+    instruction_first: bool = False
 
     def __post_init__(self) -> None:
         _require(self.select_layer >= 1, f"select_layer must be >= 1, got {self.select_layer}")
@@ -327,6 +333,7 @@ class Gr00tN1Config:
                 "tokenizer": bb.tokenizer,
                 "image_crop_scale": bb.image_crop_scale,
                 "attn_implementation": bb.attn_implementation,
+                "instruction_first": bb.instruction_first,
                 "vision_cfg": dataclasses.asdict(bb.vision),
                 "llm_cfg": dataclasses.asdict(bb.llm),
             },
@@ -376,6 +383,7 @@ class Gr00tN1Config:
                 "tokenizer",
                 "image_crop_scale",
                 "attn_implementation",
+                "instruction_first",
             )
             if k in bb_d
         }

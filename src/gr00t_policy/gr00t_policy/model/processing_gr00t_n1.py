@@ -5,7 +5,9 @@ Prompt (``qwen2-chat`` template, doc §2.5), one 224 px tile per view, 64 ``<IMG
     <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n<|im_start|>user\\n
     [<image k>]<img>{64 x <IMG_CONTEXT>}</img>\\n ... {instruction}<|im_end|>\\n<|im_start|>assistant\\n
 
-The ``<image k>`` prefix is dropped when there is exactly one view.
+The ``<image k>`` prefix is dropped when there is exactly one view. With ``instruction_first`` (a
+model option, off for GR00T N1 checkpoints) the user turn is ``{instruction}\n`` followed by the
+image blocks, so that the causal LLM conditions every image token on the instruction.
 
 Tokenizers are built with the ``tokenizers`` library (no Python slow tokenizer): the Eagle-2 files
 (``vocab.json`` + ``merges.txt`` + the added tokens) give the same ids as the original slow
@@ -43,8 +45,10 @@ class TokenizerLoadError(RuntimeError):
     """Tokenizer files are missing or inconsistent with the model."""
 
 
-def build_prompt(instruction: str, num_views: int, num_image_tokens: int = 64) -> str:
-    """The exact GR00T N1 prompt string for ``num_views`` views (doc §2.5)."""
+def build_prompt(
+    instruction: str, num_views: int, num_image_tokens: int = 64, *, instruction_first: bool = False
+) -> str:
+    """The exact GR00T N1 prompt string for ``num_views`` views (doc §2.5), or its instruction-first variant."""
     if num_views < 1:
         raise ValueError(f"at least one view is needed, got {num_views}")
     image_block = IMG_START + IMG_CONTEXT * num_image_tokens + IMG_END
@@ -52,9 +56,10 @@ def build_prompt(instruction: str, num_views: int, num_image_tokens: int = 64) -
         images = image_block + "\n"
     else:
         images = "".join(f"<image {k + 1}>{image_block}\n" for k in range(num_views))
+    user = f"{instruction}\n{images}" if instruction_first else f"{images}{instruction}"
     return (
         f"{IM_START}system\n{SYSTEM_MESSAGE}{IM_END}\n"
-        f"{IM_START}user\n{images}{instruction}{IM_END}\n"
+        f"{IM_START}user\n{user}{IM_END}\n"
         f"{IM_START}assistant\n"
     )
 
@@ -237,7 +242,12 @@ class Gr00tN1Processor:
         prompts: list[str] = []
         for views, instruction in zip(batch_views, instructions, strict=True):
             tiles.extend(self.preprocess_views(views))
-            prompts.append(build_prompt(instruction, len(views), self.config.num_image_tokens))
+            prompts.append(
+                build_prompt(
+                    instruction, len(views), self.config.num_image_tokens,
+                    instruction_first=self.config.instruction_first,
+                )
+            )
         tokens = self.tokenizer(prompts)
         return {
             "pixel_values": to_pixel_values(tiles, self.config.vision.image_size),

@@ -24,16 +24,28 @@ class Gr00tTrainingCollator:
     """
 
     def __init__(
-        self, tokenizer: PromptTokenizer, embodiment_id: int, *, num_image_tokens: int, image_size: int
+        self,
+        tokenizer: PromptTokenizer,
+        embodiment_id: int,
+        *,
+        num_image_tokens: int,
+        image_size: int,
+        instruction_first: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.embodiment_id = int(embodiment_id)
         self.num_image_tokens = int(num_image_tokens)
         self.image_size = int(image_size)
+        self.instruction_first = bool(instruction_first)
 
     def __call__(self, samples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         tiles = [tile for s in samples for tile in s["images"]]
-        prompts = [build_prompt(s["instruction"], len(s["images"]), self.num_image_tokens) for s in samples]
+        prompts = [
+            build_prompt(
+                s["instruction"], len(s["images"]), self.num_image_tokens, instruction_first=self.instruction_first
+            )
+            for s in samples
+        ]
         tokens = self.tokenizer(prompts)
         return {
             "pixel_values": to_pixel_values(tiles, self.image_size),

@@ -97,6 +97,8 @@ class FinetuneConfig:
             weights seeded by ``preset_seed``. Exactly one of the two.
         tokenizer_dir: Eagle-2 tokenizer files for real checkpoints (default ``<base_model>/tokenizer``);
             copied into every checkpoint so that the result loads on its own.
+        instruction_first: prompt order of the trained model (``BackboneConfig.instruction_first``);
+            None keeps the base model's. Changing it re-learns how System 2 reads the prompt.
         embodiment_tag: projector slot and metadata key (``new_embodiment`` = 31, ``gr1`` = 24).
         data_config: registered data config (state/action groups, cameras, state encoding).
         tune_*: what trains (module docstring); reference defaults: LLM frozen, the rest trains.
@@ -122,6 +124,7 @@ class FinetuneConfig:
     preset: str | None = None
     preset_seed: int = 0
     tokenizer_dir: Path | None = None
+    instruction_first: bool | None = None
     embodiment_tag: str = "new_embodiment"
     data_config: str = "gr1_arms_only"
     # --- what to train (Isaac-GR00T gr00t_finetune.py defaults)
@@ -390,6 +393,7 @@ class Gr00tFinetuner:
             self.data_config.embodiment_id,
             num_image_tokens=backbone.num_image_tokens,
             image_size=backbone.vision.image_size,
+            instruction_first=backbone.instruction_first,
         )
         self._tune = {
             "tune_llm": config.tune_llm,
@@ -458,6 +462,18 @@ class Gr00tFinetuner:
                 torch.manual_seed(config.preset_seed)
                 model = Gr00tN1Model(get_preset(str(config.preset)))
             self.model = model.to(self.device, torch.float32)
+        backbone = self.model.config.backbone
+        if config.instruction_first is not None and config.instruction_first != backbone.instruction_first:
+            if resume_from is not None:
+                raise ValueError(
+                    f"{resume_from} was trained with instruction_first={backbone.instruction_first}; "
+                    "a resumed run cannot change the prompt order"
+                )
+            logger.warning(
+                "prompt order changed from the base model's: instruction %s the images",
+                "before" if config.instruction_first else "after",
+            )
+            backbone.instruction_first = config.instruction_first
         if self.model.config.backbone.tokenizer == TOKENIZER_EAGLE2 and tokenizer_dir is None:
             raise ValueError(
                 "the base model uses the Eagle-2 tokenizer: pass tokenizer_dir (--tokenizer-dir) or put the "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -39,6 +41,15 @@ def test_prompt_drops_the_image_prefix_for_one_view_only():
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<img>"
     )
     assert one.endswith("</img>\ngo<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_instruction_first_prompt_puts_the_instruction_before_every_image():
+    prompt = build_prompt("go", 2, num_image_tokens=2, instruction_first=True)
+    assert prompt.startswith(
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\ngo\n<image 1><img>"
+    )
+    assert prompt.endswith("</img>\n<|im_end|>\n<|im_start|>assistant\n")
+    assert prompt.count("<IMG_CONTEXT>") == 4
 
 
 def test_crop_and_resize_center_crops_then_resizes_to_224():
@@ -96,6 +107,26 @@ def test_batch_with_different_prompt_lengths_is_left_padded_and_rows_are_indepen
         out_single = backbone(**single)
     assert out_batch.features.shape[0] == 2
     torch.testing.assert_close(out_batch.features[1], out_single.features[0], atol=1e-5, rtol=1e-4)
+
+
+def test_only_instruction_first_lets_the_instruction_reach_the_image_tokens():
+    # The LLM is causal: with the GR00T N1 order the image tokens (what the DiT mostly reads)
+    # cannot depend on the instruction; with the instruction first they all do.
+    torch.manual_seed(0)
+    frame = np.full((224, 224, 3), 90, dtype=np.uint8)
+    image_id = get_preset("demo").backbone.image_context_token_id
+    for instruction_first in (False, True):
+        config = replace(get_preset("demo").backbone, instruction_first=instruction_first)
+        backbone = EagleBackbone(config).eval()
+        processor = Gr00tN1Processor(config, PromptTokenizer(load_demo_tokenizer()))
+        red, blue = (processor([[frame]], [f"touch the {c} cube"]) for c in ("red", "blue"))
+        with torch.no_grad():
+            image_tokens = [backbone(**x).features[0, x["input_ids"][0] == image_id] for x in (red, blue)]
+        change = (image_tokens[0] - image_tokens[1]).abs().max().item()
+        if instruction_first:
+            assert change > 1e-3
+        else:
+            assert change == 0.0
 
 
 def test_image_count_mismatch_is_reported(demo_backbone):

@@ -48,6 +48,8 @@ def test_tiny_parity_config_builds_the_144_reference_tensors(parity_dir):
 def test_hf_config_round_trip_preserves_every_field(preset):
     config = get_preset(preset)
     assert Gr00tN1Config.from_hf_dict(json.loads(json.dumps(config.to_hf_dict()))) == config
+    config.backbone.instruction_first = not config.backbone.instruction_first
+    assert Gr00tN1Config.from_hf_dict(json.loads(json.dumps(config.to_hf_dict()))) == config
 
 
 def test_original_config_json_without_our_extensions_loads_as_the_real_model():
@@ -62,6 +64,7 @@ def test_original_config_json_without_our_extensions_loads_as_the_real_model():
         "image_context_token_id",
         "image_crop_scale",
         "attn_implementation",
+        "instruction_first",
     ):
         original["backbone_cfg"].pop(key)
     for key in ("max_num_embodiments", "max_seq_len"):
@@ -71,6 +74,7 @@ def test_original_config_json_without_our_extensions_loads_as_the_real_model():
     assert config.action_head.num_inference_timesteps == 16
     assert config.action_head.max_num_embodiments == 32
     assert config.backbone.vision.num_layers == 27
+    assert not config.backbone.instruction_first  # the GR00T N1 prompt: images, then the instruction
 
 
 def test_demo_preset_is_small():

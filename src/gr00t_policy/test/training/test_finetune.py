@@ -179,6 +179,27 @@ def test_existing_checkpoints_are_not_overwritten_without_resume(blank_dataset, 
         finetune(_config(blank_dataset, tmp_path, **settings))
 
 
+def test_prompt_order_can_be_changed_for_training_and_is_saved(blank_dataset, tmp_path):
+    settings = {"use_video": False, "batch_size": 2, "max_steps": 1, "save_steps": 1}
+    trainer = Gr00tFinetuner(_config(blank_dataset, tmp_path / "first", instruction_first=True, **settings))
+    sample = trainer.dataset[0]
+    ids = trainer.collator([sample])["input_ids"][0].tolist()
+    image_id = trainer.model.config.backbone.image_context_token_id
+    instruction_ids = trainer.collator.tokenizer.encode(sample["instruction"])
+    start = next(i for i in range(len(ids)) if ids[i : i + len(instruction_ids)] == instruction_ids)
+    assert start < ids.index(image_id)
+    trainer.train()
+    saved = json.loads((tmp_path / "first" / "config.json").read_text())
+    assert saved["backbone_cfg"]["instruction_first"] is True
+    assert Gr00tPolicy.from_pretrained(tmp_path / "first").config.backbone.instruction_first
+    # Continuing from that model keeps its order unless told otherwise; a resume cannot change it.
+    again = Gr00tFinetuner(_config(blank_dataset, tmp_path / "second", preset=None, base_model=tmp_path / "first",
+                                   **settings))
+    assert again.collator.instruction_first
+    with pytest.raises(ValueError, match="cannot change the prompt order"):
+        Gr00tFinetuner(_config(blank_dataset, tmp_path / "first", resume=True, instruction_first=False, **settings))
+
+
 # ----------------------------------------------------------------------------- bad input
 @pytest.fixture()
 def dataset_copy(blank_dataset, tmp_path) -> Path:
