@@ -8,7 +8,9 @@
 # each scene recorded with either object named, so the instruction and not the scene decides the
 # target), PUSH_EPISODES (default 80), STEPS (optimizer steps, default 4000), BASE_MODEL (default
 # models/gr00t_random; models/gr00t_demo continues from the bundled policy), DEVICE (auto | cpu |
-# cuda). Seeds are training seeds (< 10000); gr00t-eval uses 10000 and up. Then evaluate and install:
+# cuda). A WORK_DIR that already holds a converted dataset is reused (delete WORK_DIR/dataset to
+# record again). The prompt puts the instruction before the images (--instruction-first: the
+# action head reads the image tokens, which then depend on the instruction). Seeds are training seeds (< 10000); gr00t-eval uses 10000 and up. Then evaluate and install:
 #
 #   gr00t-eval --policy node --model WORK_DIR/finetune --episodes 50 --output WORK_DIR/eval.json
 #   cp WORK_DIR/finetune/{config.json,model.safetensors} models/gr00t_demo/ (+ experiment_cfg/)
@@ -32,17 +34,22 @@ set +u
 set -u
 mkdir -p "${work}"
 
-gr00t-record-demos --tasks reach --episodes "${reach_episodes}" \
-    --output-dir "${work}/bags" --summary "${work}/record_reach.json"
-gr00t-record-demos --tasks touch_one_of_two --episodes "${touch_episodes}" \
-    --output-dir "${work}/bags" --summary "${work}/record_touch.json"
-gr00t-record-demos --tasks push_to_region --episodes "${push_episodes}" \
-    --output-dir "${work}/bags" --summary "${work}/record_push.json"
-gr00t-convert "${work}/bags" -o "${work}/dataset" --workers 2 --overwrite
+if [[ -f "${work}/dataset/meta/info.json" ]]; then
+    echo "reusing the dataset in ${work}/dataset"
+else
+    rm -rf "${work}/bags"
+    gr00t-record-demos --tasks reach --episodes "${reach_episodes}" \
+        --output-dir "${work}/bags" --summary "${work}/record_reach.json"
+    gr00t-record-demos --tasks touch_one_of_two --episodes "${touch_episodes}" \
+        --output-dir "${work}/bags" --summary "${work}/record_touch.json"
+    gr00t-record-demos --tasks push_to_region --episodes "${push_episodes}" \
+        --output-dir "${work}/bags" --summary "${work}/record_push.json"
+    gr00t-convert "${work}/bags" -o "${work}/dataset" --workers 2 --overwrite
+fi
 # From the base model (its tokenizer and architecture), every part trained; all decoded videos
 # cached in memory (~3.5 GB for ~24k frames) since samples are drawn across all episodes.
 gr00t-finetune --dataset "${work}/dataset" --output-dir "${work}/finetune" \
-    --base-model "${base_model}" --embodiment gr1 --tune-llm \
+    --base-model "${base_model}" --instruction-first --embodiment gr1 --tune-llm \
     --max-steps "${steps}" --batch-size 32 --learning-rate 5e-4 --num-workers 0 \
     --video-cache-episodes 500 --log-every 50 --save-steps 1000 --save-dtype float32 \
     --device "${device}" --no-progress

@@ -4,7 +4,9 @@ A diagnostic for language grounding without running closed-loop episodes: for sc
 touch-one-of-two (same images, the other object named, see ``TouchOneOfTwoTask``) it renders the
 head camera at the episode start, samples one chunk per instruction from the same initial noise and
 one more from another noise, and reports the mean absolute joint difference of the final chunk step
-in both cases, and how much the goal tokens (System 2's output) differ between the two instructions.
+in both cases, how much the goal tokens (System 2's output) differ between the two instructions, and
+which share of the action head's cross-attention falls on the goal tokens that differ (a head that
+attends only to instruction-independent tokens cannot follow the instruction, whatever System 2 does).
 A policy that follows the language moves its chunk with the instruction by an amount comparable to
 (or above) the noise spread; one that ignores it shows a ratio near 0.
 
@@ -51,6 +53,41 @@ def _goal_token_change(a: GoalTokens, b: GoalTokens) -> float:
     return float(changed.mean() / a.tokens[0].abs().mean()) if len(changed) else 0.0
 
 
+def _changed_positions(a: GoalTokens, b: GoalTokens) -> torch.Tensor:
+    """(T_a,) bool: goal token positions of ``a`` that differ from ``b`` (all past ``b``'s length)."""
+    changed = torch.ones(a.num_tokens, dtype=torch.bool)
+    n = min(a.num_tokens, b.num_tokens)
+    changed[:n] = (a.tokens[0, :n] != b.tokens[0, :n]).any(-1).cpu()
+    return changed
+
+
+def _cross_attention_share(
+    policy: Gr00tPolicy, state: dict[str, np.ndarray], goal: GoalTokens, noise: torch.Tensor, positions: torch.Tensor
+) -> float:
+    """Mean attention weight on goal ``positions`` over every cross-attention call of one chunk.
+
+    Averaged over blocks, denoising steps, heads and action/state tokens; recomputed from the
+    inputs of each cross-attention module (the uncached sampler calls the modules).
+    """
+    dit = policy.model.action_head.model
+    shares: list[float] = []
+
+    def record(module: torch.nn.Module, args: tuple[torch.Tensor, torch.Tensor], _output: torch.Tensor) -> None:
+        x, context = args
+        query = module._split_heads(module.to_q(x))
+        key = module._split_heads(module.to_k(context))
+        weights = torch.softmax(query @ key.transpose(-1, -2) * module.head_dim**-0.5, dim=-1)
+        shares.append(float(weights[..., positions.to(weights.device)].sum(-1).mean()))
+
+    handles = [dit.transformer_blocks[i].attn1.register_forward_hook(record) for i in dit.cross_attention_blocks]
+    try:
+        policy.predict_chunk_naive(state, goal, noise=noise)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return float(np.mean(shares))
+
+
 def language_sensitivity(
     policy: Gr00tPolicy, stack: StackConfig, pairs: int, seed_start: int = EVAL_SEED_START,
     instructions: Sequence[str] | None = None,
@@ -62,7 +99,7 @@ def language_sensitivity(
     if seed_start % 2:
         raise ValueError(f"seed_start must be even (the first seed of a scene pair), got {seed_start}")
     task = get_task("touch_one_of_two")
-    instruction_effect, noise_effect, token_change = [], [], []
+    instruction_effect, noise_effect, token_change, attention_share = [], [], [], []
     sim_config = SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
     noise_shape = (1, policy.action_horizon, policy.config.action_head.action_dim)
     with GR1TabletopSim(stack.robot, sim_config) as sim:
@@ -82,6 +119,9 @@ def language_sensitivity(
             b = _final_step(policy, state, goal_b, noise)
             a_other_noise = _final_step(policy, state, goal_a, other_noise)
             token_change.append(_goal_token_change(goal_a, goal_b))
+            attention_share.append(
+                _cross_attention_share(policy, state, goal_a, noise, _changed_positions(goal_a, goal_b))
+            )
             instruction_effect.append(float(np.abs(a - b).mean()))
             noise_effect.append(float(np.abs(a - a_other_noise).mean()))
     mean_instruction, mean_noise = float(np.mean(instruction_effect)), float(np.mean(noise_effect))
@@ -93,10 +133,13 @@ def language_sensitivity(
         "instruction_to_noise_ratio": mean_instruction / mean_noise if mean_noise > 0 else None,
         # How much System 2 tells the two instructions apart (0 = identical goal tokens).
         "goal_token_relative_change": float(np.mean(token_change)),
+        # Share of the action head's cross-attention on those instruction-dependent goal tokens.
+        "cross_attention_on_changed_tokens": float(np.mean(attention_share)),
         "per_pair": {
             "instruction_effect_rad": instruction_effect,
             "noise_effect_rad": noise_effect,
             "goal_token_relative_change": token_change,
+            "cross_attention_on_changed_tokens": attention_share,
         },
     }
 
@@ -119,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratio = result["instruction_to_noise_ratio"]
         print(f"{model}: the instruction moves the last chunk step by {result['instruction_effect_rad']:.2e} rad, "
               f"the sampling noise by {result['noise_effect_rad']:.2e} rad (ratio {ratio:.2e}); goal tokens "
-              f"change by {result['goal_token_relative_change']:.1%} where they differ; {args.pairs} scene pairs")
+              f"change by {result['goal_token_relative_change']:.1%} where they differ and get "
+              f"{result['cross_attention_on_changed_tokens']:.2%} of the action head's cross-attention; "
+              f"{args.pairs} scene pairs")
         results.append(result)
     if args.output:
         args.output.write_text(json.dumps({"probe": "gr00t_eval.language_probe", "results": results}, indent=2) + "\n")

@@ -86,9 +86,14 @@ def test_language_probe_separates_instruction_from_noise(tmp_path: Path) -> None
     policy, stack = Gr00tPolicy.from_pretrained(models / "gr00t_random"), load_stack()
     same = language_sensitivity(policy, stack, pairs=1, instructions=("touch the red cube",) * 2)
     assert same["instruction_effect_rad"] == 0.0 and same["noise_effect_rad"] > 0.0  # the control
-    assert same["goal_token_relative_change"] == 0.0
+    assert same["goal_token_relative_change"] == 0.0 and same["cross_attention_on_changed_tokens"] == 0.0
     differing = language_sensitivity(policy, stack, pairs=1, instructions=("touch the red cube", "reach for the blue cylinder"))
     assert differing["instruction_effect_rad"] > 0.0 and differing["goal_token_relative_change"] > 0.05
+    # GR00T N1 prompt order: only the text positions differ, a small part of ~90 tokens.
+    assert 0.0 < differing["cross_attention_on_changed_tokens"] < 0.5
+    policy.config.backbone.instruction_first = True  # now every image token depends on the text too
+    first = language_sensitivity(policy, stack, pairs=1, instructions=("touch the red cube", "reach for the blue cylinder"))
+    assert first["cross_attention_on_changed_tokens"] > 0.5
     with pytest.raises(ValueError, match="even"):
         language_sensitivity(policy, stack, pairs=1, seed_start=10_001)
     out = tmp_path / "probe.json"
