@@ -21,10 +21,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gr00t-eval", description=__doc__)
     parser.add_argument("--policy", choices=POLICIES, default="scripted",
                         help="scripted: the privileged-state IK demonstrator on the sim library (upper bound); "
+                        "model: a checkpoint in-process on the sim library, the clock stopped while it infers "
+                        "(the weights without real-time effects); "
                         "node: the GR00T stack through the ROS nodes (sim + System 2 + System 1 processes)")
-    parser.add_argument("--model", default="", help="node: checkpoint directory ('' = the bundled demo model)")
+    parser.add_argument("--model", default="", help="model/node: checkpoint directory ('' = the bundled demo model)")
     parser.add_argument("--blank-instruction", action="store_true",
-                        help="node: send a neutral instruction instead of the episode's (language ablation)")
+                        help="model/node: a neutral instruction instead of the episode's (language ablation)")
+    parser.add_argument("--replan-steps", type=int, default=EvalConfig.replan_steps,
+                        help="model: 20 Hz policy steps per System 1 chunk (default %(default)s of 16)")
     parser.add_argument("--episode-seconds", type=float, default=None,
                         help="node: seconds per episode (default: the task's max_duration_s)")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="node: seconds to wait for the graph")
@@ -54,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_path=args.model,
             blank_instruction=args.blank_instruction,
             episode_seconds=args.episode_seconds,
+            replan_steps=args.replan_steps,
         )
     except ValueError as exc:
         print(f"gr00t-eval: {exc}", file=sys.stderr)

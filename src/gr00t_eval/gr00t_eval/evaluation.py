@@ -2,7 +2,8 @@
 compliance, time to success, safety-limit interventions.
 
 The library path (`run_library_eval`) drives `GR1TabletopSim` directly, as fast as the CPU
-allows, with the scripted demonstrator. The node path (`gr00t_eval.node_eval.run_node_eval`,
+allows, with the scripted demonstrator or a checkpoint in-process (policy "model",
+`gr00t_eval.model_policy`: the weights without real-time effects). The node path (`gr00t_eval.node_eval.run_node_eval`,
 policy "node") runs the episodes through the running stack. The summary functions take
 `EpisodeOutcome`s from any source, so both paths report the same numbers.
 """
@@ -25,7 +26,7 @@ from gr00t_sim.scripted import ScriptedDemonstrator, rollout
 from gr00t_sim.tasks import TASKS, EpisodeOutcome, eval_seeds, get_task
 from gr00t_sim.tasks.sim_binding import layout_of
 
-POLICIES = ("scripted", "node")
+POLICIES = ("scripted", "model", "node")
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,13 @@ class EvalConfig:
     # PNG's strips of a successful and a failed episode. Empty: no rendering.
     frame_times_s: tuple[float, ...] = (0.05, 0.6, 1.2)
     camera: str = "head"
-    # policy "node" only: checkpoint directory ('' = the bundled model), the neutral instruction
-    # instead of the episode's (language ablation), and the episode length (None = the task's).
+    # policies "model" and "node": checkpoint directory ('' = the bundled model), the neutral
+    # instruction instead of the episode's (language ablation); "node": the episode length (None =
+    # the task's); "model": policy steps per System 1 chunk (one chunk step per policy step).
     model_path: str = ""
     blank_instruction: bool = False
     episode_seconds: float | None = None
+    replan_steps: int = 8
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -57,10 +60,12 @@ class EvalConfig:
         eval_seeds(1, self.seed_start)  # raises if below the evaluation range
         if self.policy_period_s <= 0:
             raise ValueError(f"policy_period_s must be > 0, got {self.policy_period_s}")
+        if self.replan_steps < 1:
+            raise ValueError(f"replan_steps must be >= 1, got {self.replan_steps}")
         if self.episode_seconds is not None and not self.episode_seconds > 0:
             raise ValueError(f"episode_seconds must be > 0, got {self.episode_seconds}")
-        if self.policy != "node" and (self.model_path or self.blank_instruction):
-            raise ValueError("model_path and blank_instruction apply to policy 'node' only")
+        if self.policy == "scripted" and (self.model_path or self.blank_instruction):
+            raise ValueError("model_path and blank_instruction apply to policies 'model' and 'node' only")
 
 
 @dataclass
@@ -109,22 +114,24 @@ def run_library_eval(
     sim_config: SimConfig | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> EvalRun:
-    """Episodes of every task on the simulator library with the scripted demonstrator.
+    """Episodes of every task on the simulator library with the scripted demonstrator or a model.
 
     `progress(n)` is called after each episode with the number of episodes done (e.g. a tqdm update).
     """
-    if config.policy != "scripted":
-        raise ValueError(f"the library path runs the scripted policy, not {config.policy!r} (see node_eval)")
+    if config.policy == "node":
+        raise ValueError("policy 'node' runs through the nodes (gr00t_eval.node_eval), not the library")
     sim_config = sim_config or SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
     run = EvalRun(config=config, outcomes=[])
     started = time.perf_counter()
     with GR1TabletopSim(stack.robot, sim_config) as sim:
-        demonstrator = ScriptedDemonstrator.for_sim(sim)
+        model_policy = _model_policy(config, stack, sim) if config.policy == "model" else None
+        demonstrator = model_policy or ScriptedDemonstrator.for_sim(sim)
         layout = layout_of(sim)
         for task_name in config.tasks:
             task = get_task(task_name)
             for seed in eval_seeds(config.episodes_per_task, config.seed_start):
                 spec = task.sample(seed, layout)
+                limited_before = model_policy.limited_steps if model_policy is not None else 0
                 result = rollout(
                     sim,
                     task,
@@ -135,9 +142,13 @@ def run_library_eval(
                     camera=config.camera,
                 )
                 outcome = result.outcome
-                outcome.safety_interventions = count_limit_interventions(
-                    stack.robot, result.joint_names, result.commands, config.policy_period_s
-                )
+                if model_policy is None:
+                    outcome.safety_interventions = count_limit_interventions(
+                        stack.robot, result.joint_names, result.commands, config.policy_period_s
+                    )
+                else:  # its commands went through the limiter: count the steps it changed
+                    outcome.safety_interventions = model_policy.limited_steps - limited_before
+                    outcome.extra["instruction_sent"] = 0.0 if config.blank_instruction else 1.0
                 run.outcomes.append(outcome)
                 run.sim_time_s += outcome.duration_s
                 kind = "success" if outcome.success else "failure"
@@ -148,6 +159,24 @@ def run_library_eval(
                     progress(len(run.outcomes))
     run.wall_time_s = time.perf_counter() - started
     return run
+
+
+def _model_policy(config: EvalConfig, stack: StackConfig, sim: GR1TabletopSim) -> Any:
+    from gr00t_eval.model_policy import ModelEpisodePolicy
+    from gr00t_eval.node_eval import BLANK_INSTRUCTION
+    from gr00t_policy.policy import Gr00tPolicy
+    from gr00t_policy.ros.common import resolve_model_path
+
+    return ModelEpisodePolicy(
+        Gr00tPolicy.from_pretrained(resolve_model_path(config.model_path)),
+        sim,
+        stack.robot,
+        policy_period_s=config.policy_period_s,
+        goal_period_s=1.0 / stack.rates["system2_hz"],
+        replan_steps=config.replan_steps,
+        camera=config.camera,
+        instruction=BLANK_INSTRUCTION if config.blank_instruction else None,
+    )
 
 
 def summarise_task(outcomes: Sequence[EpisodeOutcome]) -> dict[str, Any]:

@@ -99,3 +99,57 @@ def test_language_probe_separates_instruction_from_noise(tmp_path: Path) -> None
     out = tmp_path / "probe.json"
     assert probe_main(["--model", str(models / "gr00t_random"), "--pairs", "1", "--output", str(out)]) == 0
     assert json.loads(out.read_text())["results"][0]["pairs"] == 1
+
+
+def test_model_policy_runs_a_checkpoint_through_the_limiter_at_the_configured_rates() -> None:
+    from gr00t_eval.model_policy import ModelEpisodePolicy
+    from gr00t_policy.policy import Gr00tPolicy
+    from gr00t_sim import GR1TabletopSim, SimConfig
+    from gr00t_sim.scripted import rollout
+    from gr00t_sim.tasks import get_task
+    from gr00t_sim.tasks.sim_binding import layout_of
+
+    stack = load_stack()
+    policy = Gr00tPolicy.from_pretrained(Path(__file__).resolve().parents[3] / "models" / "gr00t_random")
+    calls = {"chunks": 0, "goals": []}
+    predict, encode = policy.predict_chunk, policy.encode_goal
+
+    def counting_predict(*args, **kwargs):
+        calls["chunks"] += 1
+        return predict(*args, **kwargs)
+
+    def recording_encode(images, instruction):
+        calls["goals"].append(instruction)
+        return encode(images, instruction)
+
+    policy.predict_chunk, policy.encode_goal = counting_predict, recording_encode
+    task = get_task("reach")
+    with GR1TabletopSim(stack.robot, SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))) as sim:
+        episode_policy = ModelEpisodePolicy(
+            policy, sim, stack.robot, policy_period_s=0.05, goal_period_s=0.1, replan_steps=4, instruction="do the task"
+        )
+        spec = task.sample(10_000, layout_of(sim))
+        result = rollout(sim, task, spec, episode_policy, policy_period_s=0.05, stop_on_success=False)
+    steps = len(result.commands)
+    assert steps == round(spec.max_duration_s / 0.05)
+    assert calls["chunks"] == -(-steps // 4) and len(calls["goals"]) == -(-steps // 2)
+    assert set(calls["goals"]) == {"do the task"}  # the override replaces the episode's instruction
+    # Random weights command wild targets; the limiter keeps every step inside the window and the
+    # velocity limits, and counts the steps it had to clamp.
+    assert count_limit_interventions(stack.robot, result.joint_names, result.commands, 0.05) == 0
+    assert episode_policy.limited_steps > 0
+    with pytest.raises(ValueError, match="replan_steps"):
+        ModelEpisodePolicy(policy, sim, stack.robot, policy_period_s=0.05, replan_steps=17)
+
+
+def test_cli_evaluates_a_checkpoint_in_process(tmp_path: Path) -> None:
+    models = Path(__file__).resolve().parents[3] / "models"
+    report_path = tmp_path / "eval.json"
+    args = ["--policy", "model", "--model", str(models / "gr00t_random"), "--tasks", "touch_one_of_two",
+            "--episodes", "1", "--blank-instruction", "--output", str(report_path), "--no-frames", "--quiet"]
+    assert main(args) == 0
+    report = json.loads(report_path.read_text())
+    (episode,) = report["episodes"]
+    assert episode["task"] == "touch_one_of_two" and episode["extra"]["instruction_sent"] == 0.0
+    assert main(["--policy", "scripted", "--model", str(models / "gr00t_random"), "--output", str(report_path)]) == 2
+    assert main(["--policy", "model", "--replan-steps", "0", "--output", str(report_path)]) == 2
