@@ -7,13 +7,18 @@
 # Environment knobs: REACH_EPISODES (default 160), TOUCH_EPISODES (default 240: 120 scene pairs,
 # each scene recorded with either object named, so the instruction and not the scene decides the
 # target), PUSH_EPISODES (default 80), STEPS (optimizer steps, default 4000), BASE_MODEL (default
-# models/gr00t_random; models/gr00t_demo continues from the bundled policy), DEVICE (auto | cpu |
-# cuda). A WORK_DIR that already holds a converted dataset is reused (delete WORK_DIR/dataset to
-# record again). The prompt puts the instruction before the images (--instruction-first: the
-# action head reads the image tokens, which then depend on the instruction). Seeds are training seeds (< 10000); gr00t-eval uses 10000 and up. Then evaluate and install:
+# models/gr00t_random; models/gr00t_demo continues from the bundled policy), FINETUNE_DIR (default
+# WORK_DIR/finetune; another one continues a run in a second stage), DEVICE (auto | cpu | cuda).
+# A WORK_DIR that already holds a converted dataset is reused (delete WORK_DIR/dataset to record
+# again). The prompt puts the instruction before the images (--instruction-first: the action head
+# reads the image tokens, which then depend on the instruction). Seeds are training seeds
+# (< 10000); gr00t-eval uses 10000 and up. The bundled policy is two stages from the previous one
+# (models/README.md); then evaluate and install:
 #
-#   gr00t-eval --policy node --model WORK_DIR/finetune --episodes 50 --output WORK_DIR/eval.json
-#   cp WORK_DIR/finetune/{config.json,model.safetensors} models/gr00t_demo/ (+ experiment_cfg/)
+#   BASE_MODEL=models/gr00t_demo tools/train_demo_policy.sh out/demo_policy
+#   BASE_MODEL=out/demo_policy/finetune FINETUNE_DIR=out/demo_policy/finetune2 tools/train_demo_policy.sh out/demo_policy
+#   gr00t-eval --policy node --model out/demo_policy/finetune2 --episodes 50 --output out/demo_policy/eval2.json
+#   cp out/demo_policy/finetune2/{config.json,model.safetensors} models/gr00t_demo/ (+ experiment_cfg/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-out/demo_policy}"
@@ -23,6 +28,7 @@ push_episodes="${PUSH_EPISODES:-80}"
 base_model="${BASE_MODEL:-models/gr00t_random}"
 steps="${STEPS:-4000}"
 device="${DEVICE:-auto}"
+finetune_dir="${FINETUNE_DIR:-${work}/finetune}"
 
 # shellcheck disable=SC1091
 . .venv/bin/activate
@@ -48,7 +54,7 @@ else
 fi
 # From the base model (its tokenizer and architecture), every part trained; all decoded videos
 # cached in memory (~3.5 GB for ~24k frames) since samples are drawn across all episodes.
-gr00t-finetune --dataset "${work}/dataset" --output-dir "${work}/finetune" \
+gr00t-finetune --dataset "${work}/dataset" --output-dir "${finetune_dir}" \
     --base-model "${base_model}" --instruction-first --embodiment gr1 --tune-llm \
     --max-steps "${steps}" --batch-size 32 --learning-rate 5e-4 --num-workers 0 \
     --video-cache-episodes 500 --log-every 50 --save-steps 1000 --save-dtype float32 \

@@ -10,8 +10,13 @@ attends only to instruction-independent tokens cannot follow the instruction, wh
 A policy that follows the language moves its chunk with the instruction by an amount comparable to
 (or above) the noise spread; one that ignores it shows a ratio near 0.
 
+It also measures whether the chunk goes the right way: in reach (the instruction names the hand)
+and touch-one-of-two (it names an object; the two lie on either side) episodes at the start, how
+often the first chunk moves the arm on the instructed side more than the other one (the scripted
+demonstrations: always; a policy that ignores the instruction: about half the time).
+
     python -m gr00t_eval.language_probe --model models/gr00t_demo [models/gr00t_random ...] --pairs 10 \
-        [--output probe.json]
+        [--episodes 20 --draws 5] [--output probe.json]
 """
 
 from __future__ import annotations
@@ -144,27 +149,69 @@ def language_sensitivity(
     }
 
 
+def _arm_moved_more(chunk_end: np.ndarray, state: dict[str, np.ndarray], groups: Sequence[tuple[str, int]]) -> str:
+    """'left' or 'right': the arm whose joints the chunk's last step moves further from ``state``."""
+    columns, start = {}, 0
+    for name, width in groups:
+        columns[name] = slice(start, start + width)
+        start += width
+    moved = {side: float(np.abs(chunk_end[columns[f"{side}_arm"]] - state[f"{side}_arm"]).sum()) for side in ("left", "right")}
+    return max(moved, key=moved.get)
+
+
+def arm_choice(
+    policy: Gr00tPolicy, stack: StackConfig, task_name: str, episodes: int, draws: int,
+    seed_start: int = EVAL_SEED_START,
+) -> dict[str, Any]:
+    """How often the first chunk of an episode moves the instructed side's arm more (``draws`` noises each)."""
+    task = get_task(task_name)
+    sim_config = SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+    groups = policy.data_config.action_groups
+    hits = []
+    with GR1TabletopSim(stack.robot, sim_config) as sim:
+        layout = layout_of(sim)
+        for seed in range(seed_start, seed_start + episodes):
+            spec = task.sample(seed, layout)
+            apply_episode(sim, spec)
+            sim.step(SETTLE_STEPS)
+            positions = dict(zip(sim.joint_names, sim.joint_state()[1], strict=True))
+            state = group_positions(stack.robot.groups, positions, policy.data_config.state_groups)
+            goal = policy.prepare_goal(policy.encode_goal([sim.render("head")], spec.instruction))
+            for k in range(draws):
+                chunk = policy.predict_chunk(state, goal, generator=torch.Generator().manual_seed(k))
+                hits.append(_arm_moved_more(ungroup_chunk(chunk, groups)[-1], state, groups) == spec.hand)
+    return {"task": task_name, "episodes": episodes, "draws": draws, "instructed_arm_rate": float(np.mean(hits))}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, nargs="+", required=True, help="checkpoint directories")
     parser.add_argument("--pairs", type=int, default=10, help="scene pairs (default 10)")
+    parser.add_argument("--episodes", type=int, default=20, help="episode starts per task for the arm choice")
+    parser.add_argument("--draws", type=int, default=5, help="noise draws per episode start for the arm choice")
     parser.add_argument("--seed-start", type=int, default=EVAL_SEED_START)
     parser.add_argument("--output", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)
-    if args.pairs < 1:
-        parser.error("--pairs must be at least 1")
+    if min(args.pairs, args.episodes, args.draws) < 1:
+        parser.error("--pairs, --episodes and --draws must be at least 1")
     stack = load_stack()
     results = []
     for model in args.model:
-        result = {"model": str(model), **language_sensitivity(
-            Gr00tPolicy.from_pretrained(model), stack, args.pairs, args.seed_start
-        )}
+        policy = Gr00tPolicy.from_pretrained(model)
+        result = {"model": str(model), **language_sensitivity(policy, stack, args.pairs, args.seed_start)}
         ratio = result["instruction_to_noise_ratio"]
         print(f"{model}: the instruction moves the last chunk step by {result['instruction_effect_rad']:.2e} rad, "
               f"the sampling noise by {result['noise_effect_rad']:.2e} rad (ratio {ratio:.2e}); goal tokens "
               f"change by {result['goal_token_relative_change']:.1%} where they differ and get "
               f"{result['cross_attention_on_changed_tokens']:.2%} of the action head's cross-attention; "
               f"{args.pairs} scene pairs")
+        result["arm_choice"] = [
+            arm_choice(policy, stack, task, args.episodes, args.draws, args.seed_start)
+            for task in ("reach", "touch_one_of_two")
+        ]
+        print("    first chunk moves the instructed side's arm more: " + ", ".join(
+            f"{c['task']} {c['instructed_arm_rate']:.0%}" for c in result["arm_choice"]
+        ) + f" ({args.episodes} episode starts x {args.draws} noise draws)")
         results.append(result)
     if args.output:
         args.output.write_text(json.dumps({"probe": "gr00t_eval.language_probe", "results": results}, indent=2) + "\n")

@@ -22,6 +22,10 @@ from gr00t_sim import GR1TabletopSim
 from gr00t_sim.tasks import EpisodeSpec, SceneObservation
 
 
+# How far the limiter must move a position/velocity-violating target for the step to count.
+INTERVENTION_TOLERANCE_RAD = 0.02
+
+
 class ModelEpisodePolicy:
     """`EpisodePolicy` (see `gr00t_sim.scripted.rollout`) around a :class:`Gr00tPolicy` on one sim."""
 
@@ -88,11 +92,15 @@ class ModelEpisodePolicy:
             state = group_positions(self.robot.groups, positions, self.policy.data_config.state_groups)
             chunk = self.policy.predict_chunk(state, self._goal, generator=self._generator)
             self._chunk, self._chunk_step = ungroup_chunk(chunk, self.action_groups), 0
-        command = self.limiter.limit(self._chunk[self._chunk_step], now)
+        target = self._chunk[self._chunk_step]
+        command = self.limiter.limit(target, now)
         self._chunk_step += 1
         clamped = self.limiter.last_clamped
         # As the scripted path counts them: steps out of the position window or over the velocity
-        # limit (acceleration shaping of 20 Hz steps is the limiter's normal work, not counted).
-        if clamped[LIMIT_POSITION].any() or clamped[LIMIT_VELOCITY].any():
+        # limit, by more than INTERVENTION_TOLERANCE_RAD (a hand resting at its 0 rad stop gets
+        # targets a few mrad past it every step; acceleration shaping of 20 Hz steps is the
+        # limiter's normal work). The command sent is the limited one either way.
+        changed = np.abs(command - target) > INTERVENTION_TOLERANCE_RAD
+        if (changed & (clamped[LIMIT_POSITION] | clamped[LIMIT_VELOCITY])).any():
             self.limited_steps += 1
         return self.joint_names, command.copy()

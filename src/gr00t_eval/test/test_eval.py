@@ -97,8 +97,21 @@ def test_language_probe_separates_instruction_from_noise(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="even"):
         language_sensitivity(policy, stack, pairs=1, seed_start=10_001)
     out = tmp_path / "probe.json"
-    assert probe_main(["--model", str(models / "gr00t_random"), "--pairs", "1", "--output", str(out)]) == 0
-    assert json.loads(out.read_text())["results"][0]["pairs"] == 1
+    args = ["--model", str(models / "gr00t_random"), "--pairs", "1", "--episodes", "2", "--draws", "2"]
+    assert probe_main([*args, "--output", str(out)]) == 0
+    result = json.loads(out.read_text())["results"][0]
+    assert result["pairs"] == 1
+    assert [c["task"] for c in result["arm_choice"]] == ["reach", "touch_one_of_two"]
+    assert all(c["instructed_arm_rate"] in (0.0, 0.25, 0.5, 0.75, 1.0) for c in result["arm_choice"])
+
+
+def test_arm_choice_reads_the_arm_that_moves_more() -> None:
+    from gr00t_eval.language_probe import _arm_moved_more
+
+    groups = (("left_arm", 2), ("right_arm", 2), ("left_hand", 1))
+    state = {"left_arm": np.zeros(2), "right_arm": np.ones(2), "left_hand": np.zeros(1)}
+    assert _arm_moved_more(np.array([0.1, 0.0, 1.0, 1.5, 3.0]), state, groups) == "right"
+    assert _arm_moved_more(np.array([0.1, -0.5, 1.0, 1.2, 0.0]), state, groups) == "left"
 
 
 def test_model_policy_runs_a_checkpoint_through_the_limiter_at_the_configured_rates() -> None:
