@@ -3,8 +3,8 @@ compliance, time to success, safety-limit interventions.
 
 The library path (`run_library_eval`) drives `GR1TabletopSim` directly, as fast as the CPU
 allows, with the scripted demonstrator or a checkpoint in-process (policy "model",
-`gr00t_eval.model_policy`: the weights without real-time effects). The node path (`gr00t_eval.node_eval.run_node_eval`,
-policy "node") runs the episodes through the running stack. The summary functions take
+`gr00t_eval.model_policy`: the weights without real-time effects). The node path
+(`gr00t_eval.node_eval.run_node_eval`, policy "node") runs the episodes through the running stack. The summary functions take
 `EpisodeOutcome`s from any source, so both paths report the same numbers.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from gr00t_sim import GR1TabletopSim, SimConfig
 from gr00t_sim.scripted import ScriptedDemonstrator, rollout
 from gr00t_sim.tasks import TASKS, EpisodeOutcome, eval_seeds, get_task
 from gr00t_sim.tasks.sim_binding import layout_of
+
+if TYPE_CHECKING:
+    from gr00t_eval.model_policy import ModelEpisodePolicy
 
 POLICIES = ("scripted", "model", "node")
 
@@ -161,7 +164,8 @@ def run_library_eval(
     return run
 
 
-def _model_policy(config: EvalConfig, stack: StackConfig, sim: GR1TabletopSim) -> Any:
+def _model_policy(config: EvalConfig, stack: StackConfig, sim: GR1TabletopSim) -> ModelEpisodePolicy:
+    # Imported here: the scripted path needs neither torch nor the policy package.
     from gr00t_eval.model_policy import ModelEpisodePolicy
     from gr00t_eval.node_eval import BLANK_INSTRUCTION
     from gr00t_policy.policy import Gr00tPolicy

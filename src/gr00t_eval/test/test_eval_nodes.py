@@ -14,7 +14,7 @@ from gr00t_eval.evaluation import EvalConfig
 
 
 def test_node_only_options_are_refused_for_the_scripted_policy() -> None:
-    with pytest.raises(ValueError, match="policy 'node' only"):
+    with pytest.raises(ValueError, match="policies 'model' and 'node' only"):
         EvalConfig(policy="scripted", blank_instruction=True)
     with pytest.raises(ValueError, match="episode_seconds"):
         EvalConfig(policy="node", episode_seconds=0.0)
