@@ -115,7 +115,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/stack_cpu.json"))
     args = parser.parse_args()
     from gr00t_policy.policy import Gr00tPolicy
-    from gr00t_policy.ros.common import resolve_model_path
+    from gr00t_policy.policy import resolve_model_path
 
     demo = Gr00tPolicy.from_pretrained(resolve_model_path(""))
     demo_tokens = demo.encode_goal([np.zeros((224, 224, 3), np.uint8)], "pick up the red cube").tokens.shape

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from gr00t_eval.model_policy import ModelEpisodePolicy
 
 POLICIES = ("scripted", "model", "node")
+# What `--blank-instruction` sends: names no object, hand or place (the language ablation).
+BLANK_INSTRUCTION = "do the task"
 
 
 @dataclass(frozen=True)
@@ -167,9 +169,8 @@ def run_library_eval(
 def _model_policy(config: EvalConfig, stack: StackConfig, sim: GR1TabletopSim) -> ModelEpisodePolicy:
     # Imported here: the scripted path needs neither torch nor the policy package.
     from gr00t_eval.model_policy import ModelEpisodePolicy
-    from gr00t_eval.node_eval import BLANK_INSTRUCTION
     from gr00t_policy.policy import Gr00tPolicy
-    from gr00t_policy.ros.common import resolve_model_path
+    from gr00t_policy.policy import resolve_model_path
 
     return ModelEpisodePolicy(
         Gr00tPolicy.from_pretrained(resolve_model_path(config.model_path)),

@@ -31,13 +31,23 @@ import numpy as np
 import torch
 
 from gr00t_description import StackConfig, load_stack
-from gr00t_policy.joint_states import group_positions, ungroup_chunk
+from gr00t_eval.model_policy import measured_state
+from gr00t_policy.joint_states import ungroup_chunk
 from gr00t_policy.policy import GoalTokens, Gr00tPolicy
 from gr00t_sim import GR1TabletopSim, SimConfig
-from gr00t_sim.tasks import EVAL_SEED_START, get_task
+from gr00t_sim.tasks import EVAL_SEED_START, EpisodeSpec, get_task
 from gr00t_sim.tasks.sim_binding import apply_episode, layout_of
 
 SETTLE_STEPS = 50  # physics steps after placing the objects, so they rest on the table when rendered
+
+
+def _episode_start(
+    sim: GR1TabletopSim, spec: EpisodeSpec, policy: Gr00tPolicy, stack: StackConfig
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Place ``spec``'s scene, let it settle; the head-camera image and the policy state input."""
+    apply_episode(sim, spec)
+    sim.step(SETTLE_STEPS)
+    return sim.render("head"), measured_state(sim, stack.robot, policy.data_config.state_groups)
 
 
 def _final_step(policy: Gr00tPolicy, state: dict[str, np.ndarray], goal: GoalTokens, noise: torch.Tensor) -> np.ndarray:
@@ -112,11 +122,7 @@ def language_sensitivity(
         for k in range(pairs):
             first, second = (task.sample(seed_start + 2 * k + i, layout) for i in range(2))
             texts = instructions or (first.instruction, second.instruction)
-            apply_episode(sim, first)
-            sim.step(SETTLE_STEPS)
-            image = sim.render("head")
-            positions = dict(zip(sim.joint_names, sim.joint_state()[1], strict=True))
-            state = group_positions(stack.robot.groups, positions, policy.data_config.state_groups)
+            image, state = _episode_start(sim, first, policy, stack)
             noise = torch.randn(noise_shape, generator=torch.Generator().manual_seed(k))
             other_noise = torch.randn(noise_shape, generator=torch.Generator().manual_seed(10_000 + k))
             goal_a, goal_b = (policy.encode_goal([image], text) for text in texts)
@@ -172,11 +178,8 @@ def arm_choice(
         layout = layout_of(sim)
         for seed in range(seed_start, seed_start + episodes):
             spec = task.sample(seed, layout)
-            apply_episode(sim, spec)
-            sim.step(SETTLE_STEPS)
-            positions = dict(zip(sim.joint_names, sim.joint_state()[1], strict=True))
-            state = group_positions(stack.robot.groups, positions, policy.data_config.state_groups)
-            goal = policy.prepare_goal(policy.encode_goal([sim.render("head")], spec.instruction))
+            image, state = _episode_start(sim, spec, policy, stack)
+            goal = policy.prepare_goal(policy.encode_goal([image], spec.instruction))
             for k in range(draws):
                 chunk = policy.predict_chunk(state, goal, generator=torch.Generator().manual_seed(k))
                 hits.append(_arm_moved_more(ungroup_chunk(chunk, groups)[-1], state, groups) == spec.hand)

@@ -11,6 +11,8 @@ same weights in the real-time stack.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -20,6 +22,13 @@ from gr00t_policy.policy import GoalCache, Gr00tPolicy
 from gr00t_policy.safety.limits import LIMIT_POSITION, LIMIT_VELOCITY, JointLimiter, LimiterConfig
 from gr00t_sim import GR1TabletopSim
 from gr00t_sim.tasks import EpisodeSpec, SceneObservation
+
+
+def measured_state(
+    sim: GR1TabletopSim, robot: RobotConfig, state_groups: Sequence[tuple[str, int]]
+) -> dict[str, np.ndarray]:
+    """The simulator's current joint positions as a policy state input (group -> (dim,))."""
+    return group_positions(robot.groups, dict(zip(sim.joint_names, sim.joint_state()[1], strict=True)), state_groups)
 
 
 # How far the limiter must move a position/velocity-violating target for the step to count.
@@ -68,18 +77,17 @@ class ModelEpisodePolicy:
         self._chunk_step = 0
         self._generator = torch.Generator()
 
-    def _measured(self) -> dict[str, float]:
-        return dict(zip(self.sim.joint_names, self.sim.joint_state()[1], strict=True))
-
     def reset(self, spec: EpisodeSpec, qpos: np.ndarray) -> None:
         self._instruction = spec.instruction if self.instruction_override is None else self.instruction_override
         self._goal, self._goal_time, self._chunk, self._chunk_step = None, -np.inf, None, 0
         # Each episode draws its own noise, reproducibly (seed, episode index).
         self._generator.manual_seed(self.seed * 1_000_003 + self._episode)
         self._episode += 1
-        measured = self._measured()
+        measured = measured_state(self.sim, self.robot, self.action_groups)
         # Started one step back, so that the first policy step is already a limited tick.
-        self.limiter.reset(np.array([measured[n] for n in self.joint_names]), self.sim.time - self.policy_period_s)
+        self.limiter.reset(
+            np.concatenate([measured[g] for g, _ in self.action_groups]), self.sim.time - self.policy_period_s
+        )
 
     def act(self, observation: SceneObservation) -> tuple[tuple[str, ...], np.ndarray]:
         now = observation.time_s
@@ -88,8 +96,7 @@ class ModelEpisodePolicy:
             self._goal = self.policy.prepare_goal(self.policy.encode_goal([image], self._instruction))
             self._goal_time = now
         if self._chunk is None or self._chunk_step >= self.replan_steps:
-            positions = self._measured()
-            state = group_positions(self.robot.groups, positions, self.policy.data_config.state_groups)
+            state = measured_state(self.sim, self.robot, self.policy.data_config.state_groups)
             chunk = self.policy.predict_chunk(state, self._goal, generator=self._generator)
             self._chunk, self._chunk_step = ungroup_chunk(chunk, self.action_groups), 0
         target = self._chunk[self._chunk_step]

@@ -19,15 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gr00t_description import StackConfig
-from gr00t_eval.evaluation import EpisodeFrames, EvalConfig, EvalRun
+from gr00t_eval.evaluation import BLANK_INSTRUCTION, EpisodeFrames, EvalConfig, EvalRun
 from gr00t_sim import SimConfig
 from gr00t_sim.tasks import EpisodeOutcome, SceneObservation, TableLayout, eval_seeds, get_task
 
 # Head-camera frames kept per episode through the nodes (episode seconds; plus the last frame):
 # later than the library path's, since System 1 first ramps from the measured pose for ~1 s.
 NODE_FRAME_TIMES_S = (1.0, 2.0, 3.0)
-# What `--blank-instruction` sends: names no object, hand or place (the language ablation).
-BLANK_INSTRUCTION = "do the task"
 SIM_NODE = "gr00t_sim"
 _SERVICE_TIMEOUT_S = 30.0  # generous: a loaded 2-core machine answers slowly while models load
 _SETTLE_AFTER_RESET_S = 0.2

@@ -19,6 +19,7 @@ Goal tokens cross process boundaries as raw bytes (:meth:`GoalTokens.to_bytes` /
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -449,6 +450,32 @@ class Gr00tPolicy:
         goal = self.prepare_goal(self.encode_goal(views, instruction))
         state = {g: np.zeros(d) for g, d in self.data_config.state_groups}
         self.predict_chunk(state, goal, generator=torch.Generator().manual_seed(0))
+
+
+DEFAULT_MODEL_NAME = "gr00t_demo"
+
+
+def resolve_model_path(model_path: str) -> Path:
+    """'' -> the bundled default model; otherwise the given directory.
+
+    Lookup for '': $GR00T_MODEL_DIR, then $GR00T_MODELS_DIR/gr00t_demo, then a `models/gr00t_demo`
+    in the current directory or any parent (a source checkout), then next to this installation.
+    """
+    if model_path:
+        return Path(model_path).expanduser()
+    if os.environ.get("GR00T_MODEL_DIR"):
+        return Path(os.environ["GR00T_MODEL_DIR"])
+    if os.environ.get("GR00T_MODELS_DIR"):
+        return Path(os.environ["GR00T_MODELS_DIR"]) / DEFAULT_MODEL_NAME
+    for start in (Path.cwd(), Path(__file__).resolve()):
+        for folder in (start, *start.parents):
+            candidate = folder / "models" / DEFAULT_MODEL_NAME
+            if (candidate / "config.json").is_file():
+                return candidate
+    raise FileNotFoundError(
+        "no model_path given and the bundled model models/gr00t_demo was not found; "
+        "set the model_path parameter or GR00T_MODELS_DIR"
+    )
 
 
 def identity_metadata(embodiment_tag: str, data_config: str | DataConfig) -> dict[str, Any]:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -35,9 +33,6 @@ LATCHED_QOS = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 
-DEFAULT_MODEL_NAME = "gr00t_demo"
-
-
 def declare_stack(node: Node) -> StackConfig:
     """Declare `stack_config` and load the stack YAML it names ('' = the default stack)."""
     path = node.declare_parameter("stack_config", "").value
@@ -52,29 +47,6 @@ def declare_from_stack(node: Node, stack: StackConfig, section: str, name: str, 
     if isinstance(default, float) and isinstance(value, int):
         value = float(value)
     return node.declare_parameter(name, value).value
-
-
-def resolve_model_path(model_path: str) -> Path:
-    """'' -> the bundled default model; otherwise the given directory.
-
-    Lookup for '': $GR00T_MODEL_DIR, then $GR00T_MODELS_DIR/gr00t_demo, then a `models/gr00t_demo`
-    in the current directory or any parent (a source checkout), then next to this installation.
-    """
-    if model_path:
-        return Path(model_path).expanduser()
-    if os.environ.get("GR00T_MODEL_DIR"):
-        return Path(os.environ["GR00T_MODEL_DIR"])
-    if os.environ.get("GR00T_MODELS_DIR"):
-        return Path(os.environ["GR00T_MODELS_DIR"]) / DEFAULT_MODEL_NAME
-    for start in (Path.cwd(), Path(__file__).resolve()):
-        for folder in (start, *start.parents):
-            candidate = folder / "models" / DEFAULT_MODEL_NAME
-            if (candidate / "config.json").is_file():
-                return candidate
-    raise FileNotFoundError(
-        "no model_path given and the bundled model models/gr00t_demo was not found; "
-        "set the model_path parameter or GR00T_MODELS_DIR"
-    )
 
 
 class DiagnosticsPublisher:

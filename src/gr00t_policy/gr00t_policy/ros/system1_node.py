@@ -46,7 +46,6 @@ from gr00t_policy.ros.common import (
     declare_from_stack,
     declare_stack,
     now_seconds,
-    resolve_model_path,
     run_node,
 )
 from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
@@ -243,7 +242,7 @@ class System1Node(Node):
         return {}
 
     def _load_policy(self, model_path: str, device: str) -> Any:
-        from gr00t_policy.policy import Gr00tPolicy
+        from gr00t_policy.policy import Gr00tPolicy, resolve_model_path
 
         path = resolve_model_path(model_path)
         self.get_logger().info(f"loading GR00T model from {path}")

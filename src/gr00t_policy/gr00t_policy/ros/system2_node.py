@@ -30,7 +30,6 @@ from gr00t_policy.ros.common import (
     declare_from_stack,
     declare_stack,
     now_seconds,
-    resolve_model_path,
     run_node,
 )
 from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
@@ -92,7 +91,7 @@ class System2Node(Node):
         )
 
     def _load_policy(self, model_path: str, tokenizer_dir: str, device: str):
-        from gr00t_policy.policy import Gr00tPolicy
+        from gr00t_policy.policy import Gr00tPolicy, resolve_model_path
 
         path = resolve_model_path(model_path)
         self.get_logger().info(f"loading GR00T model from {path}")

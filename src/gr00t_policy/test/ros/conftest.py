@@ -68,6 +68,6 @@ def ros():
 @pytest.fixture(scope="session")
 def demo_policy():
     from gr00t_policy.policy import Gr00tPolicy
-    from gr00t_policy.ros.common import resolve_model_path
+    from gr00t_policy.policy import resolve_model_path
 
     return Gr00tPolicy.from_pretrained(resolve_model_path(""))
