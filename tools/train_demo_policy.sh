@@ -2,11 +2,13 @@
 # Train the bundled demo policy (models/gr00t_demo) with the stack's own pipeline, on the CPU:
 # scripted demonstrations through the teleop path + recorder -> gr00t-convert -> gr00t-finetune.
 #
-#   tools/train_demo_policy.sh [WORK_DIR]        (default: out/demo_policy; ~1.5 h on 2 CPU cores)
+#   tools/train_demo_policy.sh [WORK_DIR]        (default: out/demo_policy; ~1 h on 2 CPU cores)
 #
-# Environment knobs: REACH_EPISODES (default 160), TOUCH_EPISODES (default 240: 120 scene pairs,
+# Environment knobs: REACH_EPISODES (default 240), TOUCH_EPISODES (default 480: 240 scene pairs,
 # each scene recorded with either object named, so the instruction and not the scene decides the
-# target), PUSH_EPISODES (default 80), STEPS (optimizer steps, default 4000), BASE_MODEL (default
+# target), PUSH_EPISODES (default 80), STEPS (optimizer steps, default 4000), OPENING_SECONDS /
+# OPENING_REPEAT (default 0.5 / 3: each episode's first half second, where the demonstrator
+# commits to a target, is drawn three times per epoch), BASE_MODEL (default
 # models/gr00t_random; models/gr00t_demo continues from the bundled policy), FINETUNE_DIR (default
 # WORK_DIR/finetune; another one continues a run in a second stage), DEVICE (auto | cpu | cuda).
 # A WORK_DIR that already holds a converted dataset is reused (delete WORK_DIR/dataset to record
@@ -22,11 +24,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-out/demo_policy}"
-reach_episodes="${REACH_EPISODES:-160}"
-touch_episodes="${TOUCH_EPISODES:-240}"
+reach_episodes="${REACH_EPISODES:-240}"
+touch_episodes="${TOUCH_EPISODES:-480}"
 push_episodes="${PUSH_EPISODES:-80}"
 base_model="${BASE_MODEL:-models/gr00t_random}"
 steps="${STEPS:-4000}"
+opening_seconds="${OPENING_SECONDS:-0.5}"
+opening_repeat="${OPENING_REPEAT:-3}"
 device="${DEVICE:-auto}"
 finetune_dir="${FINETUNE_DIR:-${work}/finetune}"
 
@@ -44,18 +48,19 @@ if [[ -f "${work}/dataset/meta/info.json" ]]; then
     echo "reusing the dataset in ${work}/dataset"
 else
     rm -rf "${work}/bags"
-    gr00t-record-demos --tasks reach --episodes "${reach_episodes}" \
-        --output-dir "${work}/bags" --summary "${work}/record_reach.json"
     gr00t-record-demos --tasks touch_one_of_two --episodes "${touch_episodes}" \
         --output-dir "${work}/bags" --summary "${work}/record_touch.json"
+    gr00t-record-demos --tasks reach --episodes "${reach_episodes}" \
+        --output-dir "${work}/bags" --summary "${work}/record_reach.json"
     gr00t-record-demos --tasks push_to_region --episodes "${push_episodes}" \
         --output-dir "${work}/bags" --summary "${work}/record_push.json"
     gr00t-convert "${work}/bags" -o "${work}/dataset" --workers 2 --overwrite
 fi
 # From the base model (its tokenizer and architecture), every part trained; all decoded videos
-# cached in memory (~3.5 GB for ~24k frames) since samples are drawn across all episodes.
+# cached in memory (~150 KB per frame) since samples are drawn across all episodes.
 gr00t-finetune --dataset "${work}/dataset" --output-dir "${finetune_dir}" \
     --base-model "${base_model}" --instruction-first --embodiment gr1 --tune-llm \
     --max-steps "${steps}" --batch-size 32 --learning-rate 5e-4 --num-workers 0 \
-    --video-cache-episodes 500 --log-every 50 --save-steps 1000 --save-dtype float32 \
+    --video-cache-episodes 1000 --opening-seconds "${opening_seconds}" --opening-repeat "${opening_repeat}" \
+    --log-every 50 --save-steps 1000 --save-dtype float32 \
     --device "${device}" --no-progress

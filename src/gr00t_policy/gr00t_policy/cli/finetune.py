@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--video-cache-episodes", type=int, default=d.video_cache_episodes,
                     help="decoded episode videos kept per worker (LRU); samples are drawn across all episodes, "
                          "so a small dataset trains fastest with all of them cached (~150 KB per frame)")
+    io.add_argument("--opening-seconds", dest="opening_s", type=float, default=d.opening_s,
+                    help="with --opening-repeat: how much of each episode's start is oversampled")
+    io.add_argument("--opening-repeat", type=int, default=d.opening_repeat,
+                    help="draw the frames of each episode's first --opening-seconds this many times per epoch "
+                         "(where a demonstration commits to its target; default 1 = no oversampling)")
 
     tune = parser.add_argument_group("what to train (reference defaults: LLM frozen, rest trains)")
     for name, helptext in (
@@ -132,6 +137,8 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
         use_video=args.use_video,
         num_workers=args.num_workers,
         video_cache_episodes=args.video_cache_episodes,
+        opening_s=args.opening_s,
+        opening_repeat=args.opening_repeat,
         seed=args.seed,
         device=args.device,
         bf16=args.bf16,

@@ -501,6 +501,10 @@ class WindowConfig:
             language only.
         video_cache_episodes: decoded episodes kept per worker process (see VideoFrameCache).
         seed: with the draw number, fixes the crop of every sample (exact resume).
+        opening_s / opening_repeat: frames in the first ``opening_s`` seconds of every episode are
+            sampled ``opening_repeat`` times per epoch (1 = every frame once). The opening is where a
+            demonstration commits to its target; once an arm moves, the state and the images show
+            which one, so later frames teach little about reading the instruction.
     """
 
     action_horizon: int = 16
@@ -510,10 +514,16 @@ class WindowConfig:
     use_video: bool = True
     video_cache_episodes: int = 8
     seed: int = 0
+    opening_s: float = 0.0
+    opening_repeat: int = 1
 
     def __post_init__(self) -> None:
         if self.action_horizon < 1:
             raise ValueError(f"action_horizon must be >= 1, got {self.action_horizon}")
+        if self.opening_s < 0.0 or self.opening_repeat < 1:
+            raise ValueError(
+                f"need opening_s >= 0 and opening_repeat >= 1, got {self.opening_s} and {self.opening_repeat}"
+            )
         if not 0.0 < self.crop_scale <= 1.0:
             raise ValueError(f"crop_scale must be in (0, 1], got {self.crop_scale}")
 
@@ -521,9 +531,11 @@ class WindowConfig:
 class Gr00tWindowDataset(Dataset):
     """Every frame of every episode as a training sample (state, action chunk, views, instruction).
 
-    Items are addressed either by an int (frame number across the dataset) or by
-    ``(frame, draw)`` as produced by :class:`ShuffledStreamSampler`; ``draw`` seeds the sample's
-    random crop, so a sample's content depends only on (seed, draw), never on worker state.
+    Items are addressed either by an int (sample number) or by ``(sample, draw)`` as produced by
+    :class:`ShuffledStreamSampler`; ``draw`` seeds the sample's random crop, so a sample's content
+    depends only on (seed, draw), never on worker state. Samples ``0 .. num_frames - 1`` are the
+    frames in dataset order; with ``WindowConfig.opening_repeat`` > 1 the opening frames' extra
+    copies follow them (:meth:`frame_of`).
 
     Each item is a dict:
         ``images``: list of (image_size, image_size, 3) uint8 tiles, one per data-config camera;
@@ -551,6 +563,7 @@ class Gr00tWindowDataset(Dataset):
         self.episodes = [load_episode(meta, e) for e in meta.episodes]
         lengths = np.array([e.length for e in self.episodes])
         self._starts = np.concatenate([[0], np.cumsum(lengths)])
+        self._extra_frames = self._opening_frames(config)
         self._videos = VideoFrameCache(config.video_cache_episodes)
         # Normalised actions precomputed once per episode: (T, action_dim) in data-config order.
         self._actions = [self._normalise_actions(e) for e in self.episodes]
@@ -559,8 +572,28 @@ class Gr00tWindowDataset(Dataset):
         resolution = next(iter(meta.video_resolution.values()), DEFAULT_BLANK_RESOLUTION)
         self._blank = np.zeros((resolution[1], resolution[0], 3), dtype=np.uint8)
 
-    def __len__(self) -> int:
+    def _opening_frames(self, config: WindowConfig) -> np.ndarray:
+        """Dataset frame numbers of the opening frames' extra copies (empty without oversampling)."""
+        if config.opening_repeat == 1 or config.opening_s == 0.0:
+            return np.zeros(0, dtype=np.int64)
+        opening = [
+            self._starts[i] + np.flatnonzero(e.timestamps - e.timestamps[0] < config.opening_s)
+            for i, e in enumerate(self.episodes)
+        ]
+        return np.repeat(np.concatenate(opening).astype(np.int64), config.opening_repeat - 1)
+
+    @property
+    def num_frames(self) -> int:
         return int(self._starts[-1])
+
+    def __len__(self) -> int:
+        return self.num_frames + len(self._extra_frames)
+
+    def frame_of(self, sample: int) -> int:
+        """Sample number -> dataset frame number."""
+        if not 0 <= sample < len(self):
+            raise IndexError(f"sample {sample} out of range [0, {len(self)})")
+        return sample if sample < self.num_frames else int(self._extra_frames[sample - self.num_frames])
 
     def _normalise_actions(self, episode: EpisodeArrays) -> np.ndarray:
         parts = [self.stats.action[g].normalize(episode.action[g]) for g, _ in self.data_config.action_groups]
@@ -568,8 +601,8 @@ class Gr00tWindowDataset(Dataset):
 
     def locate(self, index: int) -> tuple[int, int]:
         """Dataset frame number -> (episode position in meta.episodes, frame in that episode)."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"sample {index} out of range [0, {len(self)})")
+        if not 0 <= index < self.num_frames:
+            raise IndexError(f"frame {index} out of range [0, {self.num_frames})")
         episode = int(np.searchsorted(self._starts, index, side="right") - 1)
         return episode, index - int(self._starts[episode])
 
@@ -581,7 +614,7 @@ class Gr00tWindowDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index, draw = (key, key) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
-        episode_pos, frame = self.locate(int(index))
+        episode_pos, frame = self.locate(self.frame_of(int(index)))
         episode = self.episodes[episode_pos]
         rng = np.random.default_rng([self.config.seed, draw])
         state = encode_state(

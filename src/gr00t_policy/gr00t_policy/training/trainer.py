@@ -84,7 +84,9 @@ LOSS_PLOT_FILE = "loss_curve.png"
 TOKENIZER_SUBDIR = "tokenizer"  # Gr00tPolicy.from_pretrained looks for <checkpoint>/tokenizer
 SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Settings that must match for a resumed run to continue the same optimisation.
-_RESUME_SENSITIVE = ("batch_size", "gradient_accumulation_steps", "max_steps", "seed", "learning_rate")
+_RESUME_SENSITIVE = (
+    "batch_size", "gradient_accumulation_steps", "max_steps", "seed", "learning_rate", "opening_s", "opening_repeat"
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class FinetuneConfig:
         max_steps: optimizer steps; the cosine schedule spans them, warm-up is ``warmup_ratio`` of them.
         max_grad_norm: gradient clipping threshold (0 disables).
         use_video: False trains on blank frames (no decoder needed; vision learns nothing useful).
+        opening_s / opening_repeat: frames in each episode's first ``opening_s`` seconds are drawn
+            ``opening_repeat`` times per epoch (``WindowConfig``): more of the frames where a
+            demonstration commits to its target, so reading the instruction gets more of the loss.
         num_workers: DataLoader worker processes (decoding + crops); 0 = in the main process.
         device: ``auto`` = cuda when available, else cpu. ``bf16`` autocast applies on CUDA only.
         save_steps: checkpoint period in optimizer steps; ``save_total_limit`` keeps the newest ones.
@@ -146,6 +151,8 @@ class FinetuneConfig:
     use_video: bool = True
     num_workers: int = 2
     video_cache_episodes: int = 8
+    opening_s: float = 0.0
+    opening_repeat: int = 1
     # --- run
     seed: int = 42
     device: str = "auto"
@@ -186,6 +193,8 @@ class FinetuneConfig:
             raise ValueError(f"save_total_limit must be >= 1 or None, got {self.save_total_limit}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.opening_s < 0 or self.opening_repeat < 1:
+            raise ValueError(f"need opening_s >= 0 and opening_repeat >= 1, got {self.opening_s}, {self.opening_repeat}")
         if not (self.tune_llm or self.tune_visual or self.tune_projector or self.tune_diffusion_model):
             logger.warning("all tune_* flags are off: only backbone.linear trains (as in the original)")
 
@@ -385,6 +394,8 @@ class Gr00tFinetuner:
                 use_video=config.use_video,
                 video_cache_episodes=config.video_cache_episodes,
                 seed=config.seed,
+                opening_s=config.opening_s,
+                opening_repeat=config.opening_repeat,
             ),
         )
         tokenizer = PromptTokenizer.for_backbone(backbone, self.tokenizer_dir)
@@ -419,12 +430,13 @@ class Gr00tFinetuner:
         if self.dist.enabled:
             self.ddp = self._wrap_ddp()
         logger.info(
-            "fine-tuning %s on %s (%d episodes, %d frames): %s, embodiment %s (slot %d), %s of %s "
+            "fine-tuning %s on %s (%d episodes, %d frames, %d samples per epoch): %s, embodiment %s (slot %d), %s of %s "
             "parameters trainable, device %s, rank %d of %d, effective batch %d "
             "(%d per device x %d accumulation x %d processes), from step %d",
             config.base_model or f"preset {config.preset}",
             self.dataset_meta.root,
             len(self.dataset_meta.episodes),
+            self.dataset.num_frames,
             len(self.dataset),
             self.data_config.name,
             self.data_config.embodiment_tag,
@@ -530,8 +542,9 @@ class Gr00tFinetuner:
 
     def _load_trainer_state(self, checkpoint: Path) -> None:
         state = torch.load(checkpoint / TRAINER_STATE_FILE, map_location="cpu", weights_only=False)
-        saved = state.get("config", {})
-        changed = {k: (saved.get(k), getattr(self.config, k)) for k in _RESUME_SENSITIVE if saved.get(k) != getattr(self.config, k)}
+        # A setting newer than the checkpoint had its default there.
+        saved = {**{f.name: f.default for f in dataclasses.fields(FinetuneConfig)}, **state.get("config", {})}
+        changed = {k: (saved[k], getattr(self.config, k)) for k in _RESUME_SENSITIVE if saved[k] != getattr(self.config, k)}
         saved_world = int(state.get("world_size", 1))
         if saved_world != self.dist.world_size:
             changed["world_size"] = (saved_world, self.dist.world_size)

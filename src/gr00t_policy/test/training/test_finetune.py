@@ -135,6 +135,27 @@ def test_windows_hold_the_next_states_as_actions_and_repeat_the_last_one(video_d
     assert sample["instruction"] == TASKS[1]
 
 
+def test_opening_frames_are_drawn_repeat_times_per_epoch(blank_dataset):
+    meta = load_dataset_meta(blank_dataset, DATA_CONFIG, need_video=False)
+    stats = EmbodimentStats.from_metadata(dataset_metadata(meta, DATA_CONFIG), DATA_CONFIG)
+    plain = Gr00tWindowDataset(meta, DATA_CONFIG, stats, WindowConfig(use_video=False))
+    # 0.2 s at 20 fps = the first 4 frames of each of the 3 episodes, 3 draws each per epoch.
+    dataset = Gr00tWindowDataset(meta, DATA_CONFIG, stats, WindowConfig(use_video=False, opening_s=0.2, opening_repeat=3))
+    assert dataset.num_frames == plain.num_frames == len(plain) == 3 * 24
+    assert len(dataset) == 3 * 24 + 3 * 4 * 2
+    frames = [dataset.frame_of(sample) for sample in range(len(dataset))]
+    counts = np.bincount(frames, minlength=dataset.num_frames)
+    opening = {24 * episode + k for episode in range(3) for k in range(4)}
+    assert all(counts[f] == (3 if f in opening else 1) for f in range(dataset.num_frames))
+    extra = dataset[len(dataset) - 1]  # the last copy: episode 2, frame 3
+    np.testing.assert_array_equal(extra["state"], plain[2 * 24 + 3]["state"])
+    np.testing.assert_array_equal(extra["action"], plain[2 * 24 + 3]["action"])
+    with pytest.raises(IndexError):
+        dataset.frame_of(len(dataset))
+    with pytest.raises(ValueError, match="opening_repeat"):
+        WindowConfig(opening_s=0.5, opening_repeat=0)
+
+
 def test_video_frames_are_looked_up_by_timestamp(video_dataset):
     meta = load_dataset_meta(video_dataset, DATA_CONFIG)
     stats = EmbodimentStats.from_metadata(dataset_metadata(meta, DATA_CONFIG), DATA_CONFIG)
@@ -260,8 +281,11 @@ def test_config_requires_exactly_one_model_source(tmp_path):
 def test_cli_trains_and_reports_bad_datasets(blank_dataset, dataset_copy, tmp_path, capsys):
     args = ["--preset", "demo", "--no-video", "--no-tune-visual", "--max-steps", "2", "--batch-size", "2",
             "--num-workers", "0", "--device", "cpu", "--no-progress"]
-    assert finetune_main(["--dataset", str(blank_dataset), "--output-dir", str(tmp_path / "out"), *args]) == 0
+    oversampled = ["--opening-seconds", "0.2", "--opening-repeat", "3"]
+    assert finetune_main(["--dataset", str(blank_dataset), "--output-dir", str(tmp_path / "out"), *args, *oversampled]) == 0
     assert Gr00tPolicy.from_pretrained(tmp_path / "out").data_config.embodiment_tag == "new_embodiment"
+    saved = json.loads((tmp_path / "out" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert (saved["config"]["opening_s"], saved["config"]["opening_repeat"]) == (0.2, 3)
     (dataset_copy / "meta" / "info.json").unlink()
     assert finetune_main(["--dataset", str(dataset_copy), "--output-dir", str(tmp_path / "bad"), *args]) == 2
     assert "info.json is missing" in capsys.readouterr().err
