@@ -191,6 +191,7 @@ def summarise_task(outcomes: Sequence[EpisodeOutcome]) -> dict[str, Any]:
     successes = sum(o.success for o in outcomes)
     low, high = wilson_interval(successes, n)
     times = [o.time_to_success_s for o in outcomes if o.time_to_success_s is not None]
+    missed = [o.closest_hand_distance_m for o in outcomes if not o.success and o.closest_hand_distance_m is not None]
     summary: dict[str, Any] = {
         "episodes": n,
         "successes": successes,
@@ -199,6 +200,8 @@ def summarise_task(outcomes: Sequence[EpisodeOutcome]) -> dict[str, Any]:
         "mean_time_to_success_s": float(np.mean(times)) if times else None,
         "median_time_to_success_s": float(np.median(times)) if times else None,
         "wrong_object_touched_rate": sum(o.wrong_object_touched for o in outcomes) / n,
+        # How close the failures came: a median a few cm beyond the touch distance = near misses.
+        "failures_median_closest_hand_distance_m": float(np.median(missed)) if missed else None,
         "safety_interventions": sum(o.safety_interventions for o in outcomes),
         "episodes_with_safety_interventions": sum(o.safety_interventions > 0 for o in outcomes),
     }

@@ -15,12 +15,15 @@ from gr00t_eval.stats import wilson_interval
 from gr00t_sim.tasks import EpisodeOutcome
 
 
-def outcome(success: bool, first_touched: str | None, target: str = "red_cube", seed: int = 10_000) -> EpisodeOutcome:
+def outcome(
+    success: bool, first_touched: str | None, target: str = "red_cube", seed: int = 10_000, closest: float | None = None
+) -> EpisodeOutcome:
     return EpisodeOutcome(
         task="touch_one_of_two", seed=seed, instruction="touch the red cube", target_object=target,
         success=success, time_to_success_s=1.0 if success else None, duration_s=2.0,
         first_touched_object=first_touched, touched_objects=[first_touched] if first_touched else [],
         wrong_object_touched=first_touched not in (None, target), final_target_position=[0.0, 0.0, 0.9],
+        closest_hand_distance_m=closest,
     )
 
 
@@ -41,6 +44,13 @@ def test_language_compliance_counts_the_first_touched_object() -> None:
     assert summary["language_compliance_rate_when_touching"] == pytest.approx(2 / 3)
     assert summary["wrong_object_touched_rate"] == 0.25
     assert summary["mean_time_to_success_s"] == 1.0
+    assert summary["failures_median_closest_hand_distance_m"] is None  # no distances recorded
+
+
+def test_failures_closest_approach_is_the_median_over_failed_episodes_only() -> None:
+    outcomes = [outcome(True, "red_cube", closest=0.0), outcome(False, None, closest=0.05),
+                outcome(False, None, closest=0.30), outcome(False, "blue_cube", closest=0.07)]
+    assert summarise_task(outcomes)["failures_median_closest_hand_distance_m"] == pytest.approx(0.07)
 
 
 def test_pair_compliance_needs_both_seeds_of_a_scene_pair_to_comply() -> None:

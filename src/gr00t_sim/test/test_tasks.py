@@ -88,8 +88,13 @@ def test_a_hand_hovering_10_cm_above_does_not_touch() -> None:
     task = get_task("reach")
     spec = task.sample(EVAL_SEED_START + 1, LAYOUT)
     tracker = task.tracker(spec, LAYOUT)
+    assert tracker.outcome().closest_hand_distance_m is None  # nothing observed yet
+    assert not tracker.update(observation(spec))
     assert not tracker.update(observation(spec, {spec.hand: above(spec, spec.target_object, 0.10)}))
-    assert tracker.outcome().touched_objects == []
+    assert not tracker.update(observation(spec))
+    outcome = tracker.outcome()
+    assert outcome.touched_objects == []
+    assert outcome.closest_hand_distance_m == pytest.approx(0.10)  # the closest moment, not the last
 
 
 def test_push_succeeds_when_the_object_is_in_the_named_region_and_on_the_table() -> None:

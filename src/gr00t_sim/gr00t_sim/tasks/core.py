@@ -148,6 +148,9 @@ class EpisodeOutcome:
     touched_objects: list[str]
     wrong_object_touched: bool
     final_target_position: list[float]
+    # Smallest distance (m) of either palm centre to the target's bounding cylinder over the
+    # episode: tells a near miss (a few cm beyond the touch distance) from a hand that never went.
+    closest_hand_distance_m: float | None = None
     safety_interventions: int = 0  # filled in by whoever runs the episode through a safety layer
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -169,6 +172,7 @@ class EpisodeTracker:
         self.success_time_s: float | None = None
         self.touched_objects: list[str] = []  # in order of first touch
         self._last_target_position = np.asarray(spec.placements[spec.target_object].position, dtype=np.float64)
+        self.closest_hand_distance_m = math.inf
 
     @property
     def succeeded(self) -> bool:
@@ -184,6 +188,9 @@ class EpisodeTracker:
             self._start_time = observation.time_s
         self._last_time = observation.time_s
         self._last_target_position = np.asarray(observation.object_positions[self.spec.target_object])
+        for point in observation.hand_positions.values():
+            distance = self.geometry.distance(point, self.spec.target_object, self._last_target_position)
+            self.closest_hand_distance_m = min(self.closest_hand_distance_m, distance)
         for _hand, name in sorted(self.geometry.touching(observation)):
             if name not in self.touched_objects:
                 self.touched_objects.append(name)
@@ -205,6 +212,9 @@ class EpisodeTracker:
             touched_objects=list(self.touched_objects),
             wrong_object_touched=bool(wrong),
             final_target_position=[float(v) for v in self._last_target_position],
+            closest_hand_distance_m=(
+                float(self.closest_hand_distance_m) if math.isfinite(self.closest_hand_distance_m) else None
+            ),
         )
 
 
