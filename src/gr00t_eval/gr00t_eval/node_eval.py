@@ -167,6 +167,7 @@ def run_node_eval(
                 goal = ExecuteInstruction.Goal(instruction=BLANK_INSTRUCTION if config.blank_instruction else spec.instruction)
                 goal.timeout.sec = int(episode_s)
                 goal.timeout.nanosec = int(round((episode_s - int(episode_s)) * 1e9))
+                goal_sent_wall = time.monotonic()
                 goal_handle = wait(action_client.send_goal_async(goal), _SERVICE_TIMEOUT_S, "ExecuteInstruction")
                 if not goal_handle.accepted:
                     raise RuntimeError(f"ExecuteInstruction goal rejected for {task_name}/{seed}")
@@ -228,12 +229,16 @@ def run_node_eval(
                         and status.wall_s >= result_wall[0] - _END_OF_ACTION_S
                     )
                     if status.intervening and not previous and not end_of_action:
+                        if onsets == 0:  # when, in the action's time: mid-episode or at its end
+                            outcome.extra["first_intervention_at_s"] = status.wall_s - goal_sent_wall
                         onsets += 1
                         for fault in status.faults:
                             key = f"safety_{fault.split(':')[0].strip().replace(' ', '_')}"
                             outcome.extra[key] = outcome.extra.get(key, 0.0) + 1.0
                     previous = status.intervening
                 outcome.safety_interventions = onsets
+                if result_wall:
+                    outcome.extra["action_result_at_s"] = result_wall[0] - goal_sent_wall
                 outcome.extra["instruction_sent"] = 0.0 if config.blank_instruction else 1.0
                 run.outcomes.append(outcome)
                 run.sim_time_s += outcome.duration_s

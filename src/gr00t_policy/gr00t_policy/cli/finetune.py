@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--learning-rate", type=float, default=d.learning_rate)
     opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
     opt.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
+    opt.add_argument("--goal-readout-weight", type=float, default=d.goal_readout_weight,
+                     help="auxiliary loss, training only: a linear readout of the chunk's motion from the mean goal "
+                          "token, so System 2 must say where to move (default 0 = off, the reference recipe)")
     opt.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="clipping; 0 disables")
 
     run = parser.add_argument_group("run")
@@ -139,6 +142,7 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
         video_cache_episodes=args.video_cache_episodes,
         opening_s=args.opening_s,
         opening_repeat=args.opening_repeat,
+        goal_readout_weight=args.goal_readout_weight,
         seed=args.seed,
         device=args.device,
         bf16=args.bf16,

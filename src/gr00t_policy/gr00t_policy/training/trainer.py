@@ -85,7 +85,8 @@ TOKENIZER_SUBDIR = "tokenizer"  # Gr00tPolicy.from_pretrained looks for <checkpo
 SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Settings that must match for a resumed run to continue the same optimisation.
 _RESUME_SENSITIVE = (
-    "batch_size", "gradient_accumulation_steps", "max_steps", "seed", "learning_rate", "opening_s", "opening_repeat"
+    "batch_size", "gradient_accumulation_steps", "max_steps", "seed", "learning_rate", "opening_s", "opening_repeat",
+    "goal_readout_weight",
 )
 
 
@@ -113,6 +114,13 @@ class FinetuneConfig:
         opening_s / opening_repeat: frames in each episode's first ``opening_s`` seconds are drawn
             ``opening_repeat`` times per epoch (``WindowConfig``): more of the frames where a
             demonstration commits to its target, so reading the instruction gets more of the loss.
+        goal_readout_weight: weight of an auxiliary training-only loss (0 = off, the reference
+            recipe): a linear readout of the chunk's motion (last minus first normalised action)
+            from the mean goal token (:class:`GoalReadout`). The action head reads the goal tokens
+            with state and noise at hand, so the flow-matching loss alone barely asks System 2 to
+            say where to move; a linear readout of its mean token can only succeed if System 2
+            combines the instruction with the image (e.g. which side the named object is on).
+            The readout is saved with the trainer state, never with the model.
         num_workers: DataLoader worker processes (decoding + crops); 0 = in the main process.
         device: ``auto`` = cuda when available, else cpu. ``bf16`` autocast applies on CUDA only.
         save_steps: checkpoint period in optimizer steps; ``save_total_limit`` keeps the newest ones.
@@ -153,6 +161,7 @@ class FinetuneConfig:
     video_cache_episodes: int = 8
     opening_s: float = 0.0
     opening_repeat: int = 1
+    goal_readout_weight: float = 0.0
     # --- run
     seed: int = 42
     device: str = "auto"
@@ -195,6 +204,8 @@ class FinetuneConfig:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
         if self.opening_s < 0 or self.opening_repeat < 1:
             raise ValueError(f"need opening_s >= 0 and opening_repeat >= 1, got {self.opening_s}, {self.opening_repeat}")
+        if not self.goal_readout_weight >= 0:
+            raise ValueError(f"goal_readout_weight must be >= 0 (0 disables it), got {self.goal_readout_weight}")
         if not (self.tune_llm or self.tune_visual or self.tune_projector or self.tune_diffusion_model):
             logger.warning("all tune_* flags are off: only backbone.linear trains (as in the original)")
 
@@ -209,6 +220,33 @@ class FinetuneConfig:
 
     def to_json_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+class GoalReadout(nn.Module):
+    """Training-only auxiliary head: the chunk's motion, linearly, from the mean goal token.
+
+    Deliberately weak (mean pooling, one linear layer): whatever it predicts must already be in the
+    goal tokens, so its loss teaches System 2, not itself.
+    """
+
+    def __init__(self, token_dim: int, action_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(token_dim, action_dim)
+
+    def loss(
+        self, goal_tokens: torch.Tensor, token_mask: torch.Tensor, action: torch.Tensor, action_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """MSE between the readout and ``action[:, -1] - action[:, 0]`` on the real action dims.
+
+        Args:
+            goal_tokens: (B, T, D) backbone features; token_mask: (B, T), true on prompt tokens.
+            action / action_mask: (B, H, A) normalised chunk and its mask, as the flow-matching loss gets.
+        """
+        weights = token_mask.to(goal_tokens.dtype).unsqueeze(-1)
+        pooled = (goal_tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        motion = (action[:, -1] - action[:, 0]).to(pooled.dtype)
+        mask = action_mask[:, 0].to(pooled.dtype)
+        return (((self.linear(pooled) - motion) ** 2) * mask).sum() / mask.sum().clamp(min=1.0)
 
 
 @dataclass
@@ -270,10 +308,14 @@ def frozen_modules_to_eval(
         head.model.eval()
 
 
-def build_optimizer(model: nn.Module, config: FinetuneConfig) -> torch.optim.AdamW:
-    """AdamW over trainable parameters; no weight decay on biases and norms (HF Trainer's grouping)."""
+def build_optimizer(model: nn.Module, config: FinetuneConfig, extra: nn.Module | None = None) -> torch.optim.AdamW:
+    """AdamW over trainable parameters; no weight decay on biases and norms (HF Trainer's grouping).
+
+    ``extra``: a training-only module (the goal readout) optimised alongside the model.
+    """
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    named = list(model.named_parameters()) + (list(extra.named_parameters(prefix="extra")) if extra else [])
+    for name, param in named:
         if not param.requires_grad:
             continue
         leaf = name.rsplit(".", 1)[-1]
@@ -413,7 +455,12 @@ class Gr00tFinetuner:
             "tune_diffusion_model": config.tune_diffusion_model,
         }
         self.num_trainable = set_trainable_modules(self.model, **self._tune)
-        self.optimizer = build_optimizer(self.model, config)
+        self.goal_readout: GoalReadout | None = None
+        self.readout_losses: list[float] = []
+        if config.goal_readout_weight > 0:
+            torch.manual_seed(config.seed)  # same readout initialisation on every rank
+            self.goal_readout = GoalReadout(self.model.backbone.linear.out_features, head.action_dim).to(self.device)
+        self.optimizer = build_optimizer(self.model, config, extra=self.goal_readout)
         self.scheduler = cosine_schedule_with_warmup(self.optimizer, config.warmup_steps, config.max_steps)
         # Loss noise and dropout are seeded per rank (rank 0 = a single process's seed); the
         # weights are not (preset_seed / the checkpoint), and DDP broadcasts rank 0's anyway.
@@ -550,6 +597,14 @@ class Gr00tFinetuner:
             changed["world_size"] = (saved_world, self.dist.world_size)
         if changed:
             logger.warning("resuming %s with changed settings %s: the run will not match an uninterrupted one", checkpoint, changed)
+        saved_readout = state.get("goal_readout")
+        if (saved_readout is None) != (self.goal_readout is None):
+            raise ValueError(
+                f"{checkpoint} was trained with goal_readout_weight {saved['goal_readout_weight']}; a resumed run "
+                "cannot switch the goal readout on or off (its optimizer state belongs to the run)"
+            )
+        if self.goal_readout is not None:
+            self.goal_readout.load_state_dict(saved_readout)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         rank_states = state.get("rank_rng_states")
@@ -592,6 +647,7 @@ class Gr00tFinetuner:
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
+                "goal_readout": self.goal_readout.state_dict() if self.goal_readout is not None else None,
                 **rank_states[0],
                 "sample_position": self.sample_position,
                 "world_size": self.dist.world_size,
@@ -644,7 +700,7 @@ class Gr00tFinetuner:
         model.train()
         frozen_modules_to_eval(self.model, **self._tune)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and config.bf16)
-        total = 0.0
+        total = readout_total = 0.0
         for micro in range(config.gradient_accumulation_steps):
             batch = _to_device(next(batches), self.device)
             # DDP: gradients are all-reduced (averaged over ranks) on the last micro-batch only.
@@ -653,14 +709,30 @@ class Gr00tFinetuner:
             with sync:
                 with autocast:
                     out = model(*_model_inputs(batch), generator=self.loss_generator)
-                loss = out["loss"].float() / config.gradient_accumulation_steps
+                loss = out["loss"].float()
+                if self.goal_readout is not None:
+                    readout = self.goal_readout.loss(
+                        out["backbone_features"].float(), batch["attention_mask"], batch["action"], batch["action_mask"]
+                    )
+                    loss = loss + config.goal_readout_weight * readout
+                    readout_total += readout.item() / config.gradient_accumulation_steps
+                loss = loss / config.gradient_accumulation_steps
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss is {loss.item()} at step {self.step + 1}; lower learning_rate")
                 loss.backward()
             total += loss.item()
         self.sample_position += self.global_batch_size
         total = self.dist.mean(total, self.device)  # the logged loss: all ranks' micro-batches
+        if self.goal_readout is not None:
+            self.readout_losses.append(self.dist.mean(readout_total, self.device))
         params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.goal_readout is not None:
+            readout_params = list(self.goal_readout.parameters())
+            if self.dist.enabled:  # outside DistributedDataParallel: average its gradients by hand
+                for param in readout_params:
+                    torch.distributed.all_reduce(param.grad)
+                    param.grad /= self.dist.world_size
+            params += readout_params
         if config.max_grad_norm > 0:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
         else:
@@ -724,6 +796,9 @@ class Gr00tFinetuner:
                         "samples_per_s": len(window) * self.global_batch_size / max(elapsed, 1e-9),
                         "epoch": self.sample_position / len(self.dataset),
                     }
+                    if self.readout_losses:  # the auxiliary part of "loss" (unweighted)
+                        record["goal_readout_loss"] = float(np.mean(self.readout_losses))
+                        self.readout_losses.clear()
                     if main:
                         with log_path.open("a") as f:
                             f.write(json.dumps(record) + "\n")

@@ -19,6 +19,7 @@ from gr00t_policy.policy import Gr00tPolicy
 from gr00t_policy.training import (
     DatasetError,
     FinetuneConfig,
+    GoalReadout,
     Gr00tFinetuner,
     Gr00tWindowDataset,
     WindowConfig,
@@ -219,6 +220,48 @@ def test_prompt_order_can_be_changed_for_training_and_is_saved(blank_dataset, tm
     assert again.collator.instruction_first
     with pytest.raises(ValueError, match="cannot change the prompt order"):
         Gr00tFinetuner(_config(blank_dataset, tmp_path / "first", resume=True, instruction_first=False, **settings))
+
+
+# ----------------------------------------------------------------------------- goal readout
+def test_goal_readout_fits_motion_that_the_mean_token_carries_and_ignores_padding():
+    torch.manual_seed(0)
+    tokens = torch.randn(64, 5, 8)
+    token_mask = torch.ones(64, 5, dtype=torch.bool)
+    token_mask[:, 4] = False
+    tokens[:, 4] = 1e3  # padding: must not enter the mean
+    mixing = torch.randn(8, 3)
+    motion = tokens[:, :4].mean(1) @ mixing
+    action = torch.zeros(64, 16, 4)
+    action[:, -1, :3] = motion
+    action_mask = torch.zeros(64, 16, 4, dtype=torch.bool)
+    action_mask[..., :3] = True
+    action[:, -1, 3] = 50.0  # a padded action dim: not scored
+    readout = GoalReadout(8, 4)
+    optimizer = torch.optim.Adam(readout.parameters(), lr=0.05)
+    first = readout.loss(tokens, token_mask, action, action_mask).item()
+    for _ in range(300):
+        optimizer.zero_grad()
+        readout.loss(tokens, token_mask, action, action_mask).backward()
+        optimizer.step()
+    assert readout.loss(tokens, token_mask, action, action_mask).item() < 1e-3 * first
+
+
+def test_goal_readout_trains_with_the_model_resumes_and_stays_out_of_the_model(blank_dataset, tmp_path):
+    settings = {"use_video": False, "batch_size": 4, "max_steps": 4, "save_steps": 2, "goal_readout_weight": 1.0}
+    run = tmp_path / "readout"
+    finetune(_config(blank_dataset, run, **settings))
+    log = read_train_log(run)
+    assert all(np.isfinite(r["goal_readout_loss"]) for r in log)
+    assert not any("readout" in name for name in load_file(str(run / "model.safetensors")))
+    state = torch.load(run / "checkpoint-2" / "trainer_state.pt", map_location="cpu", weights_only=False)
+    assert set(state["goal_readout"]) == {"linear.weight", "linear.bias"}
+    shutil.rmtree(run / "checkpoint-4")
+    resumed = finetune(_config(blank_dataset, run, resume=True, **settings))
+    assert [loss for _, loss in resumed.losses] == pytest.approx([r["last_loss"] for r in log[2:]], abs=1e-6)
+    with pytest.raises(ValueError, match="goal readout on or off"):
+        Gr00tFinetuner(_config(blank_dataset, run, resume=True, **{**settings, "goal_readout_weight": 0.0}))
+    with pytest.raises(ValueError, match="goal_readout_weight"):
+        _config(blank_dataset, run, goal_readout_weight=-1.0)
 
 
 # ----------------------------------------------------------------------------- bad input

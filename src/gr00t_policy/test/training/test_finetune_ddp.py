@@ -63,11 +63,16 @@ WORKER = textwrap.dedent(
         for name, tensor in sorted(self.model.state_dict().items()):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        readout = hashlib.sha256()
+        if self.goal_readout is not None:
+            for name, tensor in sorted(self.goal_readout.state_dict().items()):
+                readout.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         runs.append({
             "rank": self.dist.rank, "world_size": self.dist.world_size, "ddp": self.ddp is not None,
             "find_unused_parameters": bool(self.ddp.find_unused_parameters) if self.ddp is not None else None,
             "start_step": result.start_step, "final_step": result.final_step,
             "losses": result.losses, "sha256": digest.hexdigest(), "loss_seed": initial_seed,
+            "readout_sha256": readout.hexdigest() if self.goal_readout is not None else None,
             "global_batch_size": self.global_batch_size,
         })
         return result
@@ -113,6 +118,7 @@ def ddp_run(blank_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
         "--no-tune-visual", "--batch-size", str(BATCH), "--gradient-accumulation-steps", str(ACCUMULATION),
         "--max-steps", str(STEPS), "--save-steps", str(SAVE_STEPS), "--learning-rate", "3e-3",
         "--log-every", "1", "--num-workers", "0", "--device", "cpu", "--no-progress",
+        "--goal-readout-weight", "1.0",  # a module outside DistributedDataParallel, averaged by hand
     ]
     first = _torchrun(worker, tmp / "report_first", args)
     if first["returncode"] != 0:
@@ -154,6 +160,7 @@ def test_both_ranks_end_with_identical_parameters_from_differently_seeded_noise(
     assert len(rank0) == len(rank1) == 2
     for first, second in zip(rank0, rank1, strict=True):
         assert first["sha256"] == second["sha256"]
+        assert first["readout_sha256"] is not None and first["readout_sha256"] == second["readout_sha256"]
         assert first["losses"] == second["losses"]  # the logged loss is the mean over ranks
     # Loss noise and dropout are seeded per rank (seed + rank); rank 0 keeps the single-process seed.
     assert [rank0[0]["loss_seed"], rank1[0]["loss_seed"]] == [42, 43]
