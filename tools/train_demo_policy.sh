@@ -8,7 +8,8 @@
 # each scene recorded with either object named, so the instruction and not the scene decides the
 # target), PUSH_EPISODES (default 80), STEPS (optimizer steps, default 4000), OPENING_SECONDS /
 # OPENING_REPEAT (default 0.5 / 3: each episode's first half second, where the demonstrator
-# commits to a target, is drawn three times per epoch), BASE_MODEL (default
+# commits to a target, is drawn three times per epoch), GOAL_READOUT_WEIGHT (default 0: the
+# auxiliary goal-token readout of gr00t-finetune --goal-readout-weight), BASE_MODEL (default
 # models/gr00t_random; models/gr00t_demo continues from the bundled policy), FINETUNE_DIR (default
 # WORK_DIR/finetune; another one continues a run in a second stage), DEVICE (auto | cpu | cuda).
 # A WORK_DIR that already holds a converted dataset is reused (delete WORK_DIR/dataset to record
@@ -31,6 +32,7 @@ base_model="${BASE_MODEL:-models/gr00t_random}"
 steps="${STEPS:-4000}"
 opening_seconds="${OPENING_SECONDS:-0.5}"
 opening_repeat="${OPENING_REPEAT:-3}"
+goal_readout_weight="${GOAL_READOUT_WEIGHT:-0}"
 device="${DEVICE:-auto}"
 finetune_dir="${FINETUNE_DIR:-${work}/finetune}"
 
@@ -62,5 +64,6 @@ gr00t-finetune --dataset "${work}/dataset" --output-dir "${finetune_dir}" \
     --base-model "${base_model}" --instruction-first --embodiment gr1 --tune-llm \
     --max-steps "${steps}" --batch-size 32 --learning-rate 5e-4 --num-workers 0 \
     --video-cache-episodes 1000 --opening-seconds "${opening_seconds}" --opening-repeat "${opening_repeat}" \
+    --goal-readout-weight "${goal_readout_weight}" \
     --log-every 50 --save-steps 1000 --save-dtype float32 \
     --device "${device}" --no-progress

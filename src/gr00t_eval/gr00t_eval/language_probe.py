@@ -15,8 +15,12 @@ and touch-one-of-two (it names an object; the two lie on either side) episodes a
 often the first chunk moves the arm on the instructed side more than the other one (the scripted
 demonstrations: always; a policy that ignores the instruction: about half the time).
 
+And where grounding fails: linear read-outs of System 2's goal tokens at touch-one-of-two starts,
+fitted on training seeds and scored on evaluation seeds, for the colour of the object on the left
+(vision), of the named object (language), and the named object's side (binding, both combined).
+
     python -m gr00t_eval.language_probe --model models/gr00t_demo [models/gr00t_random ...] --pairs 10 \
-        [--episodes 20 --draws 5] [--output probe.json]
+        [--episodes 20 --draws 5] [--grounding 160 80] [--output probe.json]
 """
 
 from __future__ import annotations
@@ -186,6 +190,68 @@ def arm_choice(
     return {"task": task_name, "episodes": episodes, "draws": draws, "instructed_arm_rate": float(np.mean(hits))}
 
 
+# Linear read-outs of the goal tokens at touch-one-of-two episode starts, each a balanced yes/no:
+# what the image shows, what the instruction names, and the two combined (where to go).
+_WARM = ("red", "yellow")
+GROUNDING_QUESTIONS = {
+    "vision: the object on the left is red or yellow": lambda spec: _is_warm(_object_on(spec, "left")),
+    "language: the named object is red or yellow": lambda spec: _is_warm(spec.target_object),
+    "binding: the named object is on the left": lambda spec: spec.hand == "left",
+}
+_IMAGE_BLOCK_TOKENS = 80  # the last goal tokens: with instruction_first, the image block and the prompt's end
+
+
+def _is_warm(name: str) -> bool:
+    return name.split("_")[0] in _WARM
+
+
+def _object_on(spec: EpisodeSpec, side: str) -> str:
+    names = (spec.target_object, spec.other_object)
+    return next(n for n in names if (spec.placements[n].position[1] > 0) == (side == "left"))
+
+
+def _ridge_accuracy(train: torch.Tensor, y_train: torch.Tensor, test: torch.Tensor, y_test: torch.Tensor,
+                    penalty: float) -> float:
+    """Held-out accuracy of a ridge classifier (dual form: far fewer samples than features)."""
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    a, b = (train - mean) / std, (test - mean) / std
+    alpha = torch.linalg.solve(a @ a.T + penalty * torch.eye(len(a), dtype=a.dtype), y_train * 2 - 1)
+    return float((((b @ (a.T @ alpha)) > 0).to(y_test.dtype) == y_test).double().mean())
+
+
+def grounding_readout(
+    policy: Gr00tPolicy, stack: StackConfig, train_episodes: int, test_episodes: int, penalty: float = 100.0,
+    seed_start: int = EVAL_SEED_START,
+) -> dict[str, float]:
+    """Held-out accuracy of linear read-outs of the image-block goal tokens (``GROUNDING_QUESTIONS``).
+
+    Fitted on training-seed episode starts, scored on evaluation seeds. Vision and language near
+    100% with binding near 50% says System 2 sees the colours and reads the name but does not
+    combine them; the action head then has to, or it picks a side at random.
+    """
+    task = get_task("touch_one_of_two")
+    sim_config = SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+
+    def collect(seeds: range) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, answers = [], []
+        with GR1TabletopSim(stack.robot, sim_config) as sim:
+            layout = layout_of(sim)
+            for seed in seeds:
+                spec = task.sample(seed, layout)
+                image, _state = _episode_start(sim, spec, policy, stack)
+                goal = policy.encode_goal([image], spec.instruction).tokens[0, -_IMAGE_BLOCK_TOKENS:]
+                tokens.append(goal.double().flatten())
+                answers.append([float(question(spec)) for question in GROUNDING_QUESTIONS.values()])
+        return torch.stack(tokens), torch.tensor(answers, dtype=torch.float64)
+
+    train, y_train = collect(range(0, train_episodes))
+    test, y_test = collect(range(seed_start, seed_start + test_episodes))
+    return {
+        question: _ridge_accuracy(train, y_train[:, k], test, y_test[:, k], penalty)
+        for k, question in enumerate(GROUNDING_QUESTIONS)
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, nargs="+", required=True, help="checkpoint directories")
@@ -193,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=20, help="episode starts per task for the arm choice")
     parser.add_argument("--draws", type=int, default=5, help="noise draws per episode start for the arm choice")
     parser.add_argument("--seed-start", type=int, default=EVAL_SEED_START)
+    parser.add_argument("--grounding", type=int, nargs=2, default=(160, 80), metavar=("TRAIN", "TEST"),
+                        help="touch episode starts to fit / score the goal-token read-outs (0 0 skips them)")
     parser.add_argument("--output", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)
     if min(args.pairs, args.episodes, args.draws) < 1:
@@ -215,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("    first chunk moves the instructed side's arm more: " + ", ".join(
             f"{c['task']} {c['instructed_arm_rate']:.0%}" for c in result["arm_choice"]
         ) + f" ({args.episodes} episode starts x {args.draws} noise draws)")
+        if min(args.grounding) > 0:
+            result["grounding_readout"] = grounding_readout(policy, stack, *args.grounding, seed_start=args.seed_start)
+            print("    goal tokens, linear read-out accuracy on held-out episodes: " + "; ".join(
+                f"{question} {accuracy:.0%}" for question, accuracy in result["grounding_readout"].items()))
         results.append(result)
     if args.output:
         args.output.write_text(json.dumps({"probe": "gr00t_eval.language_probe", "results": results}, indent=2) + "\n")

@@ -89,7 +89,7 @@ def test_cli_writes_a_json_report_and_a_png(tmp_path: Path) -> None:
 
 
 def test_language_probe_separates_instruction_from_noise(tmp_path: Path) -> None:
-    from gr00t_eval.language_probe import language_sensitivity, main as probe_main
+    from gr00t_eval.language_probe import GROUNDING_QUESTIONS, language_sensitivity, main as probe_main
     from gr00t_policy.policy import Gr00tPolicy
 
     models = Path(__file__).resolve().parents[3] / "models"
@@ -107,12 +107,38 @@ def test_language_probe_separates_instruction_from_noise(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="even"):
         language_sensitivity(policy, stack, pairs=1, seed_start=10_001)
     out = tmp_path / "probe.json"
-    args = ["--model", str(models / "gr00t_random"), "--pairs", "1", "--episodes", "2", "--draws", "2"]
+    args = ["--model", str(models / "gr00t_random"), "--pairs", "1", "--episodes", "2", "--draws", "2",
+            "--grounding", "6", "4"]
     assert probe_main([*args, "--output", str(out)]) == 0
     result = json.loads(out.read_text())["results"][0]
     assert result["pairs"] == 1
     assert [c["task"] for c in result["arm_choice"]] == ["reach", "touch_one_of_two"]
     assert all(c["instructed_arm_rate"] in (0.0, 0.25, 0.5, 0.75, 1.0) for c in result["arm_choice"])
+    assert set(result["grounding_readout"]) == set(GROUNDING_QUESTIONS)
+    assert all(accuracy in (0.0, 0.25, 0.5, 0.75, 1.0) for accuracy in result["grounding_readout"].values())
+
+
+def test_grounding_questions_and_the_linear_readout() -> None:
+    import torch
+
+    from gr00t_eval.language_probe import GROUNDING_QUESTIONS, _ridge_accuracy
+    from gr00t_sim import SimConfig
+    from gr00t_sim.tasks import TableLayout, get_task
+
+    task = get_task("touch_one_of_two")
+    layout = TableLayout.from_sim_config(SimConfig())
+    first, second = task.sample(10_000, layout), task.sample(10_001, layout)  # a scene pair
+    vision, language, binding = GROUNDING_QUESTIONS.values()
+    assert vision(first) == vision(second)  # the same scene
+    assert binding(first) != binding(second) and (first.hand == "left") == binding(first)
+    assert language(first) == (first.target_object.split("_")[0] in ("red", "yellow"))
+    # A feature that carries the answer reads out; XOR of two features does not (a linear probe).
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(200, 20)))
+    plain = (x[:, 0] > 0).double()
+    xor = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).double()
+    assert _ridge_accuracy(x[:100], plain[:100], x[100:], plain[100:], penalty=1.0) > 0.9
+    assert _ridge_accuracy(x[:100], xor[:100], x[100:], xor[100:], penalty=1.0) < 0.7
 
 
 def test_arm_choice_reads_the_arm_that_moves_more() -> None:
