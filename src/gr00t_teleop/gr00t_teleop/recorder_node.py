@@ -10,7 +10,9 @@ Topics out: `~/status` (std_msgs/String, JSON, latched, on change and every `sta
 `/diagnostics`.
 
 Recorded topics: the stack YAML's `topics.<key>` for each key in the `topic_keys` parameter
-(`cameras` = every camera's image and camera_info). QoS, on purpose:
+(`cameras` = every camera's image and camera_info). An episode stopped as a success with no message
+on a `required_topic_keys` topic (default joint_states, joint_command: what training needs) is kept
+as interrupted, with the reason, so gr00t-convert skips it. QoS, on purpose:
   sensors (joint states, images, camera info): BEST_EFFORT, depth 10 — matches best-effort drivers
       and reliable publishers alike; a little deeper than SensorDataQoS so an executor hiccup does
       not drop frames;
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,7 @@ RECORDABLE_TOPICS: dict[str, tuple[type, str]] = {
     "controller_status": (ControllerStatus, LATCHED),
 }
 DEFAULT_TOPIC_KEYS = ["joint_states", "joint_command", "action_chunk", "instruction", "controller_status", "cameras"]
+REQUIRED_TOPIC_KEYS = ["joint_states", "joint_command"]  # gr00t-convert's states and actions
 MIB = 1 << 20
 DIAG_OK, DIAG_WARN, DIAG_ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 
@@ -144,6 +147,8 @@ class RecorderNode(Node):
         p = lambda name, default: declare_from_stack(self, self.stack, "recorder", name, default)  # noqa: E731
         output_dir = Path(p("output_dir", "~/gr00t_episodes")).expanduser()
         topic_keys = list(p("topic_keys", DEFAULT_TOPIC_KEYS))
+        # A "successful" episode without these is useless for training: it is kept as interrupted.
+        required_keys = [k for k in p("required_topic_keys", REQUIRED_TOPIC_KEYS) if k in topic_keys]
         queue = WriterQueueConfig(
             max_queue_messages=p("max_queue_messages", 20_000),
             max_queue_bytes=int(p("max_queue_mb", 256.0) * MIB),
@@ -164,13 +169,14 @@ class RecorderNode(Node):
             queue=queue,
         )
         status_period_s = p("status_period_s", 0.5)
-        self.recorder = EpisodeRecorder(config, free_bytes=free_bytes)
         self._free_bytes = free_bytes
 
         # Subscriptions may run in parallel with each other and with a (blocking) stop service.
         self._topic_group = ReentrantCallbackGroup()
         self._service_group = MutuallyExclusiveCallbackGroup()
         self.topics: list[_RecordedTopic] = []
+        required_specs = {self.stack.topics[k] for k in required_keys if k in self.stack.topics}
+        required: list[str] = []
         for spec_name, msg_class, qos_class in self._resolve_topic_keys(topic_keys):
             qos = SUBSCRIPTION_QOS[qos_class]
             entry = _RecordedTopic("", type_name_of(msg_class), qos_class, qos)
@@ -179,6 +185,9 @@ class RecorderNode(Node):
             )
             entry.name = subscription.topic_name
             self.topics.append(entry)
+            if spec_name in required_specs:
+                required.append(entry.name)
+        self.recorder = EpisodeRecorder(replace(config, required_topics=tuple(required)), free_bytes=free_bytes)
 
         self.status_publisher = self.create_publisher(String, "~/status", LATCHED_QOS)
         self.create_service(SetInstruction, "~/start", self._on_start, callback_group=self._service_group)

@@ -31,7 +31,7 @@ GIB = 1 << 30
 T0 = 1_000_000_000_000
 
 
-def make_recorder(tmp_path, free=lambda _p: 100 * GIB, **queue) -> EpisodeRecorder:
+def make_recorder(tmp_path, free=lambda _p: 100 * GIB, required_topics=(), **queue) -> EpisodeRecorder:
     queue_config = WriterQueueConfig(flush_period_s=0.05, disk_check_period_s=0.02, min_free_bytes=GIB, **queue)
     config = RecorderConfig(
         output_dir=tmp_path / "episodes",
@@ -42,6 +42,7 @@ def make_recorder(tmp_path, free=lambda _p: 100 * GIB, **queue) -> EpisodeRecord
         calibration="gr1t2-2025-01",
         bag=BagWriterConfig(chunk_size_bytes=8192),
         queue=queue_config,
+        required_topics=required_topics,
     )
     return EpisodeRecorder(config, free_bytes=free)
 
@@ -96,6 +97,23 @@ def test_successful_episode_writes_bag_metadata_and_episode_yaml(tmp_path):
     assert second.index == 1  # numbering continues
     failed = recorder.stop(success=False, now_ns=T0 + 4_000_000_000)
     assert read_episode_metadata(failed.path).success is False
+
+
+def test_a_success_without_messages_on_a_required_topic_is_kept_as_interrupted(tmp_path):
+    recorder = make_recorder(tmp_path, required_topics=(JOINT_STATES,))
+    recorder.start("pick the pear", make_topics(), now_ns=T0)
+    recorder.record(CAMERA, image_bytes(np.zeros((4, 4, 3), np.uint8), T0), T0)  # camera only: no joint states
+    summary = recorder.stop(success=True, now_ns=T0 + 1_000_000_000)
+    assert summary.outcome is EpisodeOutcome.INTERRUPTED and JOINT_STATES in summary.interruption_reason
+    meta = read_episode_metadata(summary.path)
+    assert (meta.outcome, meta.success, meta.interrupted) == (EpisodeOutcome.INTERRUPTED, False, True)
+    assert read_metadata(summary.path)["custom_data"]["gr00t.episode.outcome"] == "interrupted"
+
+    recorder.start("pick the pear", make_topics(), now_ns=T0 + 2_000_000_000)
+    record_joints(recorder, 5, start_ns=T0 + 2_000_000_000)
+    assert recorder.stop(success=True, now_ns=T0 + 3_000_000_000).outcome is EpisodeOutcome.SUCCESS
+    recorder.start("pick the pear", make_topics(), now_ns=T0 + 4_000_000_000)
+    assert recorder.stop(success=False, now_ns=T0 + 5_000_000_000).outcome is EpisodeOutcome.FAILURE  # label kept
 
 
 def test_bad_requests_are_refused_with_the_reason(tmp_path):

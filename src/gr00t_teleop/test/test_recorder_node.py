@@ -96,6 +96,7 @@ def test_recorder_node_records_an_episode_and_refuses_bad_requests(ros, tmp_path
             parameter_overrides=[
                 Parameter("output_dir", value=str(out)),
                 Parameter("topic_keys", value=["joint_states", "joint_command", "instruction", "cameras"]),
+                Parameter("required_topic_keys", value=["joint_states"]),  # no joint commands published here
                 Parameter("operator", value="bob"),
                 Parameter("flush_period_s", value=0.05),
                 Parameter("status_period_s", value=0.1),

@@ -46,6 +46,8 @@ class RecorderConfig:
 
     min_free_bytes_to_start: refuse to start below this (a 60 s episode of one 640x480 camera is
         ~2 GB raw); while recording the writer stops at `queue.min_free_bytes`.
+    required_topics: topics an episode cannot be trained on without (joint states, commands); a
+        success stop with none of their messages written is kept as interrupted, with the reason.
     """
 
     output_dir: Path
@@ -57,6 +59,7 @@ class RecorderConfig:
     min_free_bytes_to_start: int = 2 << 30
     bag: BagWriterConfig = field(default_factory=BagWriterConfig)
     queue: WriterQueueConfig = field(default_factory=WriterQueueConfig)
+    required_topics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.min_free_bytes_to_start < self.queue.min_free_bytes:
@@ -249,6 +252,12 @@ class EpisodeRecorder:
                 episode.interruption_reason = reason
 
                 def final_custom_data(result: WriterResult) -> dict[str, str]:
+                    nonlocal outcome, reason
+                    empty = [t for t in self.config.required_topics if not result.written.get(t)]
+                    if empty and outcome is EpisodeOutcome.SUCCESS:
+                        # Labelled a success, but nothing to train on: keep the bag, never as a success.
+                        outcome, reason = EpisodeOutcome.INTERRUPTED, f"no messages on {', '.join(empty)}"
+                        episode.outcome, episode.interrupted, episode.interruption_reason = outcome, True, reason
                     episode.message_counts = dict(result.written)
                     episode.dropped_messages = result.dropped
                     return episode.custom_data()
