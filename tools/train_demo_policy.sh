@@ -11,17 +11,25 @@
 # demonstrator commits to a target, three times per epoch), GOAL_READOUT_WEIGHT (default 0: the
 # auxiliary goal-token readout of gr00t-finetune --goal-readout-weight), BASE_MODEL (default
 # models/gr00t_random; models/gr00t_demo continues from the bundled policy), FINETUNE_DIR (default
-# WORK_DIR/finetune; another one continues a run in a second stage), DEVICE (auto | cpu | cuda).
+# WORK_DIR/finetune; another one continues a run in a second stage), DEVICE (auto | cpu | cuda),
+# GROUNDING_STEPS (default 0 = off; N > 0 first trains BASE_MODEL's System 2 for N steps on rendered
+# scenes with gr00t-pretrain-grounding — GROUNDING_SCENES per task, default 2000, seeds from 0;
+# validation 200 per task from seed 8000 — then fine-tunes the action head on the demonstrations
+# with the vision tower and LLM frozen, so what they learned about where the named object is stays),
+# FREEZE_SYSTEM2 (default 0; 1 keeps the vision tower and LLM frozen without a grounding stage, e.g.
+# for a second stage continuing a grounded policy).
 # A WORK_DIR that already holds a converted dataset is reused (delete WORK_DIR/dataset to record
 # again). The prompt puts the instruction before the images (--instruction-first: the action head
 # reads the image tokens, which then depend on the instruction). Seeds are training seeds
-# (< 10000); gr00t-eval uses 10000 and up. The bundled policy is two stages from the previous one
-# (models/README.md), with these defaults. The not-shipped experiment in the README: TOUCH_EPISODES=480
-# REACH_EPISODES=240 OPENING_REPEAT=3 (touch recorded first), then GOAL_READOUT_WEIGHT=1.0 from its
+# (< 10000); gr00t-eval uses 10000 and up. The bundled policy (models/README.md) is the previous
+# one (models/gr00t_demo at commit 6fec66b) + GROUNDING_STEPS=4000 (grounding, then 4000 steps),
+# then FREEZE_SYSTEM2=1 4000 steps more, as below. The not-shipped experiment in the README:
+# TOUCH_EPISODES=480 REACH_EPISODES=240 OPENING_REPEAT=3 (touch recorded first), then GOAL_READOUT_WEIGHT=1.0 from its
 # checkpoint-2000. Then evaluate and install:
 #
-#   BASE_MODEL=models/gr00t_demo tools/train_demo_policy.sh out/demo_policy
-#   BASE_MODEL=out/demo_policy/finetune FINETUNE_DIR=out/demo_policy/finetune2 tools/train_demo_policy.sh out/demo_policy
+#   GROUNDING_STEPS=4000 BASE_MODEL=models/gr00t_demo tools/train_demo_policy.sh out/demo_policy
+#   FREEZE_SYSTEM2=1 BASE_MODEL=out/demo_policy/finetune FINETUNE_DIR=out/demo_policy/finetune2 \
+#       tools/train_demo_policy.sh out/demo_policy
 #   gr00t-eval --policy node --model out/demo_policy/finetune2 --episodes 50 --output out/demo_policy/eval2.json
 #   cp out/demo_policy/finetune2/{config.json,model.safetensors} models/gr00t_demo/ (+ experiment_cfg/)
 set -euo pipefail
@@ -36,6 +44,9 @@ opening_seconds="${OPENING_SECONDS:-0.5}"
 opening_repeat="${OPENING_REPEAT:-1}"
 goal_readout_weight="${GOAL_READOUT_WEIGHT:-0}"
 device="${DEVICE:-auto}"
+grounding_steps="${GROUNDING_STEPS:-0}"
+grounding_scenes="${GROUNDING_SCENES:-2000}"
+freeze_system2="${FREEZE_SYSTEM2:-0}"
 finetune_dir="${FINETUNE_DIR:-${work}/finetune}"
 
 # shellcheck disable=SC1091
@@ -60,10 +71,24 @@ else
         --output-dir "${work}/bags" --summary "${work}/record_push.json"
     gr00t-convert "${work}/bags" -o "${work}/dataset" --workers 2 --overwrite
 fi
-# From the base model (its tokenizer and architecture), every part trained; all decoded videos
-# cached in memory (~150 KB per frame) since samples are drawn across all episodes.
+tune=(--tune-llm --tune-visual --tune-projector)
+if (( freeze_system2 )); then
+    tune=(--no-tune-llm --no-tune-visual)
+fi
+if (( grounding_steps > 0 )); then
+    python -m gr00t_sim.grounding_scenes --episodes "${grounding_scenes}" --seed-start 0 \
+        --output "${work}/grounding/train.npz"
+    python -m gr00t_sim.grounding_scenes --episodes 200 --seed-start 8000 --output "${work}/grounding/validation.npz"
+    gr00t-pretrain-grounding --scenes "${work}/grounding/train.npz" --validation "${work}/grounding/validation.npz" \
+        --base-model "${base_model}" --output-dir "${work}/grounding/model" --max-steps "${grounding_steps}" \
+        --eval-every 250 --device "${device}"
+    base_model="${work}/grounding/model"
+    tune=(--no-tune-llm --no-tune-visual)  # the SigLIP tower, mlp1 and the LLM stay as grounded
+fi
+# From the base model (its tokenizer and architecture); all decoded videos cached in memory
+# (~150 KB per frame) since samples are drawn across all episodes.
 gr00t-finetune --dataset "${work}/dataset" --output-dir "${finetune_dir}" \
-    --base-model "${base_model}" --instruction-first --embodiment gr1 --tune-llm \
+    --base-model "${base_model}" --instruction-first --embodiment gr1 "${tune[@]}" \
     --max-steps "${steps}" --batch-size 32 --learning-rate 5e-4 --num-workers 0 \
     --video-cache-episodes 1000 --opening-seconds "${opening_seconds}" --opening-repeat "${opening_repeat}" \
     --goal-readout-weight "${goal_readout_weight}" \

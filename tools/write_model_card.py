@@ -83,6 +83,9 @@ def main() -> int:
     parser.add_argument("--eval", type=Path, help="gr00t-eval report of the policy")
     parser.add_argument("--eval-blank", type=Path, default=None, help="same policy, --blank-instruction")
     parser.add_argument("--eval-random", type=Path, default=None, help="the random-weights starting point")
+    parser.add_argument("--weights", default=None, help="lineage sentence for the card (default: from --base-model)")
+    parser.add_argument("--grounding", type=Path, default=None,
+                        help="grounding_pretraining.json of a gr00t-pretrain-grounding stage before the fine-tuning")
     parser.add_argument("--base-model", type=Path, default=Path("models/gr00t_random"),
                         help="what the training started from (its model_card.json, if any, is copied in)")
     args = parser.parse_args()
@@ -113,7 +116,7 @@ def main() -> int:
         "name": args.model.name,
         "architecture": "GR00T N1",
         "preset": "demo",
-        "weights": (
+        "weights": args.weights or (
             f"fine-tuned from {args.base_model} ({'the policy described under base' if base_card else 'random seeded weights'}) "
             "on the demonstrations below"
         ),
@@ -142,8 +145,12 @@ def main() -> int:
             "random_weights": _eval_summary(args.eval_random),
         },
     }
+    if args.grounding is not None:
+        card["grounding_pretraining"] = _load(args.grounding)
     if base_card is not None:
-        card["base"] = {k: base_card[k] for k in ("name", "weights", "data", "training", "base") if k in base_card}
+        card["base"] = {
+            k: base_card[k] for k in ("name", "weights", "data", "training", "grounding_pretraining", "base") if k in base_card
+        }
     (args.model / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {args.model / 'model_card.json'}")
     return 0
