@@ -4,7 +4,7 @@
 DURATION ?= 30
 # A seeded episode of the tabletop task suite (gr00t_sim.tasks); its instruction is sent unless
 # INSTRUCTION is given, and the summary says whether the task succeeded.
-EPISODE ?= reach/10002
+EPISODE ?= reach/10003
 INSTRUCTION ?=
 
 setup:

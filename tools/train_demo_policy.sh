@@ -23,15 +23,18 @@
 # reads the image tokens, which then depend on the instruction). Seeds are training seeds
 # (< 10000); gr00t-eval uses 10000 and up. The bundled policy (models/README.md) is the previous
 # one (models/gr00t_demo at commit 6fec66b) + GROUNDING_STEPS=4000 (grounding, then 4000 steps),
-# then FREEZE_SYSTEM2=1 4000 steps more, as below. The not-shipped experiment in the README:
-# TOUCH_EPISODES=480 REACH_EPISODES=240 OPENING_REPEAT=3 (touch recorded first), then GOAL_READOUT_WEIGHT=1.0 from its
-# checkpoint-2000. Then evaluate and install:
+# then FREEZE_SYSTEM2=1 4000 steps more, twice (finetune2, then finetune3 from it), as below.
+# The not-shipped experiment in the README: TOUCH_EPISODES=480 REACH_EPISODES=240
+# OPENING_REPEAT=3 (touch recorded first), then GOAL_READOUT_WEIGHT=1.0 from its checkpoint-2000.
+# Then evaluate and install:
 #
 #   GROUNDING_STEPS=4000 BASE_MODEL=models/gr00t_demo tools/train_demo_policy.sh out/demo_policy
 #   FREEZE_SYSTEM2=1 BASE_MODEL=out/demo_policy/finetune FINETUNE_DIR=out/demo_policy/finetune2 \
 #       tools/train_demo_policy.sh out/demo_policy
-#   gr00t-eval --policy node --model out/demo_policy/finetune2 --episodes 50 --output out/demo_policy/eval2.json
-#   cp out/demo_policy/finetune2/{config.json,model.safetensors} models/gr00t_demo/ (+ experiment_cfg/)
+#   FREEZE_SYSTEM2=1 BASE_MODEL=out/demo_policy/finetune2 FINETUNE_DIR=out/demo_policy/finetune3 \
+#       tools/train_demo_policy.sh out/demo_policy
+#   gr00t-eval --policy node --model out/demo_policy/finetune3 --episodes 50 --output out/demo_policy/eval3.json
+#   cp out/demo_policy/finetune3/{config.json,model.safetensors} models/gr00t_demo/ (+ experiment_cfg/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-out/demo_policy}"
