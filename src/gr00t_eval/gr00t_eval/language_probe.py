@@ -40,18 +40,13 @@ from gr00t_policy.joint_states import ungroup_chunk
 from gr00t_policy.policy import GoalTokens, Gr00tPolicy
 from gr00t_sim import GR1TabletopSim, SimConfig
 from gr00t_sim.tasks import EVAL_SEED_START, EpisodeSpec, get_task
-from gr00t_sim.tasks.sim_binding import apply_episode, layout_of
-
-SETTLE_STEPS = 50  # physics steps after placing the objects, so they rest on the table when rendered
-
+from gr00t_sim.tasks.sim_binding import layout_of, render_episode_start
 
 def _episode_start(
     sim: GR1TabletopSim, spec: EpisodeSpec, policy: Gr00tPolicy, stack: StackConfig
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Place ``spec``'s scene, let it settle; the head-camera image and the policy state input."""
-    apply_episode(sim, spec)
-    sim.step(SETTLE_STEPS)
-    return sim.render("head"), measured_state(sim, stack.robot, policy.data_config.state_groups)
+    return render_episode_start(sim, spec), measured_state(sim, stack.robot, policy.data_config.state_groups)
 
 
 def _final_step(policy: Gr00tPolicy, state: dict[str, np.ndarray], goal: GoalTokens, noise: torch.Tensor) -> np.ndarray:

@@ -28,11 +28,10 @@ from gr00t_description import StackConfig, load_stack
 from gr00t_sim.configuration_sim import SimConfig
 from gr00t_sim.tabletop_sim import GR1TabletopSim
 from gr00t_sim.tasks import EVAL_SEED_START, EpisodeSpec, get_task
-from gr00t_sim.tasks.sim_binding import apply_episode, layout_of
+from gr00t_sim.tasks.sim_binding import layout_of, render_episode_start
 
 logger = logging.getLogger(__name__)
 
-SETTLE_STEPS = 50  # physics steps after placing the objects, so they rest on the table when rendered
 FORMAT_VERSION = 1
 
 
@@ -106,11 +105,10 @@ def render_scenes(
             iterator = tqdm(iterator, unit="scene")
         for task_name, seed in iterator:
             spec = get_task(task_name).sample(seed, layout)
-            apply_episode(sim, spec)
-            sim.step(SETTLE_STEPS)
+            image = render_episode_start(sim, spec)
             xy, on_table = _answers(spec, names, layout.table_top_height_m)
             target = spec.placements[spec.target_object].position
-            rows["images"].append(sim.render("head"))
+            rows["images"].append(image)
             rows["instructions"].append(spec.instruction)
             rows["tasks"].append(task_name)
             rows["seeds"].append(seed)
@@ -118,9 +116,7 @@ def render_scenes(
             rows["target_left"].append(target[1] > 0)
             rows["object_xy"].append(xy)
             rows["object_on_table"].append(on_table)
-    arrays = {name: np.stack(values) if name in ("images", "target_xy", "object_xy", "object_on_table") else np.array(values)
-              for name, values in rows.items()}
-    return GroundingScenes(object_names=np.array(names), **arrays)
+    return GroundingScenes(object_names=np.array(names), **{name: np.array(values) for name, values in rows.items()})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

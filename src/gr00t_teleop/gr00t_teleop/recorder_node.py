@@ -148,7 +148,9 @@ class RecorderNode(Node):
         output_dir = Path(p("output_dir", "~/gr00t_episodes")).expanduser()
         topic_keys = list(p("topic_keys", DEFAULT_TOPIC_KEYS))
         # A "successful" episode without these is useless for training: it is kept as interrupted.
-        required_keys = [k for k in p("required_topic_keys", REQUIRED_TOPIC_KEYS) if k in topic_keys]
+        required_keys = list(p("required_topic_keys", REQUIRED_TOPIC_KEYS))
+        if unknown := sorted(set(required_keys) - set(RECORDABLE_TOPICS)):
+            raise ValueError(f"required_topic_keys: unknown key(s) {unknown}; choose from {sorted(RECORDABLE_TOPICS)}")
         queue = WriterQueueConfig(
             max_queue_messages=p("max_queue_messages", 20_000),
             max_queue_bytes=int(p("max_queue_mb", 256.0) * MIB),
@@ -175,7 +177,7 @@ class RecorderNode(Node):
         self._topic_group = ReentrantCallbackGroup()
         self._service_group = MutuallyExclusiveCallbackGroup()
         self.topics: list[_RecordedTopic] = []
-        required_specs = {self.stack.topics[k] for k in required_keys if k in self.stack.topics}
+        required_specs = {self.stack.topics[k] for k in required_keys if k in topic_keys}
         required: list[str] = []
         for spec_name, msg_class, qos_class in self._resolve_topic_keys(topic_keys):
             qos = SUBSCRIPTION_QOS[qos_class]

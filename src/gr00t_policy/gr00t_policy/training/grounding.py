@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..policy import Gr00tPolicy
-from .trainer import TOKENIZER_SUBDIR, cosine_schedule_with_warmup, resolve_device
+from .trainer import TOKENIZER_SUBDIR, cosine_schedule_with_warmup, resolve_device, set_trainable_modules
 
 logger = logging.getLogger(__name__)
 
@@ -161,16 +161,11 @@ class GroundingPretrainer:
             )
         backbone = self.model.backbone
         self.head = GroundingHead(backbone.config.output_dim, self.train_set.num_objects).to(self.device)
-        for param in self.model.parameters():
-            param.requires_grad_(False)
-        trained = [backbone.linear, backbone.model.mlp1]
-        if config.tune_visual:
-            trained.append(backbone.model.vision_model)
-        if config.tune_llm:
-            trained.append(backbone.model.language_model)
-        self.params = [p for module in trained for p in module.parameters()] + list(self.head.parameters())
-        for param in self.params:
-            param.requires_grad_(True)
+        # gr00t-finetune's module groups (tune_visual = the SigLIP tower and mlp1); the action head
+        # stays out of the optimizer, so it is saved exactly as loaded.
+        set_trainable_modules(self.model, tune_llm=config.tune_llm, tune_visual=config.tune_visual,
+                              tune_projector=False, tune_diffusion_model=False)
+        self.params = [p for p in backbone.parameters() if p.requires_grad] + list(self.head.parameters())
         self.optimizer = torch.optim.AdamW(self.params, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.scheduler = cosine_schedule_with_warmup(self.optimizer, config.warmup_steps, config.max_steps)
         self.rng = np.random.default_rng(config.seed)
