@@ -162,6 +162,10 @@ class System1Node(Node):
         self._fused_frames: dict[str, np.ndarray] = {}
         self._fused_instruction = ""
         self._ended_instruction_ids: set[str] = set()
+        # The instruction of the newest ExecuteInstruction action; the lock orders its set and clear
+        # requests to System 2, so an ending action never clears the one that replaced it.
+        self._instruction_lock = threading.Lock()
+        self._current_instruction_id = ""
         self._chunks_executed = 0
         self._last_faults: tuple[str, ...] = ()
         self._chunk_latency = LatencyStats()
@@ -586,12 +590,15 @@ class System1Node(Node):
 
     def _send_instruction(self, text: str, instruction_id: str) -> tuple[bool, str]:
         if self.mode == "fused":
-            with self._lock:
+            with self._instruction_lock, self._lock:
                 self._fused_instruction = text
+                self._current_instruction_id = instruction_id
             return True, "ok"
         if not self.instruction_client.wait_for_service(timeout_sec=5.0):
             return False, "System 2 set_instruction service not available"
-        future = self.instruction_client.call_async(SetInstruction.Request(text=text, id=instruction_id))
+        with self._instruction_lock:
+            self._current_instruction_id = instruction_id
+            future = self.instruction_client.call_async(SetInstruction.Request(text=text, id=instruction_id))
         deadline = time.monotonic() + 5.0
         while not future.done() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -601,19 +608,29 @@ class System1Node(Node):
         return response.accepted, response.message
 
     def _end_instruction(self, instruction_id: str) -> None:
-        """Stop acting on an instruction whose action ended: drop its goal and hold position."""
+        """Stop acting on an instruction whose action ended: drop its goal and hold position.
+
+        When a newer action already took over (a preempting goal, or a new goal sent right after a
+        cancel), only the ended instruction's goal tokens are dropped: the newer instruction, its
+        chunks and System 2's instruction stay.
+        """
         with self._lock:
             self._ended_instruction_ids.add(instruction_id)
             if self._goal_meta is not None and self._goal_meta.instruction_id == instruction_id:
                 self._goal_received_at = -1.0
             if self._pending_goal is not None and self._pending_goal.instruction_id == instruction_id:
                 self._pending_goal = None
+        with self._instruction_lock:
+            if instruction_id != self._current_instruction_id:
+                return
+            self._current_instruction_id = ""
             if self.mode == "fused":
-                self._fused_instruction = ""
+                with self._lock:
+                    self._fused_instruction = ""
+            elif self.instruction_client.service_is_ready():
+                self.instruction_client.call_async(SetInstruction.Request(text="", id=instruction_id))
         with self._control_lock:
             self.chunk_executor.reset()
-        if self.mode == "dual_rate" and self.instruction_client.service_is_ready():
-            self.instruction_client.call_async(SetInstruction.Request(text="", id=""))
 
     # -- status -------------------------------------------------------------------------------
     def _publish_status(self) -> None:

@@ -121,12 +121,23 @@ class System2Node(Node):
         return response
 
     def set_instruction(self, text: str, instruction_id: str) -> tuple[bool, str, str]:
+        """Set (or, with empty text, clear) the instruction; returns (accepted, message, id in effect).
+
+        A clear that names an instruction id clears only that instruction: the end of an action
+        that a newer one already replaced must not clear the newer instruction.
+        """
         try:
             normalized = normalize_instruction(text, self.max_instruction_bytes)
         except InstructionRejected as exc:
             self.get_logger().error(f"instruction rejected: {exc}")
             return False, str(exc), self._instruction_id
         with self._lock:
+            if not normalized and instruction_id and instruction_id != self._instruction_id:
+                current_id = self._instruction_id
+                self.get_logger().info(
+                    f"clear of [{instruction_id[:8]}] ignored: [{current_id[:8]}] is in effect"
+                )
+                return True, f"instruction {instruction_id} is no longer in effect", current_id
             self._instruction = normalized
             self._instruction_id = (instruction_id or new_instruction_id()) if normalized else ""
             current_id = self._instruction_id

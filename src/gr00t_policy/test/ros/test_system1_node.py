@@ -238,6 +238,57 @@ def test_execute_instruction_action(ros, system1):
     assert result_future.result().result.outcome == ExecuteInstruction.Result.OUTCOME_CANCELED
 
 
+def test_an_ending_action_does_not_clear_the_instruction_that_replaced_it(ros, system1):
+    """A goal sent right after cancelling (or preempting) the previous one: the old action ends a
+    moment later, and its end must not clear the new instruction in System 2 (it did, and System 1
+    then held for the whole new action)."""
+    node, inputs = system1
+    requests: list[tuple[str, str]] = []
+    instruction = {"id": ""}
+
+    def set_instruction(request, response):  # System 2's semantics: a clear with an id clears only it
+        requests.append((request.text, request.id))
+        if request.text or not request.id or request.id == instruction["id"]:
+            instruction["id"] = request.id if request.text else ""
+        response.accepted, response.message, response.id = True, "ok", instruction["id"]
+        return response
+
+    inputs.client.create_service(SetInstruction, node.stack.services["set_instruction"], set_instruction)
+    client = ActionClient(inputs.client, ExecuteInstruction, node.stack.actions["execute_instruction"])
+    assert client.wait_for_server(timeout_sec=5.0)
+
+    def send(text):
+        goal = ExecuteInstruction.Goal(instruction=text)
+        goal.timeout.sec = 30
+        future = client.send_goal_async(goal)
+        assert ros.wait_for(future.done, 5.0)
+        return future.result()
+
+    first = send("touch the red cube")
+    assert ros.wait_for(lambda: len(requests) == 1, 5.0)
+    cancel = first.cancel_goal_async()
+    assert ros.wait_for(cancel.done, 5.0)
+    second = send("touch the blue cube")  # before the first action's result
+    first_result = first.get_result_async()
+    assert ros.wait_for(first_result.done, 5.0)
+    third = send("touch the green cube")  # preempts the second
+    second_result = second.get_result_async()
+    assert ros.wait_for(second_result.done, 5.0)
+    assert second_result.result().result.outcome == ExecuteInstruction.Result.OUTCOME_PREEMPTED
+    time.sleep(0.3)
+
+    texts = [text for text, _ in requests]
+    assert [t for t in texts if t] == ["touch the red cube", "touch the blue cube", "touch the green cube"]
+    assert all(request_id for _, request_id in requests)  # every clear names its instruction
+    third_id = requests[texts.index("touch the green cube")][1]
+    assert instruction["id"] == third_id  # still in effect after both older actions ended
+    assert ("", third_id) not in requests
+    cancel = third.cancel_goal_async()
+    assert ros.wait_for(cancel.done, 5.0)
+    assert ros.wait_for(lambda: ("", third_id) in requests, 5.0)  # its own end clears it
+    assert ros.wait_for(lambda: instruction["id"] == "", 1.0)
+
+
 def test_goal_tokens_lagging_the_camera_are_treated_as_stale(ros, system1):
     from gr00t_policy.ros.common import SENSOR_QOS
     from gr00t_policy.ros.image_conversion import rgb_to_image_fields

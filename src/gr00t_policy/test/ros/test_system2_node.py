@@ -49,8 +49,8 @@ def rclpy_duration(seconds: float):
     return Duration(nanoseconds=int(seconds * 1e9))
 
 
-def _call(ros, service, text):
-    future = service.call_async(SetInstruction.Request(text=text))
+def _call(ros, service, text, instruction_id=""):
+    future = service.call_async(SetInstruction.Request(text=text, id=instruction_id))
     assert ros.wait_for(future.done, 5.0)
     return future.result()
 
@@ -98,6 +98,23 @@ def test_oversized_instruction_is_rejected_and_empty_clears(ros, system2):
     assert ros.wait_for(lambda: len(goals) > 0, 5.0)
     assert goals[-1].instruction == "reach the blue cube"  # the previous one stays in effect
     cleared = _call(ros, service, "")
+    assert cleared.accepted and cleared.id == ""
+    time.sleep(0.2)
+    count = len(goals)
+    _stream(ros, client, camera, 0.5)
+    assert len(goals) == count
+
+
+def test_a_clear_naming_an_older_instruction_keeps_the_current_one(ros, system2):
+    node, client, camera, service, goals = system2
+    assert _call(ros, service, "reach the blue cube", "first").id == "first"
+    assert _call(ros, service, "reach the red cube", "second").id == "second"
+    late_clear = _call(ros, service, "", "first")  # the first action's end, arriving late
+    assert late_clear.accepted and late_clear.id == "second"
+    _stream(ros, client, camera, 0.6)
+    assert ros.wait_for(lambda: len(goals) > 0, 5.0)
+    assert goals[-1].instruction == "reach the red cube" and goals[-1].instruction_id == "second"
+    cleared = _call(ros, service, "", "second")
     assert cleared.accepted and cleared.id == ""
     time.sleep(0.2)
     count = len(goals)
