@@ -629,8 +629,8 @@ class System1Node(Node):
                     self._fused_instruction = ""
             elif self.instruction_client.service_is_ready():
                 self.instruction_client.call_async(SetInstruction.Request(text="", id=instruction_id))
-        with self._control_lock:
-            self.chunk_executor.reset()
+            with self._control_lock:  # under the instruction lock: no newer action can start in between
+                self.chunk_executor.reset()
 
     # -- status -------------------------------------------------------------------------------
     def _publish_status(self) -> None:
