@@ -18,7 +18,9 @@
 # with the vision tower and LLM frozen, so what they learned about where the named object is stays),
 # FREEZE_SYSTEM2 (default 0; 1 keeps the vision tower and LLM frozen without a grounding stage, e.g.
 # for a second stage continuing a grounded policy), SEED_START (default 0: the first training seed of
-# every task's demonstrations; even, since touch-one-of-two seeds come in scene pairs).
+# every task's demonstrations; even, since touch-one-of-two seeds come in scene pairs),
+# RECOVERY_PROBABILITY (default 0: the share of reach/touch demonstrations that first come down
+# beside the target and then correct, gr00t-record-demos --recovery-probability).
 # A WORK_DIR that already holds a converted dataset is reused (delete WORK_DIR/dataset to record
 # again). The prompt puts the instruction before the images (--instruction-first: the action head
 # reads the image tokens, which then depend on the instruction). Seeds are training seeds
@@ -53,6 +55,7 @@ grounding_scenes="${GROUNDING_SCENES:-2000}"
 freeze_system2="${FREEZE_SYSTEM2:-0}"
 finetune_dir="${FINETUNE_DIR:-${work}/finetune}"
 seed_start="${SEED_START:-0}"
+recovery_probability="${RECOVERY_PROBABILITY:-0}"
 
 # shellcheck disable=SC1091
 . .venv/bin/activate
@@ -69,9 +72,9 @@ if [[ -f "${work}/dataset/meta/info.json" ]]; then
 else
     rm -rf "${work}/bags"
     gr00t-record-demos --tasks reach --episodes "${reach_episodes}" --seed-start "${seed_start}" \
-        --output-dir "${work}/bags" --summary "${work}/record_reach.json"
+        --recovery-probability "${recovery_probability}" --output-dir "${work}/bags" --summary "${work}/record_reach.json"
     gr00t-record-demos --tasks touch_one_of_two --episodes "${touch_episodes}" --seed-start "${seed_start}" \
-        --output-dir "${work}/bags" --summary "${work}/record_touch.json"
+        --recovery-probability "${recovery_probability}" --output-dir "${work}/bags" --summary "${work}/record_touch.json"
     gr00t-record-demos --tasks push_to_region --episodes "${push_episodes}" --seed-start "${seed_start}" \
         --output-dir "${work}/bags" --summary "${work}/record_push.json"
     gr00t-convert "${work}/bags" -o "${work}/dataset" --workers 2 --overwrite

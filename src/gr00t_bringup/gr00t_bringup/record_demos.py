@@ -65,6 +65,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=0.4, help="seconds recorded after success (default 0.4)")
     parser.add_argument("--startup-ramp", type=float, default=0.3,
                         help="leader teleop start-up ramp per episode, s (default 0.3)")
+    parser.add_argument("--recovery-probability", type=float, default=None,
+                        help="share of reach/touch episodes that first come down beside the target and then "
+                             "correct (default: the stack's scripted_teleop.recovery_probability)")
     parser.add_argument("--stack", default=None, help="stack YAML (default: the bundled sim stack)")
     parser.add_argument("--startup-timeout", type=float, default=120.0)
     parser.add_argument("--summary", type=Path, default=None, help="write a JSON summary here")
@@ -75,6 +78,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--episodes must be >= 1")
     if args.seed_start < 0 or args.seed_start + args.episodes > EVAL_SEED_START:
         parser.error(f"training seeds must lie in [0, {EVAL_SEED_START}); evaluation seeds start there")
+    if args.recovery_probability is not None and not 0.0 <= args.recovery_probability <= 1.0:
+        parser.error("--recovery-probability must be in [0, 1]")
     return args
 
 
@@ -86,10 +91,14 @@ def record_demonstrations(
     settle_s: float = 0.4,
     startup_ramp_s: float = 0.3,
     startup_timeout_s: float = 120.0,
+    recovery_probability: float | None = None,
     log=None,
     progress=None,
 ) -> RecordingSummary:
-    """Record one episode per (task, seed) through the teleop graph; see the module docstring."""
+    """Record one episode per (task, seed) through the teleop graph; see the module docstring.
+
+    `recovery_probability` overrides the scripted teleop's parameter of that name (None: the stack's).
+    """
     import rclpy
     from gr00t_interfaces.srv import SetEnabled, SetInstruction
     from rclpy.context import Context
@@ -109,6 +118,7 @@ def record_demonstrations(
         extra={
             RECORDER_NODE: {"output_dir": str(output_dir), "operator": "gr00t-record-demos (scripted demonstrator)"},
             LEADER_NODE: {"startup_ramp_s": float(startup_ramp_s), "enable_on_start": False},
+            **({} if recovery_probability is None else {SCRIPTED_NODE: {"recovery_probability": float(recovery_probability)}}),
         },
     )
     summary = RecordingSummary()
@@ -245,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             summary = record_demonstrations(
                 stack, tasks, seeds, args.output_dir, settle_s=args.settle, startup_ramp_s=args.startup_ramp,
-                startup_timeout_s=args.startup_timeout, log=sys.stderr if args.verbose_nodes else None,
+                startup_timeout_s=args.startup_timeout, recovery_probability=args.recovery_probability, log=sys.stderr if args.verbose_nodes else None,
                 progress=progress,
             )
         except RuntimeError as exc:

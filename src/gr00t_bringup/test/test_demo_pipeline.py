@@ -30,8 +30,9 @@ def _run(tool: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demos")
+    # Recovery demonstrations (miss first, then correct), so the CLI -> scripted teleop override runs too.
     _run("gr00t-record-demos", "--tasks", "reach", "--episodes", "3", "--output-dir", str(root / "bags"),
-         "--summary", str(root / "record.json"), "--quiet", timeout=300)
+         "--recovery-probability", "1.0", "--summary", str(root / "record.json"), "--quiet", timeout=300)
     return root
 
 

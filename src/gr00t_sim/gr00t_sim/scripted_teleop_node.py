@@ -68,15 +68,17 @@ class ScriptedTeleopNode(Node):
         period_s = float(p("policy_period_s", 0.05))
         self.scene_timeout_s = float(p("scene_state_timeout_s", 0.5))
         self.joint_state_timeout_s = float(p("joint_state_timeout_s", 1.0))
+        # Built first: a bad parameter fails before the sim model is.
+        demonstrator_config = ScriptedDemonstratorConfig(
+            policy_period_s=period_s, recovery_probability=float(p("recovery_probability", 0.0))
+        )
 
         sim_params = self.stack.node_parameters("sim")
         sim_config = SimConfig.from_stack(self.stack.rates, sim_params)
         self.layout = TableLayout.from_sim_config(sim_config)
         # The kinematic model only: no renderer is created, the model is never stepped.
         self._kinematics = GR1TabletopSim(self.stack.robot, sim_config)
-        self.demonstrator = ScriptedDemonstrator.for_sim(
-            self._kinematics, ScriptedDemonstratorConfig(policy_period_s=period_s)
-        )
+        self.demonstrator = ScriptedDemonstrator.for_sim(self._kinematics, demonstrator_config)
         model = self._kinematics.model
         self._qpos_adr = {n: int(model.jnt_qposadr[model.joint(n).id]) for n in self.stack.robot.joint_names}
 
@@ -102,7 +104,8 @@ class ScriptedTeleopNode(Node):
         self._publish_status("idle")
         self.get_logger().info(
             f"scripted teleop: {scene_topic} -> {leader_topic} every {period_s * 1e3:.0f} ms "
-            f"({len(self.demonstrator.joint_names)} joints); waiting for ~/start"
+            f"({len(self.demonstrator.joint_names)} joints, recovery demonstrations "
+            f"{demonstrator_config.recovery_probability:.0%}); waiting for ~/start"
         )
 
     # ------------------------------------------------------------------ inputs

@@ -12,9 +12,9 @@ import pytest
 
 from gr00t_description import StackConfig
 from gr00t_sim import GR1TabletopSim
-from gr00t_sim.scripted import ArmIK, ScriptedDemonstrator, rollout
+from gr00t_sim.scripted import ArmIK, ScriptedDemonstrator, ScriptedDemonstratorConfig, rollout
 from gr00t_sim.tasks import eval_seeds, get_task
-from gr00t_sim.tasks.sim_binding import apply_episode, layout_of
+from gr00t_sim.tasks.sim_binding import apply_episode, layout_of, observe
 
 SEEDS = eval_seeds(20)
 MIN_SUCCESS = {"reach": 0.9, "touch_one_of_two": 0.9, "push_to_region": 0.6}
@@ -86,3 +86,53 @@ def test_scripted_demonstrator_solves_most_seeds(sim: GR1TabletopSim, task_name:
     assert rate >= MIN_SUCCESS[task_name], [(o.seed, o.success) for o in outcomes]
     if task_name == "touch_one_of_two":  # the demonstrator knows the target: it never touches the other
         assert not any(o.wrong_object_touched for o in outcomes)
+
+
+def test_recovery_demonstrations_come_down_beside_the_target_then_touch_it(sim: GR1TabletopSim) -> None:
+    task = get_task("reach")
+    config = ScriptedDemonstratorConfig(recovery_probability=1.0)
+    demonstrator = ScriptedDemonstrator.for_sim(sim, config)
+    spec = task.sample(SEEDS[1], layout_of(sim))
+    apply_episode(sim, spec)
+    demonstrator.reset(spec, sim.data.qpos.copy())
+    palms, phases = [], []
+    for _ in range(int(spec.max_duration_s / config.policy_period_s)):
+        names, positions = demonstrator.act(observe(sim))
+        sim.set_position_targets(names, positions)
+        sim.step(round(config.policy_period_s / sim.timestep))
+        palms.append(sim.hand_positions()[spec.hand].copy())
+        phases.append(demonstrator.phase)
+        if demonstrator.phase == 3:
+            break
+    offset = demonstrator.miss_offset
+    assert offset is not None and config.miss_offset_m[0] <= np.linalg.norm(offset) <= config.miss_offset_m[1]
+    target = sim.object_positions()[spec.target_object]
+    miss = target[:2] + offset
+    # It really came down at the miss point (the state a mislocating policy ends in) before moving on.
+    assert min(np.linalg.norm(p[:2] - miss) for p in palms) < 0.03
+    assert phases[-1] == 3 and sorted(set(phases)) == [0, 1, 2, 3]
+    # ... and still solves the episode without touching anything else.
+    outcome = rollout(sim, task, spec, demonstrator).outcome
+    assert outcome.success and not outcome.wrong_object_touched
+    # The same episode misses the same way; without recovery demonstrations it never misses.
+    np.testing.assert_allclose(demonstrator.miss_offset, offset)
+    plain = ScriptedDemonstrator.for_sim(sim)
+    rollout(sim, task, spec, plain)
+    assert plain.miss_offset is None
+
+
+def test_recovery_demonstrations_solve_most_seeds(sim: GR1TabletopSim) -> None:
+    demonstrator = ScriptedDemonstrator.for_sim(sim, ScriptedDemonstratorConfig(recovery_probability=1.0))
+    outcomes = []
+    for task_name in ("reach", "touch_one_of_two"):
+        task = get_task(task_name)
+        outcomes += [rollout(sim, task, task.sample(seed, layout_of(sim)), demonstrator).outcome for seed in SEEDS[:10]]
+    assert sum(o.success for o in outcomes) >= 0.85 * len(outcomes), [(o.task, o.seed, o.success) for o in outcomes]
+    assert not any(o.wrong_object_touched for o in outcomes)
+
+
+def test_recovery_probability_is_validated() -> None:
+    with pytest.raises(ValueError, match="recovery_probability"):
+        ScriptedDemonstratorConfig(recovery_probability=1.5)
+    with pytest.raises(ValueError, match="miss_offset_m"):
+        ScriptedDemonstratorConfig(miss_offset_m=(0.1, 0.05))

@@ -19,6 +19,7 @@ from gr00t_sim.sim_node import NODE_NAME as SIM_NODE
 from gr00t_sim.tasks import TableLayout, get_task
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
@@ -142,3 +143,14 @@ def test_diagnostics_are_published(harness: Harness) -> None:
     assert harness.spin_until(
         lambda: any(s.hardware_id == "gr00t_scripted_teleop" for a in harness.diagnostics for s in a.status)
     )
+
+
+def test_recovery_probability_parameter_reaches_the_demonstrator(ros_context) -> None:
+    node = ScriptedTeleopNode(context=ros_context, parameter_overrides=[Parameter("recovery_probability", value=0.5)])
+    try:
+        assert node.demonstrator.config.recovery_probability == 0.5
+    finally:
+        node.shutdown()
+        node.destroy_node()
+    with pytest.raises(ValueError, match="recovery_probability"):
+        ScriptedTeleopNode(context=ros_context, parameter_overrides=[Parameter("recovery_probability", value=1.5)])

@@ -8,6 +8,7 @@ once per policy step. The idle arm and both hands hold their home pose (hands op
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,6 +61,17 @@ class ScriptedDemonstratorConfig:
     # along the hand's angled edge stays in front of the palm. Measured over 20 seeds: 0.055 -> 1,
     # 0.04 -> 6, 0.02 -> 16, 0.0 -> 2 successes (at 0 the palm rides over the object).
     push_press_offset_m: float = 0.02
+    # Recovery demonstrations (reach / touch): with this probability an episode first misses, the
+    # way a learned policy does when it mislocates the object: it comes down beside the target (a
+    # random xy offset of `miss_offset_m`, `miss_height_m` above the target's top, at least
+    # `miss_clearance_m` from every other object, within `miss_x_m` and on the hand's side of the table), then lifts
+    # over the target and touches it. Demonstrations that only ever succeed never show the way back
+    # from such a state. Drawn from the episode's seed, so a recording is reproducible.
+    recovery_probability: float = 0.0
+    miss_offset_m: tuple[float, float] = (0.08, 0.13)
+    miss_height_m: float = 0.04
+    miss_clearance_m: float = 0.12
+    miss_x_m: tuple[float, float] = (0.27, 0.45)  # the task workspace's x (0.30-0.42) +- 3 cm
     ik: DifferentialIKConfig = DifferentialIKConfig()
 
     def __post_init__(self) -> None:
@@ -67,6 +79,11 @@ class ScriptedDemonstratorConfig:
             raise ValueError(f"policy_period_s must be > 0, got {self.policy_period_s}")
         if self.waypoint_tolerance_m <= 0:
             raise ValueError(f"waypoint_tolerance_m must be > 0, got {self.waypoint_tolerance_m}")
+        if not 0.0 <= self.recovery_probability <= 1.0:
+            raise ValueError(f"recovery_probability must be in [0, 1], got {self.recovery_probability}")
+        low, high = self.miss_offset_m
+        if not 0.0 < low <= high:
+            raise ValueError(f"miss_offset_m must be (low, high) with 0 < low <= high, got {self.miss_offset_m}")
 
 
 class ScriptedDemonstrator:
@@ -95,6 +112,9 @@ class ScriptedDemonstrator:
         self._spec: EpisodeSpec | None = None
         self._phase = 0
         self._last_palm: np.ndarray | None = None
+        self._rng = np.random.default_rng()
+        self._recovering = False
+        self._miss_offset: np.ndarray | None = None  # xy from the target, chosen at the first step
 
     @classmethod
     def for_sim(cls, sim: object, config: ScriptedDemonstratorConfig | None = None) -> ScriptedDemonstrator:
@@ -113,11 +133,20 @@ class ScriptedDemonstrator:
         """Index of the current waypoint (0 = first)."""
         return self._phase
 
+    @property
+    def miss_offset(self) -> np.ndarray | None:
+        """xy (m) from the target where this episode first comes down; None: no miss."""
+        return self._miss_offset
+
     def reset(self, spec: EpisodeSpec, qpos: np.ndarray) -> None:
         """Start an episode from the full configuration `qpos` (the sim's after `apply_episode`)."""
         self._spec = spec
         self._phase = 0
         self._last_palm = None
+        # Its own stream per (task, seed): the same episode misses the same way in every recording.
+        self._rng = np.random.default_rng([spec.seed, zlib.crc32(spec.task.encode())])
+        self._recovering = spec.region is None and self._rng.random() < self.config.recovery_probability
+        self._miss_offset = None
         for arm in self.arms.values():
             arm.reset(qpos)
 
@@ -165,9 +194,20 @@ class ScriptedDemonstrator:
         target = np.asarray(observation.object_positions[spec.target_object], dtype=np.float64)
         top = target[2] + self._half_heights[spec.target_object]
         if spec.region is None:  # reach / touch one of two: hover above, then down onto the top
-            return [
+            approach = [
                 Waypoint(np.array([target[0], target[1], top + cfg.hover_height_m])),
                 Waypoint(np.array([target[0], target[1], top + cfg.touch_height_m])),
+            ]
+            if self._recovering and self._miss_offset is None:
+                self._miss_offset = self._choose_miss_offset(observation, target)
+                self._recovering = self._miss_offset is not None
+            if not self._recovering:
+                return approach
+            miss = target[:2] + self._miss_offset
+            return [
+                Waypoint(np.array([miss[0], miss[1], top + cfg.hover_height_m])),
+                Waypoint(np.array([miss[0], miss[1], top + cfg.miss_height_m])),
+                *approach,
             ]
         # Push: beside the object on the side away from the region, down, sweep outwards behind the
         # object until it is inside the region, then lift clear. The approach uses the object's
@@ -183,6 +223,22 @@ class ScriptedDemonstrator:
             Waypoint(np.array([target[0], target[1] - direction * cfg.push_press_offset_m, low]), until_goal=True),
             Waypoint(np.array([x, palm_y, top + cfg.hover_height_m])),
         ]
+
+    def _choose_miss_offset(self, observation: SceneObservation, target: np.ndarray) -> np.ndarray | None:
+        """A random xy offset from the target that keeps clear of the other objects and stays on the
+        hand's side of the table; None when 32 draws find none (the episode then does not miss)."""
+        assert self._spec is not None
+        side = 1.0 if self._spec.hand == "left" else -1.0
+        others = [np.asarray(p[:2]) for name, p in observation.object_positions.items() if name != self._spec.target_object]
+        for _ in range(32):
+            angle = self._rng.uniform(0.0, 2.0 * np.pi)
+            offset = self._rng.uniform(*self.config.miss_offset_m) * np.array([np.cos(angle), np.sin(angle)])
+            miss = target[:2] + offset
+            on_side = side * miss[1] >= self.config.miss_offset_m[0] / 4
+            in_reach = self.config.miss_x_m[0] <= miss[0] <= self.config.miss_x_m[1]
+            if on_side and in_reach and all(np.linalg.norm(miss - o) >= self.config.miss_clearance_m for o in others):
+                return offset
+        return None
 
     def _slice(self, names: Sequence[str]) -> slice:
         start = self.joint_names.index(names[0])
