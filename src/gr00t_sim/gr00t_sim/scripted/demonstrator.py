@@ -1,9 +1,10 @@
 """Scripted demonstrator: solves every tabletop task from privileged scene state with arm IK.
 
 Each task is a short sequence of palm waypoints, recomputed every policy step from the objects'
-current positions (closed loop, so a nudged object is still reached). The output is what the
-policy outputs under the `gr1_arms_only` data config: position targets for both arms and hands,
-once per policy step. The idle arm and both hands hold their home pose (hands open).
+current positions (closed loop, so a nudged object is still reached). Optionally an episode first
+misses the target and then corrects (`recovery_probability`), so a policy learns the way back.
+The output is what the policy outputs under the `gr1_arms_only` data config: position targets for
+both arms and hands, once per policy step. The idle arm and both hands hold their home pose (hands open).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from gr00t_sim.scripted.ik import ArmIK, DifferentialIKConfig
 from gr00t_sim.tasks.core import HANDS, EpisodeSpec, SceneObservation
 
 COMMANDED_GROUPS: tuple[str, ...] = ("left_arm", "right_arm", "left_hand", "right_hand")
+_MISS_MIN_SIDE_Y_M = 0.02  # a miss point keeps this far on the hand's side of the midline (no cross-body reach)
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,10 @@ class ScriptedDemonstratorConfig:
     # Recovery demonstrations (reach / touch): with this probability an episode first misses, the
     # way a learned policy does when it mislocates the object: it comes down beside the target (a
     # random xy offset of `miss_offset_m`, `miss_height_m` above the target's top, at least
-    # `miss_clearance_m` from every other object, within `miss_x_m` and on the hand's side of the table), then lifts
-    # over the target and touches it. Demonstrations that only ever succeed never show the way back
-    # from such a state. Drawn from the episode's seed, so a recording is reproducible.
+    # `miss_clearance_m` from every other object, within `miss_x_m` and on the hand's side of the
+    # table), then lifts over the target and touches it. Demonstrations that only ever succeed never
+    # show the way back from such a state. Drawn from the episode's seed, so a recording is
+    # reproducible.
     recovery_probability: float = 0.0
     miss_offset_m: tuple[float, float] = (0.08, 0.13)
     miss_height_m: float = 0.04
@@ -234,7 +237,7 @@ class ScriptedDemonstrator:
             angle = self._rng.uniform(0.0, 2.0 * np.pi)
             offset = self._rng.uniform(*self.config.miss_offset_m) * np.array([np.cos(angle), np.sin(angle)])
             miss = target[:2] + offset
-            on_side = side * miss[1] >= self.config.miss_offset_m[0] / 4
+            on_side = side * miss[1] >= _MISS_MIN_SIDE_Y_M
             in_reach = self.config.miss_x_m[0] <= miss[0] <= self.config.miss_x_m[1]
             if on_side and in_reach and all(np.linalg.norm(miss - o) >= self.config.miss_clearance_m for o in others):
                 return offset
