@@ -90,12 +90,17 @@ def test_reset_episode_places_the_objects_and_returns_the_instruction(harness: H
     body = json.loads(response.message)
     assert body["instruction"] == expected.instruction
     assert body["spec"]["target_object"] == expected.target_object and body["spec"]["seed"] == seed
-    # A scene state published after the reset shows the target where the episode put it.
-    count = len(h.scene)
-    assert h.spin_until(lambda: len(h.scene) >= count + 3)
-    objects, _ = parse_scene_state(list(h.scene[-1].name), list(h.scene[-1].position))
+    # The scene state comes to show the target where the episode put it. Waiting for "some messages
+    # after the reply" is not enough: on a loaded machine those can still be pre-reset ones in flight.
     placed = np.asarray(expected.placements[expected.target_object].position)
-    assert np.linalg.norm(objects[expected.target_object][:2] - placed[:2]) < 0.01
+
+    def target_offset() -> float:
+        if not h.scene:
+            return float("inf")
+        objects, _ = parse_scene_state(list(h.scene[-1].name), list(h.scene[-1].position))
+        return float(np.linalg.norm(objects[expected.target_object][:2] - placed[:2]))
+
+    assert h.spin_until(lambda: target_offset() < 0.01), f"target {target_offset():.3f} m from its placement"
 
 
 @pytest.mark.parametrize(
