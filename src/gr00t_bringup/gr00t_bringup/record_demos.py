@@ -255,8 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             summary = record_demonstrations(
                 stack, tasks, seeds, args.output_dir, settle_s=args.settle, startup_ramp_s=args.startup_ramp,
-                startup_timeout_s=args.startup_timeout, recovery_probability=args.recovery_probability, log=sys.stderr if args.verbose_nodes else None,
-                progress=progress,
+                startup_timeout_s=args.startup_timeout, recovery_probability=args.recovery_probability,
+                log=sys.stderr if args.verbose_nodes else None, progress=progress,
             )
         except RuntimeError as exc:
             print(f"gr00t-record-demos: {exc}", file=sys.stderr)
