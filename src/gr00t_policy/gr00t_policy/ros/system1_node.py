@@ -334,12 +334,23 @@ class System1Node(Node):
                 time.sleep(0.05)
 
     def _current_goal(self) -> Any:
+        """The newest goal prepared for the backend; None before the first one and after its
+        instruction's action ended (the next action must not start from the previous one's goal)."""
         with self._lock:
             pending, self._pending_goal = self._pending_goal, None
         if pending is not None:
-            self._goal = self.backend.prepare_goal(pending.tokens, pending.mask)
-            self._goal_meta = pending
-        return self._goal
+            prepared = self.backend.prepare_goal(pending.tokens, pending.mask)
+            with self._lock:
+                if pending.instruction_id not in self._ended_instruction_ids:
+                    self._goal, self._goal_meta = prepared, pending
+        with self._lock:
+            return self._goal
+
+    def _goal_ended(self, goal: Any) -> bool:
+        """True when `goal` was dropped meanwhile because its instruction's action ended (only this
+        thread replaces the goal; `_end_instruction` clears it)."""
+        with self._lock:
+            return self.mode == "dual_rate" and goal is not self._goal
 
     def _fused_goal(self) -> Any:
         with self._lock:
@@ -390,7 +401,9 @@ class System1Node(Node):
             sequence=self._chunks_executed,
         )
         try:
-            with self._control_lock:
+            with self._control_lock:  # an ending action clears its goal, then resets the executor under this lock
+                if self._goal_ended(goal):  # planned for an action that ended during the inference
+                    return True
                 acceptance = self.chunk_executor.submit(chunk, now_seconds(self))
         except ChunkRejected as exc:
             self.get_logger().error(str(exc), throttle_duration_sec=2.0)
@@ -618,6 +631,7 @@ class System1Node(Node):
             self._ended_instruction_ids.add(instruction_id)
             if self._goal_meta is not None and self._goal_meta.instruction_id == instruction_id:
                 self._goal_received_at = -1.0
+                self._goal, self._goal_meta = None, None
             if self._pending_goal is not None and self._pending_goal.instruction_id == instruction_id:
                 self._pending_goal = None
         with self._instruction_lock:

@@ -289,6 +289,44 @@ def test_an_ending_action_does_not_clear_the_instruction_that_replaced_it(ros, s
     assert ros.wait_for(lambda: instruction["id"] == "", 1.0)
 
 
+def test_no_chunk_is_planned_from_an_ended_actions_goal(ros, system1):
+    """Between two actions System 1 keeps running its inference loop; it must not plan from the
+    ended action's goal tokens (it did: the next episode's first chunks followed the previous
+    instruction until System 2's first tokens for the new one arrived)."""
+    node, inputs = system1
+    inputs.send_goals = False
+
+    def set_instruction(request, response):  # System 2: tokens carry the instruction's id; a clear stops them
+        if request.text:
+            inputs.goal_msg.instruction_id = request.id
+        inputs.send_goals = bool(request.text)
+        response.accepted, response.message, response.id = True, "ok", request.id
+        return response
+
+    inputs.client.create_service(SetInstruction, node.stack.services["set_instruction"], set_instruction)
+    client = ActionClient(inputs.client, ExecuteInstruction, node.stack.actions["execute_instruction"])
+    assert client.wait_for_server(timeout_sec=5.0)
+
+    def run_action(seconds: int) -> ExecuteInstruction.Result:
+        goal = ExecuteInstruction.Goal(instruction="touch the red cube")
+        goal.timeout.sec = seconds
+        future = client.send_goal_async(goal)
+        assert ros.wait_for(future.done, 5.0) and future.result().accepted
+        result = future.result().get_result_async()
+        assert ros.wait_for(result.done, seconds + 5.0)
+        return result.result().result
+
+    assert run_action(1).chunks_executed > 0
+    time.sleep(0.2)  # an inference in flight at the end is dropped, not published
+    chunks_after_end = len(inputs.chunks)
+    time.sleep(1.0)
+    assert len(inputs.chunks) == chunks_after_end
+    assert node._goal is None
+    # The next action plans again once its own tokens arrive.
+    assert run_action(1).chunks_executed > 0
+    assert len(inputs.chunks) > chunks_after_end
+
+
 def test_goal_tokens_lagging_the_camera_are_treated_as_stale(ros, system1):
     from gr00t_policy.ros.common import SENSOR_QOS
     from gr00t_policy.ros.image_conversion import rgb_to_image_fields
