@@ -20,7 +20,9 @@
 # for a second stage continuing a grounded policy), SEED_START (default 0: the first training seed of
 # every task's demonstrations; even, since touch-one-of-two seeds come in scene pairs),
 # RECOVERY_PROBABILITY (default 0: the share of reach/touch demonstrations that first come down
-# beside the target and then correct, gr00t-record-demos --recovery-probability).
+# beside the target and then correct, gr00t-record-demos --recovery-probability), NORMALIZATION_STATS
+# (default dataset; base keeps BASE_MODEL's min/max normalisation, for continuing a policy on a new
+# recording: gr00t-finetune --normalization-stats).
 # A WORK_DIR that already holds a converted dataset is reused (delete WORK_DIR/dataset to record
 # again). The prompt puts the instruction before the images (--instruction-first: the action head
 # reads the image tokens, which then depend on the instruction). Seeds are training seeds
@@ -56,6 +58,7 @@ freeze_system2="${FREEZE_SYSTEM2:-0}"
 finetune_dir="${FINETUNE_DIR:-${work}/finetune}"
 seed_start="${SEED_START:-0}"
 recovery_probability="${RECOVERY_PROBABILITY:-0}"
+normalization_stats="${NORMALIZATION_STATS:-dataset}"
 
 # shellcheck disable=SC1091
 . .venv/bin/activate
@@ -96,7 +99,8 @@ fi
 # From the base model (its tokenizer and architecture); all decoded videos cached in memory
 # (~150 KB per frame) since samples are drawn across all episodes.
 gr00t-finetune --dataset "${work}/dataset" --output-dir "${finetune_dir}" \
-    --base-model "${base_model}" --instruction-first --embodiment gr1 "${tune[@]}" \
+    --base-model "${base_model}" --normalization-stats "${normalization_stats}" \
+    --instruction-first --embodiment gr1 "${tune[@]}" \
     --max-steps "${steps}" --batch-size 32 --learning-rate 5e-4 --num-workers 0 \
     --video-cache-episodes 1000 --opening-seconds "${opening_seconds}" --opening-repeat "${opening_repeat}" \
     --goal-readout-weight "${goal_readout_weight}" \

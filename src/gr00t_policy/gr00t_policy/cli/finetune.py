@@ -35,7 +35,7 @@ from ..model.embodiments import DATA_CONFIGS, EMBODIMENT_IDS
 from ..model.processing_gr00t_n1 import TokenizerLoadError
 from ..training.dataset import DatasetError
 from ..training.distributed import env_rank
-from ..training.trainer import SAVE_DTYPES, FinetuneConfig, finetune
+from ..training.trainer import NORMALIZATION_STATS, SAVE_DTYPES, FinetuneConfig, finetune
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 _DEFAULTS = FinetuneConfig(dataset_dir=Path("."), output_dir=Path("."), preset="demo")
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--tokenizer-dir", type=Path, help="Eagle-2 tokenizer files (default <base-model>/tokenizer)")
     io.add_argument("--embodiment", default=d.embodiment_tag, choices=sorted(EMBODIMENT_IDS),
                     help="embodiment tag: projector slot and metadata key")
+    io.add_argument("--normalization-stats", default=d.normalization_stats, choices=NORMALIZATION_STATS,
+                    help="min/max normalisation: the dataset's (the original runner), or the base checkpoint's "
+                         "for this embodiment (continuing a policy on more data of the same robot)")
     io.add_argument("--data-config", default=d.data_config, choices=sorted(DATA_CONFIGS),
                     help="state/action groups and cameras")
     io.add_argument("--no-video", dest="use_video", action="store_false",
@@ -125,6 +128,7 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
         tokenizer_dir=args.tokenizer_dir,
         instruction_first=args.instruction_first,
         embodiment_tag=args.embodiment,
+        normalization_stats=args.normalization_stats,
         data_config=args.data_config,
         tune_llm=args.tune_llm,
         tune_visual=args.tune_visual,

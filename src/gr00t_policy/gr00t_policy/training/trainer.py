@@ -61,7 +61,7 @@ from torch.utils.data import DataLoader
 
 from ..model.checkpoint import load_checkpoint, load_metadata, save_checkpoint
 from ..model.configuration_gr00t_n1 import TOKENIZER_EAGLE2, get_preset
-from ..model.embodiments import EmbodimentStats, get_data_config
+from ..model.embodiments import DataConfig, EmbodimentStats, get_data_config
 from ..model.modeling_gr00t_n1 import Gr00tN1Model
 from ..model.processing_gr00t_n1 import PromptTokenizer
 from .collate import Gr00tTrainingCollator
@@ -83,6 +83,8 @@ TRAIN_LOG_FILE = "train_log.jsonl"
 LOSS_PLOT_FILE = "loss_curve.png"
 TOKENIZER_SUBDIR = "tokenizer"  # Gr00tPolicy.from_pretrained looks for <checkpoint>/tokenizer
 SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+NORMALIZATION_STATS = ("dataset", "base")
+_RANGE_TOLERANCE = 1e-3  # radians; float32 statistics of the same robot differ by less
 # Settings that must match for a resumed run to continue the same optimisation.
 _RESUME_SENSITIVE = (
     "batch_size", "gradient_accumulation_steps", "max_steps", "seed", "learning_rate", "opening_s", "opening_repeat",
@@ -103,6 +105,10 @@ class FinetuneConfig:
         instruction_first: prompt order of the trained model (``BackboneConfig.instruction_first``);
             None keeps the base model's. Changing it re-learns how System 2 reads the prompt.
         embodiment_tag: projector slot and metadata key (``new_embodiment`` = 31, ``gr1`` = 24).
+        normalization_stats: ``dataset`` (the original runner): the dataset's min/max become the
+            checkpoint's normalisation; ``base``: keep the base checkpoint's for this embodiment, for
+            continuing a policy on more data of the same robot (new min/max would rescale every
+            target the base learned; values beyond the base's range normalise past +-1).
         data_config: registered data config (state/action groups, cameras, state encoding).
         tune_*: what trains (module docstring); reference defaults: LLM frozen, the rest trains.
         batch_size: samples per micro-batch per process (per device); an optimizer step sees
@@ -139,6 +145,7 @@ class FinetuneConfig:
     tokenizer_dir: Path | None = None
     instruction_first: bool | None = None
     embodiment_tag: str = "new_embodiment"
+    normalization_stats: str = "dataset"
     data_config: str = "gr1_arms_only"
     # --- what to train (Isaac-GR00T gr00t_finetune.py defaults)
     tune_llm: bool = False
@@ -196,6 +203,12 @@ class FinetuneConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.max_grad_norm < 0:
             raise ValueError(f"max_grad_norm must be >= 0 (0 disables clipping), got {self.max_grad_norm}")
+        if self.normalization_stats not in NORMALIZATION_STATS:
+            raise ValueError(
+                f"normalization_stats must be one of {NORMALIZATION_STATS}, got {self.normalization_stats!r}"
+            )
+        if self.normalization_stats == "base" and self.base_model is None:
+            raise ValueError("normalization_stats='base' needs a base_model (a preset has no statistics)")
         if self.save_dtype not in SAVE_DTYPES:
             raise ValueError(f"save_dtype must be one of {sorted(SAVE_DTYPES)}, got {self.save_dtype!r}")
         if self.save_total_limit is not None and self.save_total_limit < 1:
@@ -371,6 +384,33 @@ def merge_metadata(base: Mapping[str, Any] | None, entry: Mapping[str, Any]) -> 
     return merged
 
 
+def keep_base_statistics(
+    base: Mapping[str, Any] | None, entry: Mapping[str, Any], data_config: DataConfig
+) -> dict[str, Any]:
+    """The dataset's embodiment entry with the base checkpoint's statistics for it (``base``
+    normalisation); logs where the dataset leaves the base's range."""
+    tag = data_config.embodiment_tag
+    if not base or tag not in base or "statistics" not in base[tag]:
+        raise ValueError(
+            f"normalization_stats='base': the base checkpoint has no statistics for embodiment {tag!r} "
+            f"(it has {sorted(base or {})})"
+        )
+    base_stats = EmbodimentStats.from_metadata(base, data_config)
+    dataset_stats = EmbodimentStats.from_metadata(entry, data_config)
+    for kind in ("state", "action"):
+        for group, ours in getattr(dataset_stats, kind).items():
+            theirs = getattr(base_stats, kind)[group]
+            beyond = float(np.max(np.maximum(theirs.min - ours.min, ours.max - theirs.max)))
+            if beyond > _RANGE_TOLERANCE:
+                logger.warning(
+                    "normalization_stats='base': the dataset's %s.%s goes up to %.3f beyond the base "
+                    "checkpoint's range (normalised values past +-1 there)", kind, group, beyond
+                )
+    kept = {key: dict(value) for key, value in entry.items()}
+    kept[tag]["statistics"] = base[tag]["statistics"]
+    return kept
+
+
 def _to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -415,7 +455,10 @@ class Gr00tFinetuner:
         self.resume_from = resume_from
 
         base_metadata, self.tokenizer_dir = self._build_model(resume_from)
-        self.metadata = merge_metadata(base_metadata, dataset_metadata(self.dataset_meta, self.data_config))
+        entry = dataset_metadata(self.dataset_meta, self.data_config)
+        if self.config.normalization_stats == "base":
+            entry = keep_base_statistics(base_metadata, entry, self.data_config)
+        self.metadata = merge_metadata(base_metadata, entry)
         stats = EmbodimentStats.from_metadata(self.metadata, self.data_config)
         head = self.model.config.action_head
         if self.data_config.encoded_state_dim > head.max_state_dim or self.data_config.action_dim > head.action_dim:

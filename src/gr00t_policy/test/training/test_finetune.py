@@ -222,6 +222,39 @@ def test_prompt_order_can_be_changed_for_training_and_is_saved(blank_dataset, tm
         Gr00tFinetuner(_config(blank_dataset, tmp_path / "first", resume=True, instruction_first=False, **settings))
 
 
+def test_continuing_can_keep_the_base_checkpoints_normalisation(blank_dataset, dataset_copy, tmp_path, caplog):
+    settings = {"use_video": False, "batch_size": 2, "max_steps": 1, "save_steps": 1}
+    finetune(_config(blank_dataset, tmp_path / "base", **settings))
+    base_stats = json.loads((tmp_path / "base" / "experiment_cfg" / "metadata.json").read_text())["new_embodiment"]["statistics"]
+    # More data of the same robot, reaching further: its own min/max differ from the base's.
+    stats_path = dataset_copy / "meta" / "stats.json"
+    stats = json.loads(stats_path.read_text())
+    stats["action"]["max"] = [v + 0.5 for v in stats["action"]["max"]]
+    stats_path.write_text(json.dumps(stats))
+
+    def continued(name: str, normalization: str) -> dict:
+        finetune(_config(dataset_copy, tmp_path / name, preset=None, base_model=tmp_path / "base",
+                         normalization_stats=normalization, **settings))
+        metadata = json.loads((tmp_path / name / "experiment_cfg" / "metadata.json").read_text())
+        return metadata["new_embodiment"]["statistics"]
+
+    with caplog.at_level("WARNING"):
+        kept = continued("kept", "base")
+    assert kept == base_stats
+    assert "action.left_arm goes up to 0.500 beyond the base checkpoint's range" in caplog.text
+    renormalised = continued("renormalised", "dataset")  # the original runner's behaviour
+    assert renormalised["action"]["left_arm"]["max"] == pytest.approx(
+        [v + 0.5 for v in base_stats["action"]["left_arm"]["max"]]
+    )
+    with pytest.raises(ValueError, match="no statistics for embodiment 'gr1'"):
+        Gr00tFinetuner(_config(dataset_copy, tmp_path / "other", preset=None, base_model=tmp_path / "base",
+                               embodiment_tag="gr1", normalization_stats="base", **settings))
+    with pytest.raises(ValueError, match="needs a base_model"):
+        _config(dataset_copy, tmp_path / "preset", normalization_stats="base")
+    with pytest.raises(ValueError, match="normalization_stats must be one of"):
+        _config(dataset_copy, tmp_path / "bad", normalization_stats="mean_std")
+
+
 # ----------------------------------------------------------------------------- goal readout
 def test_goal_readout_fits_motion_that_the_mean_token_carries_and_ignores_padding():
     torch.manual_seed(0)
