@@ -85,6 +85,7 @@ TOKENIZER_SUBDIR = "tokenizer"  # Gr00tPolicy.from_pretrained looks for <checkpo
 SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 NORMALIZATION_STATS = ("dataset", "base")
 _RANGE_TOLERANCE = 1e-3  # radians; float32 statistics of the same robot differ by less
+_MAX_NORMALISED_EXCESS = 1.0  # base normalisation: values up to +-2 are kept, beyond that the range widens
 # Settings that must match for a resumed run to continue the same optimisation.
 _RESUME_SENSITIVE = (
     "batch_size", "gradient_accumulation_steps", "max_steps", "seed", "learning_rate", "opening_s", "opening_repeat",
@@ -388,7 +389,10 @@ def keep_base_statistics(
     base: Mapping[str, Any] | None, entry: Mapping[str, Any], data_config: DataConfig
 ) -> dict[str, Any]:
     """The dataset's embodiment entry with the base checkpoint's statistics for it (``base``
-    normalisation); logs where the dataset leaves the base's range."""
+    normalisation). Dimensions where the dataset leaves the base's range by more than
+    ``_MAX_NORMALISED_EXCESS`` in normalised units are widened to cover it: a joint the base data
+    barely moved (a hand held open: a min-max span of micro-radians) would otherwise normalise a
+    new recording's motion to values of 1e8 and swamp the loss."""
     tag = data_config.embodiment_tag
     if not base or tag not in base or "statistics" not in base[tag]:
         raise ValueError(
@@ -397,17 +401,32 @@ def keep_base_statistics(
         )
     base_stats = EmbodimentStats.from_metadata(base, data_config)
     dataset_stats = EmbodimentStats.from_metadata(entry, data_config)
+    statistics = json.loads(json.dumps(base[tag]["statistics"]))  # a deep copy to widen
     for kind in ("state", "action"):
         for group, ours in getattr(dataset_stats, kind).items():
             theirs = getattr(base_stats, kind)[group]
-            beyond = float(np.max(np.maximum(theirs.min - ours.min, ours.max - theirs.max)))
-            if beyond > _RANGE_TOLERANCE:
+            beyond = np.maximum(theirs.min - ours.min, ours.max - theirs.max)
+            normalised = 2.0 * beyond / np.maximum(theirs.max - theirs.min, 1e-12)
+            # No absolute tolerance here: a joint held still spans ~1e-12 rad, so even 1e-4 rad of new
+            # motion normalises to ~1e8.
+            widen = normalised > _MAX_NORMALISED_EXCESS
+            if widen.any():
+                entry_stats = statistics[kind][group]
+                entry_stats["min"] = np.where(widen, np.minimum(theirs.min, ours.min), theirs.min).tolist()
+                entry_stats["max"] = np.where(widen, np.maximum(theirs.max, ours.max), theirs.max).tolist()
+                logger.warning(
+                    "normalization_stats='base': %s.%s dims %s widened to the dataset's range (up to %.3g "
+                    "rad beyond the base's, which spans %s rad there)", kind, group, np.flatnonzero(widen).tolist(),
+                    float(beyond[widen].max()), [float(f"{v:.3g}") for v in (theirs.max - theirs.min)[widen]],
+                )
+            elif beyond.max() > _RANGE_TOLERANCE:
                 logger.warning(
                     "normalization_stats='base': the dataset's %s.%s goes up to %.3f beyond the base "
-                    "checkpoint's range (normalised values past +-1 there)", kind, group, beyond
+                    "checkpoint's range (normalised values up to %.2f past +-1 there)",
+                    kind, group, float(beyond.max()), float(normalised.max()),
                 )
     kept = {key: dict(value) for key, value in entry.items()}
-    kept[tag]["statistics"] = base[tag]["statistics"]
+    kept[tag]["statistics"] = statistics
     return kept
 
 

@@ -224,12 +224,26 @@ def test_prompt_order_can_be_changed_for_training_and_is_saved(blank_dataset, tm
 
 def test_continuing_can_keep_the_base_checkpoints_normalisation(blank_dataset, dataset_copy, tmp_path, caplog):
     settings = {"use_video": False, "batch_size": 2, "max_steps": 1, "save_steps": 1}
-    finetune(_config(blank_dataset, tmp_path / "base", **settings))
+    held_still = json.loads((blank_dataset / "meta" / "stats.json").read_text())
+    far = json.loads((blank_dataset / "meta" / "modality.json").read_text())["action"]["left_arm"]["start"]
+    held_still["action"]["min"][far + 1] = 0.25
+    held_still["action"]["max"][far + 1] = 0.25 + 1e-12
+    base_dataset = Path(shutil.copytree(blank_dataset, tmp_path / "base_dataset"))
+    (base_dataset / "meta" / "stats.json").write_text(json.dumps(held_still))
+    finetune(_config(base_dataset, tmp_path / "base", **settings))
     base_stats = json.loads((tmp_path / "base" / "experiment_cfg" / "metadata.json").read_text())["new_embodiment"]["statistics"]
-    # More data of the same robot, reaching further: its own min/max differ from the base's.
+    # More data of the same robot, reaching a little further everywhere (a tenth of each joint's
+    # range) and far further on the first left-arm joint (five times its range).
     stats_path = dataset_copy / "meta" / "stats.json"
     stats = json.loads(stats_path.read_text())
-    stats["action"]["max"] = [v + 0.5 for v in stats["action"]["max"]]
+    low, high = np.array(stats["action"]["min"]), np.array(stats["action"]["max"])
+    wider = high + 0.1 * (high - low)
+    wider[far] = high[far] + 5.0 * (high[far] - low[far])
+    # ... and a joint the base never moved (a span of float noise) now moves by a tenth of a milliradian.
+    held = far + 1
+    stats["action"]["min"][held] = stats["action"]["max"][held] = 0.25
+    wider[held] = 0.25 + 1e-4
+    stats["action"]["max"] = wider.tolist()
     stats_path.write_text(json.dumps(stats))
 
     def continued(name: str, normalization: str) -> dict:
@@ -240,12 +254,17 @@ def test_continuing_can_keep_the_base_checkpoints_normalisation(blank_dataset, d
 
     with caplog.at_level("WARNING"):
         kept = continued("kept", "base")
-    assert kept == base_stats
-    assert "action.left_arm goes up to 0.500 beyond the base checkpoint's range" in caplog.text
+    assert kept["state"] == base_stats["state"]
+    assert kept["action"]["right_arm"] == base_stats["action"]["right_arm"]  # a tenth beyond: kept
+    assert "the dataset's action.right_arm goes up to" in caplog.text
+    left = kept["action"]["left_arm"]
+    assert left["min"] == base_stats["action"]["left_arm"]["min"]
+    assert left["max"][2:] == base_stats["action"]["left_arm"]["max"][2:]
+    assert left["max"][0] == pytest.approx(wider[far])  # five ranges beyond: widened to the data
+    assert left["max"][1] == pytest.approx(0.25 + 1e-4)  # far beyond a span of 1e-12: widened too
+    assert "action.left_arm dims [0, 1] widened to the dataset's range" in caplog.text
     renormalised = continued("renormalised", "dataset")  # the original runner's behaviour
-    assert renormalised["action"]["left_arm"]["max"] == pytest.approx(
-        [v + 0.5 for v in base_stats["action"]["left_arm"]["max"]]
-    )
+    assert renormalised["action"]["right_arm"]["max"] != base_stats["action"]["right_arm"]["max"]
     with pytest.raises(ValueError, match="no statistics for embodiment 'gr1'"):
         Gr00tFinetuner(_config(dataset_copy, tmp_path / "other", preset=None, base_model=tmp_path / "base",
                                embodiment_tag="gr1", normalization_stats="base", **settings))
