@@ -89,7 +89,7 @@ _MAX_NORMALISED_EXCESS = 1.0  # base normalisation: values up to +-2 are kept, b
 # Settings that must match for a resumed run to continue the same optimisation.
 _RESUME_SENSITIVE = (
     "batch_size", "gradient_accumulation_steps", "max_steps", "seed", "learning_rate", "opening_s", "opening_repeat",
-    "goal_readout_weight",
+    "goal_readout_weight", "normalization_stats",
 )
 
 
@@ -109,7 +109,8 @@ class FinetuneConfig:
         normalization_stats: ``dataset`` (the original runner): the dataset's min/max become the
             checkpoint's normalisation; ``base``: keep the base checkpoint's for this embodiment, for
             continuing a policy on more data of the same robot (new min/max would rescale every
-            target the base learned; values beyond the base's range normalise past +-1).
+            target the base learned; values beyond the base's range normalise past +-1, and joints
+            the data leaves by more than their range are widened: :func:`keep_base_statistics`).
         data_config: registered data config (state/action groups, cameras, state encoding).
         tune_*: what trains (module docstring); reference defaults: LLM frozen, the rest trains.
         batch_size: samples per micro-batch per process (per device); an optimizer step sees
