@@ -338,12 +338,10 @@ class System1Node(Node):
         instruction's action ended (the next action must not start from the previous one's goal)."""
         with self._lock:
             pending, self._pending_goal = self._pending_goal, None
-        if pending is not None:
-            prepared = self.backend.prepare_goal(pending.tokens, pending.mask)
-            with self._lock:
-                if pending.instruction_id not in self._ended_instruction_ids:
-                    self._goal, self._goal_meta = prepared, pending
+        prepared = None if pending is None else self.backend.prepare_goal(pending.tokens, pending.mask)
         with self._lock:
+            if pending is not None and pending.instruction_id not in self._ended_instruction_ids:
+                self._goal, self._goal_meta = prepared, pending
             return self._goal
 
     def _goal_ended(self, goal: Any) -> bool:

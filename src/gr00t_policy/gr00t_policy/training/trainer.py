@@ -40,6 +40,7 @@ exact), ``train_log.jsonl`` (losses averaged over ranks) and the plot.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -402,7 +403,7 @@ def keep_base_statistics(
         )
     base_stats = EmbodimentStats.from_metadata(base, data_config)
     dataset_stats = EmbodimentStats.from_metadata(entry, data_config)
-    statistics = json.loads(json.dumps(base[tag]["statistics"]))  # a deep copy to widen
+    statistics = copy.deepcopy(base[tag]["statistics"])  # widened below, the base stays as loaded
     for kind in ("state", "action"):
         for group, ours in getattr(dataset_stats, kind).items():
             theirs = getattr(base_stats, kind)[group]
