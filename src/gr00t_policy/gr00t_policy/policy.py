@@ -48,6 +48,16 @@ logger = logging.getLogger(__name__)
 # NVIDIA's deployment scripts run 4 Euler steps ("on par with 16", doc §4.3); config.json says 16.
 DEFAULT_DENOISING_STEPS = 4
 _BYTE_DTYPES = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2}
+# Precisions a policy can be loaded in, by name (node parameters, CLI options).
+MODEL_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def model_dtype(name: str) -> torch.dtype:
+    """``"float32"`` / ``"bfloat16"`` / ``"float16"`` -> the torch dtype; ValueError otherwise."""
+    try:
+        return MODEL_DTYPES[name]
+    except KeyError:
+        raise ValueError(f"dtype must be one of {sorted(MODEL_DTYPES)}, got {name!r}") from None
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ dominates a 4-step chunk of ~400 small kernels at batch 1. It needs fixed shapes
 captured per goal-token count (a handful in practice: the prompt length varies with the
 instruction) and the goal K/V are copied into that graph's static buffers once per goal.
 
-The CUDA-graph path is not exercised on the CPU-only development machine; its parity with the
-eager path is checked by ``gr00t-bench system1 --backend torch --cuda-graph`` on a GPU.
+The CUDA-graph path cannot run on the CPU-only CI machine. On a GPU (an H200, 2026-12-04) its
+chunks were bit-identical to the eager path's (``benchmarks/check_backend_parity.py``) and the
+real-size bf16 chunk took 4.06 ms p50 vs 12.7 ms eager (docs/benchmarks/system1_gpu.md).
 """
 
 from __future__ import annotations
@@ -124,8 +125,9 @@ class TorchBackend:
             if num_tokens not in self._graphs:
                 self._graphs[num_tokens] = _CudaGraphSampler(head, self._plan, kv)
             if noise is None:  # drawn as FlowMatchingActionHead._initial_noise draws it
+                where = generator.device if generator is not None else head.device
                 noise = torch.randn(
-                    (1, c.action_horizon, c.action_dim), generator=generator, device=head.device, dtype=torch.float32
+                    (1, c.action_horizon, c.action_dim), generator=generator, device=where, dtype=torch.float32
                 )
             vector = encode_state(state, policy.data_config, policy.stats)
             state_t = torch.from_numpy(vector).to(head.device, head.dtype).view(1, 1, -1)

@@ -6,6 +6,7 @@ Commands::
     gr00t-bench system1 --preset gr00t_n1_2b --backend onnxruntime --chunks 10 --out results.json
     gr00t-bench system1 --preset gr00t_n1_2b --backend torch --device cuda --dtype bfloat16 --cuda-graph ...
     gr00t-bench system2 --preset demo --chunks 100 --out results.json
+    gr00t-bench system2 --preset gr00t_n1_2b --tokenizer-dir EAGLE2_TOKENIZER/ --device cuda --dtype bfloat16 ...
 
 ``system1`` times back-to-back chunks (``predict_chunk`` through the backend, state encoding and
 decoding included) after a warm-up, the per-goal update (``prepare_goal``), and for ``torch`` the
@@ -34,9 +35,9 @@ import numpy as np
 import torch
 
 from ..model.configuration_gr00t_n1 import preset_names
+from ..policy import MODEL_DTYPES as DTYPES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 # ---------------------------------------------------------------------------- measurement helpers
@@ -52,23 +53,44 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def time_interleaved(fns: dict[str, Callable[[], Any]], n: int, warmup: int) -> dict[str, list[float]]:
-    """Run every function ``warmup`` times, then ``n`` rounds of each in turn; per-call seconds."""
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], n: int, warmup: int, sync: Callable[[], None] | None = None
+) -> dict[str, list[float]]:
+    """Run every function ``warmup`` times, then ``n`` rounds of each in turn; per-call seconds.
+
+    ``sync`` (e.g. ``torch.cuda.synchronize``) runs before the clock starts and before it stops, so
+    work a function leaves queued on a GPU is counted in that call, not the next.
+    """
+    sync = sync or (lambda: None)
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(n):
         for name, fn in fns.items():
+            sync()
             start = time.perf_counter()
             fn()
+            sync()
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def device_sync(device: str) -> Callable[[], None] | None:
+    """``torch.cuda.synchronize`` for a CUDA device, else None (CPU work is synchronous)."""
+    return torch.cuda.synchronize if device.startswith("cuda") else None
 
 
 def peak_rss_mib() -> float:
     """Peak resident set size of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_device_mib(device: str) -> float | None:
+    """Peak memory PyTorch allocated on a CUDA device so far (None on CPU)."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated(torch.device(device)) / 2**20
+    return None
 
 
 def device_name(device: str) -> str:
@@ -167,10 +189,13 @@ def cmd_system1(args: argparse.Namespace) -> dict[str, Any]:
         fns[f"sampler_{other}"] = other_loop
     gc.collect()
     bench_start = time.perf_counter()
-    times = time_interleaved(fns, args.chunks, args.warmup)
+    sync = device_sync(args.device)
+    times = time_interleaved(fns, args.chunks, args.warmup, sync)
     bench_s = time.perf_counter() - bench_start
 
-    goal_times = time_interleaved({"goal": lambda: backend.prepare_goal(tokens, mask)}, args.goals, min(args.warmup, 3))
+    goal_times = time_interleaved(
+        {"goal": lambda: backend.prepare_goal(tokens, mask)}, args.goals, min(args.warmup, 3), sync
+    )
 
     chunk = latency_stats(times["chunk"])
     result: dict[str, Any] = {
@@ -191,6 +216,7 @@ def cmd_system1(args: argparse.Namespace) -> dict[str, Any]:
         "achieved_replanning_hz": len(times["chunk"]) / sum(times["chunk"]),
         "goal_update": latency_stats(goal_times["goal"]),
         "peak_rss_mib": peak_rss_mib(),
+        "peak_device_mib": peak_device_mib(args.device),
         "policy_load_s": load_s,
         "backend_setup_s": backend_setup_s,
         "benchmark_wall_s": bench_s,
@@ -233,7 +259,7 @@ def cmd_system2(args: argparse.Namespace) -> dict[str, Any]:
 
     env = environment(args.device, torch.get_num_threads())
     policy = load_policy(args.preset, args.checkpoint, system1_only=False, seed=args.seed, device=args.device,
-                         dtype=DTYPES[args.dtype])  # fmt: skip
+                         dtype=DTYPES[args.dtype], tokenizer_dir=args.tokenizer_dir)  # fmt: skip
     size = policy.config.backbone.vision.image_size
     views = []
     for key in policy.data_config.video_keys:
@@ -248,6 +274,7 @@ def cmd_system2(args: argparse.Namespace) -> dict[str, Any]:
         },
         args.chunks,
         args.warmup,
+        device_sync(args.device),
     )
     encode = latency_stats(times["encode_goal"])
     return {
@@ -264,6 +291,7 @@ def cmd_system2(args: argparse.Namespace) -> dict[str, Any]:
         "achieved_goal_rate_hz": len(times["encode_goal"]) / sum(times["encode_goal"]),
         "prepare_goal": latency_stats(times["prepare_goal"]),
         "peak_rss_mib": peak_rss_mib(),
+        "peak_device_mib": peak_device_mib(args.device),
         "environment": env | {"load_average_end": list(os.getloadavg())},
     }
 
@@ -286,6 +314,8 @@ def print_summary(result: dict[str, Any]) -> None:
     for key in ("achieved_replanning_hz", "naive_over_cached_p50", "python_over_unrolled_p50", "achieved_goal_rate_hz"):
         if key in result:
             print(f"  {key}: {result[key]:.2f}")
+    if result.get("peak_device_mib") is not None:
+        print(f"  peak device memory {result['peak_device_mib']:.0f} MiB")
     print(f"  peak RSS {result['peak_rss_mib']:.0f} MiB; load average {env['load_average_start'][0]:.2f} -> "
           f"{env['load_average_end'][0]:.2f} on {env['logical_cpus']} CPUs")  # fmt: skip
 
@@ -336,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s2 = sub.add_parser("system2", help="backbone (encode_goal) latency, torch")
     common(s2, 100)
+    s2.add_argument("--tokenizer-dir", type=Path, help="Eagle-2 tokenizer files (needed by --preset gr00t_n1_2b)")
     s2.set_defaults(func=cmd_system2)
     return parser
 

@@ -75,8 +75,12 @@ def load_policy(
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
     denoising_steps: int | None = None,
+    tokenizer_dir: str | Path | None = None,
 ) -> Any:
-    """A checkpoint if given, else ``preset`` with random weights (head-only unless ``system1_only`` is False)."""
+    """A checkpoint if given, else ``preset`` with random weights (head-only unless ``system1_only`` is False).
+
+    ``tokenizer_dir``: the Eagle-2 tokenizer files, needed for a full ``gr00t_n1_2b`` preset.
+    """
     from ..policy import Gr00tPolicy
 
     if checkpoint is not None:
@@ -85,4 +89,6 @@ def load_policy(
         raise ValueError("give a preset or a checkpoint")
     if system1_only:
         return system1_policy(preset, seed=seed, device=device, dtype=dtype, denoising_steps=denoising_steps)
-    return Gr00tPolicy.from_preset(preset, seed=seed, device=device, dtype=dtype, denoising_steps=denoising_steps)
+    return Gr00tPolicy.from_preset(
+        preset, seed=seed, device=device, dtype=dtype, denoising_steps=denoising_steps, tokenizer_dir=tokenizer_dir
+    )

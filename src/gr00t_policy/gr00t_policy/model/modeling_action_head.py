@@ -332,9 +332,12 @@ class FlowMatchingActionHead(nn.Module):
     ) -> torch.Tensor:
         shape = (batch_size, self.config.action_horizon, self.config.action_dim)
         if noise is None:
-            return torch.randn(shape, generator=generator, device=self.device, dtype=torch.float32).to(
-                self.dtype
-            )
+            # Drawn on the generator's device (CPU for a plain torch.Generator()), then moved: a seed
+            # gives the same noise whatever device the model runs on, and a CPU generator works
+            # with a CUDA model (torch.randn refuses a generator of another device).
+            where = generator.device if generator is not None else self.device
+            noise = torch.randn(shape, generator=generator, device=where, dtype=torch.float32)
+            return noise.to(device=self.device, dtype=self.dtype)
         if tuple(noise.shape) != shape:
             raise ValueError(f"initial noise must have shape {shape}, got {tuple(noise.shape)}")
         return noise.to(device=self.device, dtype=self.dtype)

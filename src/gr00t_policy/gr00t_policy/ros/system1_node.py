@@ -72,6 +72,7 @@ class System1Node(Node):
         model_path = p("model_path", "")
         backend_name = p("backend", "torch")
         device = p("device", "cpu")
+        dtype = p("dtype", "float32")
         num_threads = p("num_threads", 1)
         self.mode = p("mode", "dual_rate")
         self.command_rate_hz = p("command_rate_hz", self.stack.rates["command_hz"])
@@ -104,7 +105,7 @@ class System1Node(Node):
         # The inference thread re-takes the GIL between torch ops; with the default 5 ms switch
         # interval, busy callback threads stretch a 4 ms chunk into hundreds of milliseconds.
         sys.setswitchinterval(p("gil_switch_interval_s", 0.0005))
-        self.policy = policy if policy is not None else self._load_policy(model_path, device)
+        self.policy = policy if policy is not None else self._load_policy(model_path, device, dtype)
         self.backend = create_backend(backend_name, self.policy, **self._backend_options(backend_name, num_threads))
         data_config = self.policy.data_config
         self.state_groups = [(g, d) for g, d in data_config.state_groups]
@@ -245,13 +246,17 @@ class System1Node(Node):
             return {"cache_dir": cache_dir, "precision": precision}
         return {}
 
-    def _load_policy(self, model_path: str, device: str) -> Any:
-        from gr00t_policy.policy import Gr00tPolicy, resolve_model_path
+    def _load_policy(self, model_path: str, device: str, dtype: str) -> Any:
+        from gr00t_policy.policy import Gr00tPolicy, model_dtype, resolve_model_path
 
         path = resolve_model_path(model_path)
-        self.get_logger().info(f"loading GR00T model from {path}")
+        self.get_logger().info(f"loading GR00T model from {path} ({dtype} on {device})")
         return Gr00tPolicy.from_pretrained(
-            path, embodiment=self.stack.embodiment_tag, data_config=self.stack.data_config, device=device
+            path,
+            embodiment=self.stack.embodiment_tag,
+            data_config=self.stack.data_config,
+            device=device,
+            dtype=model_dtype(dtype),
         )
 
     # -- inputs -------------------------------------------------------------------------------

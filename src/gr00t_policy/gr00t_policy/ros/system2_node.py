@@ -50,6 +50,7 @@ class System2Node(Node):
         model_path = declare_from_stack(self, self.stack, section, "model_path", "")
         tokenizer_dir = declare_from_stack(self, self.stack, section, "tokenizer_dir", "")
         device = declare_from_stack(self, self.stack, section, "device", "cpu")
+        dtype = declare_from_stack(self, self.stack, section, "dtype", "float32")
         num_threads = declare_from_stack(self, self.stack, section, "num_threads", 1)
         self.max_instruction_bytes = declare_from_stack(self, self.stack, section, "max_instruction_bytes", 2048)
         self.max_image_age_s = declare_from_stack(self, self.stack, section, "max_image_age_s", 0.5)
@@ -60,7 +61,7 @@ class System2Node(Node):
 
         if num_threads > 0:
             torch.set_num_threads(num_threads)
-        self.policy = policy if policy is not None else self._load_policy(model_path, tokenizer_dir, device)
+        self.policy = policy if policy is not None else self._load_policy(model_path, tokenizer_dir, device, dtype)
 
         self.camera_keys = list(self.stack.camera_topics())
         self._frames: dict[str, tuple[np.ndarray, float]] = {}
@@ -90,16 +91,17 @@ class System2Node(Node):
             f"image conversion via {self._converter.backend}"
         )
 
-    def _load_policy(self, model_path: str, tokenizer_dir: str, device: str):
-        from gr00t_policy.policy import Gr00tPolicy, resolve_model_path
+    def _load_policy(self, model_path: str, tokenizer_dir: str, device: str, dtype: str):
+        from gr00t_policy.policy import Gr00tPolicy, model_dtype, resolve_model_path
 
         path = resolve_model_path(model_path)
-        self.get_logger().info(f"loading GR00T model from {path}")
+        self.get_logger().info(f"loading GR00T model from {path} ({dtype} on {device})")
         return Gr00tPolicy.from_pretrained(
             path,
             embodiment=self.stack.embodiment_tag,
             data_config=self.stack.data_config,
             device=device,
+            dtype=model_dtype(dtype),
             tokenizer_dir=tokenizer_dir or None,
         )
 

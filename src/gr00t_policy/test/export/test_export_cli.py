@@ -65,3 +65,13 @@ def test_bench_system2_times_the_backbone(tmp_path):
     assert bench.main(["system2", "--preset", "demo", "--chunks", "2", "--warmup", "1", "--out", str(out)]) == 0
     run = json.loads(out.read_text())["runs"][0]
     assert run["encode_goal"]["n"] == 2 and run["goal_tokens"] > 0
+
+
+def test_time_interleaved_synchronises_around_each_timed_call():
+    events: list[str] = []
+    times = bench.time_interleaved(
+        {"a": lambda: events.append("a"), "b": lambda: events.append("b")}, n=2, warmup=1, sync=lambda: events.append("|")
+    )
+    assert events == ["a", "b"] + ["|", "a", "|", "|", "b", "|"] * 2  # warm-up unsynchronised, then sync-call-sync
+    assert [len(v) for v in times.values()] == [2, 2]
+    assert bench.device_sync("cpu") is None and bench.device_sync("cuda:0") is torch.cuda.synchronize

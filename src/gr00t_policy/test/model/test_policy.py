@@ -65,6 +65,14 @@ def test_chunks_are_reproducible_from_a_seed(demo_policy, goal):
     assert not all(np.array_equal(a[g], c[g]) for g in a)
 
 
+def test_model_dtype_names_the_loadable_precisions():
+    from gr00t_policy.policy import model_dtype
+
+    assert model_dtype("bfloat16") is torch.bfloat16 and model_dtype("float32") is torch.float32
+    with pytest.raises(ValueError, match="float16"):
+        model_dtype("fp8")
+
+
 def test_goal_tokens_round_trip_through_bytes(demo_policy, goal):
     tokens = goal.goal
     for dtype, tol in ((torch.float32, 0.0), (torch.float16, 1e-2), (torch.bfloat16, 3e-2)):

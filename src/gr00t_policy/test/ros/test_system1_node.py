@@ -451,3 +451,32 @@ def test_rtc_chunk_switching_runs_guided_sampling(ros, demo_policy):
         assert calls[0] is False
     finally:
         inputs.stop()
+
+
+def test_dtype_parameter_loads_the_model_in_that_precision(ros, demo_policy):
+    import torch
+
+    node = ros.add(
+        System1Node(
+            context=ros.context,
+            parameter_overrides=[
+                Parameter("dtype", value="bfloat16"),
+                Parameter("enable_on_start", value=True),
+                Parameter("startup_ramp_s", value=0.3),
+                Parameter("ramp_max_velocity_rad_s", value=0.0),
+            ],
+        )
+    )
+    assert {p.dtype for p in node.policy.model.parameters()} == {torch.bfloat16}
+    inputs = FakeInputs(ros, node, demo_policy)
+    try:
+        assert _wait_state(ros, inputs, RUNNING, 20.0), node.supervisor.reason
+        assert ros.wait_for(lambda: len(inputs.chunks) > 0 and len(inputs.commands) > 10, 10.0)
+        assert all(np.isfinite(c.position).all() for c in inputs.commands)
+    finally:
+        inputs.stop()
+
+
+def test_an_unknown_dtype_is_refused_naming_the_choices(ros):
+    with pytest.raises(ValueError, match="bfloat16"):
+        System1Node(context=ros.context, parameter_overrides=[Parameter("dtype", value="float8")])

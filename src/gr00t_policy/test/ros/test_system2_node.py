@@ -120,3 +120,24 @@ def test_a_clear_naming_an_older_instruction_keeps_the_current_one(ros, system2)
     count = len(goals)
     _stream(ros, client, camera, 0.5)
     assert len(goals) == count
+
+
+def test_dtype_parameter_runs_the_backbone_in_that_precision(ros, demo_policy):
+    import torch
+
+    node = ros.add(
+        System2Node(
+            context=ros.context,
+            parameter_overrides=[Parameter("rate_hz", value=20.0), Parameter("dtype", value="bfloat16")],
+        )
+    )
+    assert {p.dtype for p in node.policy.model.parameters()} == {torch.bfloat16}
+    client = ros.node("system2_dtype_client")
+    goals: list[GoalTokens] = []
+    client.create_subscription(GoalTokens, node.stack.topics["goal_tokens"], goals.append, LATEST_RELIABLE_QOS)
+    camera = client.create_publisher(Image, node.stack.camera_topics()["ego_view"]["image"], SENSOR_QOS)
+    node.set_instruction("pick up the red cube", "")
+    _stream(ros, client, camera, 1.0)
+    assert ros.wait_for(lambda: len(goals) >= 2, 10.0)
+    goal = decode_goal_tokens(goals[-1])
+    assert goal.tokens.shape[2] == demo_policy.goal_dim and torch.isfinite(goal.tokens).all()
