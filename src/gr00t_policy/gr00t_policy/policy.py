@@ -60,6 +60,23 @@ def model_dtype(name: str) -> torch.dtype:
         raise ValueError(f"dtype must be one of {sorted(MODEL_DTYPES)}, got {name!r}") from None
 
 
+def check_device(device: str) -> torch.device:
+    """``device`` as a torch device, or ValueError where this machine cannot run on it (no CUDA)."""
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device {device!r} is not a torch device name ({exc})") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {device!r}: no CUDA device is available (torch {torch.__version__}, built for CUDA "
+                f"{torch.version.cuda}); set device: cpu or install a CUDA build of torch"
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return resolved
+
+
 @dataclass(frozen=True)
 class GoalTokens:
     """System 2 output for one observation.

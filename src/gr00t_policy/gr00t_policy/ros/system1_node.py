@@ -247,7 +247,7 @@ class System1Node(Node):
         return {}
 
     def _load_policy(self, model_path: str, device: str, dtype: str) -> Any:
-        from gr00t_policy.policy import Gr00tPolicy, model_dtype, resolve_model_path
+        from gr00t_policy.policy import Gr00tPolicy, check_device, model_dtype, resolve_model_path
 
         path = resolve_model_path(model_path)
         self.get_logger().info(f"loading GR00T model from {path} ({dtype} on {device})")
@@ -255,7 +255,7 @@ class System1Node(Node):
             path,
             embodiment=self.stack.embodiment_tag,
             data_config=self.stack.data_config,
-            device=device,
+            device=str(check_device(device)),
             dtype=model_dtype(dtype),
         )
 

@@ -92,7 +92,7 @@ class System2Node(Node):
         )
 
     def _load_policy(self, model_path: str, tokenizer_dir: str, device: str, dtype: str):
-        from gr00t_policy.policy import Gr00tPolicy, model_dtype, resolve_model_path
+        from gr00t_policy.policy import Gr00tPolicy, check_device, model_dtype, resolve_model_path
 
         path = resolve_model_path(model_path)
         self.get_logger().info(f"loading GR00T model from {path} ({dtype} on {device})")
@@ -100,7 +100,7 @@ class System2Node(Node):
             path,
             embodiment=self.stack.embodiment_tag,
             data_config=self.stack.data_config,
-            device=device,
+            device=str(check_device(device)),
             dtype=model_dtype(dtype),
             tokenizer_dir=tokenizer_dir or None,
         )

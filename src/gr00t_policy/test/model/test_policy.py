@@ -73,6 +73,17 @@ def test_model_dtype_names_the_loadable_precisions():
         model_dtype("fp8")
 
 
+def test_check_device_refuses_what_this_machine_cannot_run():
+    from gr00t_policy.policy import check_device
+
+    assert check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="not a torch device"):
+        check_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            check_device("cuda")
+
+
 def test_goal_tokens_round_trip_through_bytes(demo_policy, goal):
     tokens = goal.goal
     for dtype, tol in ((torch.float32, 0.0), (torch.float16, 1e-2), (torch.bfloat16, 3e-2)):

@@ -480,3 +480,12 @@ def test_dtype_parameter_loads_the_model_in_that_precision(ros, demo_policy):
 def test_an_unknown_dtype_is_refused_naming_the_choices(ros):
     with pytest.raises(ValueError, match="bfloat16"):
         System1Node(context=ros.context, parameter_overrides=[Parameter("dtype", value="float8")])
+
+
+def test_a_cuda_device_without_cuda_is_refused_clearly(ros):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        System1Node(context=ros.context, parameter_overrides=[Parameter("device", value="cuda")])
