@@ -13,11 +13,6 @@ try:
 except ImportError:  # running from a source checkout without the package installed
     sys.path.insert(0, str(PACKAGE_ROOT))
 
-# fp32 ONNX Runtime vs torch, normalised action units (= joint units with identity metadata).
-# Measured: ~2.4e-7 on the demo preset; the margin covers other CPUs' kernel choices.
-PARITY_ATOL = 1e-4
-
-
 @pytest.fixture(scope="session")
 def demo_policy():
     from gr00t_policy.policy import Gr00tPolicy

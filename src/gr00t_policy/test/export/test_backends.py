@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import PARITY_ATOL
+from export_test_support import PARITY_ATOL
 
 from gr00t_policy.backends import BACKENDS, BackendUnavailable, create_backend
 

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import PARITY_ATOL
+from export_test_support import PARITY_ATOL
 
 from gr00t_policy.backends.onnxruntime_backend import PYTHON_LOOP, UNROLLED, OnnxSystem1Runner
 from gr00t_policy.export.cache import ensure_exported

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FPS, GROUPS, TASKS, episode_trajectory, make_synthetic_dataset
+from training_test_support import FPS, GROUPS, TASKS, episode_trajectory, make_synthetic_dataset
 from safetensors.torch import load_file
 
 from gr00t_policy.cli.finetune import main as finetune_main
