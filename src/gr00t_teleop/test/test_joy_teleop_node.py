@@ -87,7 +87,9 @@ def test_node_turns_joy_into_leader_joint_states_and_stops_on_bad_or_stale_joy()
         assert len(mapping.map(last.name, last.position)) == len(mapping.follower_joints)
         assert all(math.isfinite(v) for v in last.position)
         moved = right_palm(last) - right_palm(first)
-        assert moved[0] > 0.05 and np.abs(moved[1:]).max() < 0.02, moved
+        # Mostly along +x: the IK's cross-axis drift grows with the distance travelled, which grows
+        # when a loaded machine delivers more Joy messages before the check, so it is bounded relative.
+        assert moved[0] > 0.05 and np.abs(moved[1:]).max() < 0.2 * moved[0], moved
 
         # Bad Joy (NaN, then too few axes) is ignored: the palm stops once the last good one is stale.
         nan_axes = list(forward)
