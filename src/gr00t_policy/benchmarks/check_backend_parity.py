@@ -107,13 +107,11 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {}
     outputs: dict[str, np.ndarray] = {}
-    loaded: dict[tuple[str, torch.dtype], Any] = {}
+    policy, loaded_as = None, None
     for name, device, dtype, backend_name, options in candidates(args):
-        key = (device, dtype)
-        if key not in loaded:
-            loaded.clear()  # one real-size policy on the GPU at a time
-            loaded[key] = policy_on(device, dtype)
-        policy = loaded[key]
+        if loaded_as != (device, dtype):  # candidates come grouped by (device, dtype): one policy at a time
+            policy = None  # free the previous real-size policy before loading the next
+            policy, loaded_as = policy_on(device, dtype), (device, dtype)
         start = time.perf_counter()
         try:
             backend = create_backend(backend_name, policy, **options)

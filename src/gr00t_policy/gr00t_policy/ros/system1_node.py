@@ -45,6 +45,7 @@ from gr00t_policy.ros.common import (
     DiagnosticsPublisher,
     declare_from_stack,
     declare_stack,
+    load_node_policy,
     now_seconds,
     run_node,
 )
@@ -105,7 +106,7 @@ class System1Node(Node):
         # The inference thread re-takes the GIL between torch ops; with the default 5 ms switch
         # interval, busy callback threads stretch a 4 ms chunk into hundreds of milliseconds.
         sys.setswitchinterval(p("gil_switch_interval_s", 0.0005))
-        self.policy = policy if policy is not None else self._load_policy(model_path, device, dtype)
+        self.policy = policy if policy is not None else load_node_policy(self, self.stack, model_path, device, dtype)
         self.backend = create_backend(backend_name, self.policy, **self._backend_options(backend_name, num_threads))
         data_config = self.policy.data_config
         self.state_groups = [(g, d) for g, d in data_config.state_groups]
@@ -245,19 +246,6 @@ class System1Node(Node):
         if backend == "tensorrt":
             return {"cache_dir": cache_dir, "precision": precision}
         return {}
-
-    def _load_policy(self, model_path: str, device: str, dtype: str) -> Any:
-        from gr00t_policy.policy import Gr00tPolicy, check_device, model_dtype, resolve_model_path
-
-        path = resolve_model_path(model_path)
-        self.get_logger().info(f"loading GR00T model from {path} ({dtype} on {device})")
-        return Gr00tPolicy.from_pretrained(
-            path,
-            embodiment=self.stack.embodiment_tag,
-            data_config=self.stack.data_config,
-            device=str(check_device(device)),
-            dtype=model_dtype(dtype),
-        )
 
     # -- inputs -------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:

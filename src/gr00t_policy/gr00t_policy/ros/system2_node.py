@@ -29,6 +29,7 @@ from gr00t_policy.ros.common import (
     DiagnosticsPublisher,
     declare_from_stack,
     declare_stack,
+    load_node_policy,
     now_seconds,
     run_node,
 )
@@ -61,7 +62,9 @@ class System2Node(Node):
 
         if num_threads > 0:
             torch.set_num_threads(num_threads)
-        self.policy = policy if policy is not None else self._load_policy(model_path, tokenizer_dir, device, dtype)
+        if policy is None:
+            policy = load_node_policy(self, self.stack, model_path, device, dtype, tokenizer_dir)
+        self.policy = policy
 
         self.camera_keys = list(self.stack.camera_topics())
         self._frames: dict[str, tuple[np.ndarray, float]] = {}
@@ -89,20 +92,6 @@ class System2Node(Node):
         self.get_logger().info(
             f"System 2 ready: model {self.policy.model_id}, {self.rate_hz:.1f} Hz, cameras {self.camera_keys}, "
             f"image conversion via {self._converter.backend}"
-        )
-
-    def _load_policy(self, model_path: str, tokenizer_dir: str, device: str, dtype: str):
-        from gr00t_policy.policy import Gr00tPolicy, check_device, model_dtype, resolve_model_path
-
-        path = resolve_model_path(model_path)
-        self.get_logger().info(f"loading GR00T model from {path} ({dtype} on {device})")
-        return Gr00tPolicy.from_pretrained(
-            path,
-            embodiment=self.stack.embodiment_tag,
-            data_config=self.stack.data_config,
-            device=str(check_device(device)),
-            dtype=model_dtype(dtype),
-            tokenizer_dir=tokenizer_dir or None,
         )
 
     # -- inputs -------------------------------------------------------------------------------

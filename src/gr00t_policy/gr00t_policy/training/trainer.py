@@ -65,6 +65,7 @@ from ..model.configuration_gr00t_n1 import TOKENIZER_EAGLE2, get_preset
 from ..model.embodiments import DataConfig, EmbodimentStats, get_data_config
 from ..model.modeling_gr00t_n1 import Gr00tN1Model
 from ..model.processing_gr00t_n1 import PromptTokenizer
+from ..policy import MODEL_DTYPES
 from .collate import Gr00tTrainingCollator
 from .dataset import (
     Gr00tWindowDataset,
@@ -83,7 +84,7 @@ TRAINER_STATE_JSON = "trainer_state.json"
 TRAIN_LOG_FILE = "train_log.jsonl"
 LOSS_PLOT_FILE = "loss_curve.png"
 TOKENIZER_SUBDIR = "tokenizer"  # Gr00tPolicy.from_pretrained looks for <checkpoint>/tokenizer
-SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+SAVE_DTYPES = MODEL_DTYPES  # checkpoint storage precisions: those a policy can be loaded in
 NORMALIZATION_STATS = ("dataset", "base")
 _RANGE_TOLERANCE = 1e-3  # radians; float32 statistics of the same robot differ by less
 _MAX_NORMALISED_EXCESS = 1.0  # base normalisation: values up to +-2 are kept, beyond that the range widens

@@ -29,6 +29,14 @@ RUNNING, HOLDING, DISABLED, ESTOPPED = (
 )
 
 
+# Enabled at start-up with a short ramp that does not wait for a velocity bound: RUNNING within a second.
+START_AT_ONCE = (
+    Parameter("enable_on_start", value=True),
+    Parameter("startup_ramp_s", value=0.3),
+    Parameter("ramp_max_velocity_rad_s", value=0.0),
+)
+
+
 class FakeInputs:
     """Publishes joint states (200 Hz) and goal tokens (10 Hz) like the sim and System 2 would."""
 
@@ -374,9 +382,7 @@ def test_fused_mode_runs_backbone_and_head_per_chunk(ros, demo_policy):
             context=ros.context,
             parameter_overrides=[
                 Parameter("mode", value="fused"),
-                Parameter("enable_on_start", value=True),
-                Parameter("startup_ramp_s", value=0.3),
-                Parameter("ramp_max_velocity_rad_s", value=0.0),
+                *START_AT_ONCE,
             ],
         )
     )
@@ -407,9 +413,7 @@ def test_onnxruntime_backend_drives_the_stream(ros, demo_policy, tmp_path):
             parameter_overrides=[
                 Parameter("backend", value="onnxruntime"),
                 Parameter("compiled_cache_dir", value=str(tmp_path)),
-                Parameter("enable_on_start", value=True),
-                Parameter("startup_ramp_s", value=0.3),
-                Parameter("ramp_max_velocity_rad_s", value=0.0),
+                *START_AT_ONCE,
             ],
         )
     )
@@ -430,9 +434,7 @@ def test_rtc_chunk_switching_runs_guided_sampling(ros, demo_policy):
             context=ros.context,
             parameter_overrides=[
                 Parameter("chunk_switch", value="rtc"),
-                Parameter("enable_on_start", value=True),
-                Parameter("startup_ramp_s", value=0.3),
-                Parameter("ramp_max_velocity_rad_s", value=0.0),
+                *START_AT_ONCE,
             ],
         )
     )
@@ -461,9 +463,7 @@ def test_dtype_parameter_loads_the_model_in_that_precision(ros, demo_policy):
             context=ros.context,
             parameter_overrides=[
                 Parameter("dtype", value="bfloat16"),
-                Parameter("enable_on_start", value=True),
-                Parameter("startup_ramp_s", value=0.3),
-                Parameter("ramp_max_velocity_rad_s", value=0.0),
+                *START_AT_ONCE,
             ],
         )
     )
