@@ -22,7 +22,8 @@
 # RECOVERY_PROBABILITY (default 0: the share of reach/touch demonstrations that first come down
 # beside the target and then correct, gr00t-record-demos --recovery-probability), NORMALIZATION_STATS
 # (default dataset; base keeps BASE_MODEL's min/max normalisation, for continuing a policy on a new
-# recording: gr00t-finetune --normalization-stats).
+# recording: gr00t-finetune --normalization-stats), SETTLE (default 0.4: seconds each demonstration
+# goes on being recorded after the task's success, gr00t-record-demos --settle).
 # A WORK_DIR that already holds a converted dataset is reused (delete WORK_DIR/dataset to record
 # again). The prompt puts the instruction before the images (--instruction-first: the action head
 # reads the image tokens, which then depend on the instruction). Seeds are training seeds
@@ -59,6 +60,7 @@ finetune_dir="${FINETUNE_DIR:-${work}/finetune}"
 seed_start="${SEED_START:-0}"
 recovery_probability="${RECOVERY_PROBABILITY:-0}"
 normalization_stats="${NORMALIZATION_STATS:-dataset}"
+settle="${SETTLE:-0.4}"
 
 # shellcheck disable=SC1091
 . .venv/bin/activate
@@ -74,11 +76,11 @@ if [[ -f "${work}/dataset/meta/info.json" ]]; then
     echo "reusing the dataset in ${work}/dataset"
 else
     rm -rf "${work}/bags"
-    gr00t-record-demos --tasks reach --episodes "${reach_episodes}" --seed-start "${seed_start}" \
+    gr00t-record-demos --tasks reach --episodes "${reach_episodes}" --seed-start "${seed_start}" --settle "${settle}" \
         --recovery-probability "${recovery_probability}" --output-dir "${work}/bags" --summary "${work}/record_reach.json"
-    gr00t-record-demos --tasks touch_one_of_two --episodes "${touch_episodes}" --seed-start "${seed_start}" \
+    gr00t-record-demos --tasks touch_one_of_two --episodes "${touch_episodes}" --seed-start "${seed_start}" --settle "${settle}" \
         --recovery-probability "${recovery_probability}" --output-dir "${work}/bags" --summary "${work}/record_touch.json"
-    gr00t-record-demos --tasks push_to_region --episodes "${push_episodes}" --seed-start "${seed_start}" \
+    gr00t-record-demos --tasks push_to_region --episodes "${push_episodes}" --seed-start "${seed_start}" --settle "${settle}" \
         --output-dir "${work}/bags" --summary "${work}/record_push.json"
     gr00t-convert "${work}/bags" -o "${work}/dataset" --workers 2 --overwrite
 fi
