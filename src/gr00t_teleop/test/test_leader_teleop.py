@@ -109,7 +109,13 @@ def test_node_streams_the_leader_through_the_safety_layer():
         while time.monotonic() < deadline and node.supervisor.state != 3:
             time.sleep(0.05)
         assert node.supervisor.state == 3  # HOLDING
-        mine = [s for a in list(diagnostics) for s in a.status if s.hardware_id == "gr00t_leader_teleop"]
+        # /diagnostics comes at 1 Hz, and discovery on a loaded machine can take longer than the
+        # moves above: wait for it instead of expecting one to have arrived already.
+        deadline = time.monotonic() + 5
+        mine = []
+        while time.monotonic() < deadline and not mine:
+            mine = [s for a in list(diagnostics) for s in a.status if s.hardware_id == "gr00t_leader_teleop"]
+            time.sleep(0.05)
         assert mine, "no /diagnostics from the leader teleop"
         states = ("disabled", "ramping", "running", "holding", "estopped")
         assert all(status.message.split(":")[0] in states for status in mine), [s.message for s in mine]
