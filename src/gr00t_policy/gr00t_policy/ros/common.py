@@ -33,6 +33,7 @@ LATCHED_QOS = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 
+
 def load_node_policy(
     node: Node, stack: StackConfig, model_path: str, device: str, dtype: str, tokenizer_dir: str = ""
 ) -> Any:

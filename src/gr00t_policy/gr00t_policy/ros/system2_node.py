@@ -62,9 +62,10 @@ class System2Node(Node):
 
         if num_threads > 0:
             torch.set_num_threads(num_threads)
-        if policy is None:
-            policy = load_node_policy(self, self.stack, model_path, device, dtype, tokenizer_dir)
-        self.policy = policy
+        self.policy = (
+            policy if policy is not None
+            else load_node_policy(self, self.stack, model_path, device, dtype, tokenizer_dir)
+        )
 
         self.camera_keys = list(self.stack.camera_topics())
         self._frames: dict[str, tuple[np.ndarray, float]] = {}

@@ -13,6 +13,7 @@ try:
 except ImportError:  # running from a source checkout without the package installed
     sys.path.insert(0, str(PACKAGE_ROOT))
 
+
 @pytest.fixture(scope="session")
 def demo_policy():
     from gr00t_policy.policy import Gr00tPolicy
