@@ -98,6 +98,7 @@ class System1Node(Node):
         self.enable_on_goal = p("enable_on_goal", False)
         self.default_action_timeout_s = p("default_action_timeout_s", 30.0)
         self.max_instruction_bytes = p("max_instruction_bytes", 2048)
+        status_period_s = p("status_period_s", 0.5)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
 
@@ -221,7 +222,7 @@ class System1Node(Node):
             # subscription and service callbacks in the executor (measured: lower period jitter).
             self._command_thread = threading.Thread(target=self._command_loop, name="gr00t_system1_commands", daemon=True)
             self._command_thread.start()
-        self.create_timer(0.5, self._publish_status)
+        self.create_timer(status_period_s, self._publish_status)
         DiagnosticsPublisher(self, "gr00t_system1", self._diagnostics)
         if enable_on_start:
             with self._control_lock:
@@ -460,9 +461,14 @@ class System1Node(Node):
         with self._control_lock:
             policy_command = self.chunk_executor.sample(now)
             output = self.supervisor.tick(now, measured, policy_command, self.chunk_executor.status(now))
+        faults_changed = output.active_faults != self._last_faults
         self._last_faults = output.active_faults
         if output.state_changed:
-            self._on_state_change(output)
+            self._on_state_change(output)  # publishes the status
+        elif faults_changed:
+            # A new fault while already holding changes no state; watchers still hear of it now,
+            # not at the next 2 Hz status.
+            self._publish_status()
         if output.command is None:
             return
         msg = JointState()

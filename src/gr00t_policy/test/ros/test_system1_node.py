@@ -150,6 +150,23 @@ def test_streams_limited_commands_by_name_and_publishes_chunks(ros, system1):
     assert chunk.backend == "torch" and chunk.inference_latency > 0
 
 
+def test_a_new_fault_while_holding_is_published_at_once(ros, demo_policy):
+    # The heartbeat is 30 s here: a status naming the new fault can only come from the change itself.
+    parameters = [*START_AT_ONCE, Parameter("goal_timeout_s", value=0.5), Parameter("status_period_s", value=30.0)]
+    node = ros.add(System1Node(policy=demo_policy, context=ros.context, parameter_overrides=parameters))
+    inputs = FakeInputs(ros, node, demo_policy)
+    try:
+        assert _wait_state(ros, inputs, RUNNING, 10.0), node.supervisor.reason
+        inputs.send_goals = False
+        assert ros.wait_for(lambda: inputs.status and inputs.status[-1].state == HOLDING, 3.0)
+        assert "stale_joint_states" not in inputs.status[-1].active_faults
+        inputs.send_joint_states = False
+        assert ros.wait_for(lambda: "stale_joint_states" in inputs.status[-1].active_faults, 3.0), inputs.status[-1]
+        assert inputs.status[-1].state == HOLDING
+    finally:
+        inputs.stop()
+
+
 def test_bad_joint_states_and_goal_tokens_are_rejected_without_crashing(ros, system1):
     node, inputs = system1
     assert _wait_state(ros, inputs, RUNNING, 10.0)
