@@ -189,7 +189,13 @@ def test_holds_when_goal_tokens_stop_and_resumes(ros, system1):
     inputs.send_goals = False
     assert _wait_state(ros, inputs, HOLDING, 3.0)
     assert "stale_goal_tokens" in node._last_faults
-    time.sleep(0.5)  # the limiter brakes within the acceleration limit before standing still
+
+    def standing_still() -> bool:  # the limiter brakes within its acceleration limit first
+        before = list(inputs.commands[-1].position)
+        time.sleep(0.1)
+        return np.allclose(inputs.commands[-1].position, before)
+
+    assert ros.wait_for(standing_still, 3.0)
     held = list(inputs.commands[-1].position)
     time.sleep(0.3)
     assert np.allclose(inputs.commands[-1].position, held)  # the stream goes on, holding
