@@ -467,7 +467,7 @@ class System1Node(Node):
             self._on_state_change(output)  # publishes the status
         elif faults_changed:
             # A new fault while already holding changes no state; watchers still hear of it now,
-            # not at the next 2 Hz status.
+            # not at the next heartbeat (status_period_s).
             self._publish_status()
         if output.command is None:
             return
