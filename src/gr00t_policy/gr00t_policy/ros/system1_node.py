@@ -464,10 +464,9 @@ class System1Node(Node):
         faults_changed = output.active_faults != self._last_faults
         self._last_faults = output.active_faults
         if output.state_changed:
-            self._on_state_change(output)  # publishes the status
-        elif faults_changed:
-            # A new fault while already holding changes no state; watchers still hear of it now,
-            # not at the next heartbeat (status_period_s).
+            self._on_state_change(output)
+        if output.state_changed or faults_changed:
+            # At once, not at the next heartbeat: a new fault while already holding changes no state.
             self._publish_status()
         if output.command is None:
             return
@@ -491,7 +490,6 @@ class System1Node(Node):
         if output.state in (SupervisorState.DISABLED, SupervisorState.ESTOPPED):
             with self._control_lock:
                 self.chunk_executor.reset()
-        self._publish_status()
 
     # -- services -----------------------------------------------------------------------------
     def _on_set_enabled(self, request: SetEnabled.Request, response: SetEnabled.Response):
