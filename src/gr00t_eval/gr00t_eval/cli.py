@@ -31,6 +31,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="model: 20 Hz policy steps per System 1 chunk (default %(default)s of 16)")
     parser.add_argument("--episode-seconds", type=float, default=None,
                         help="node: seconds per episode (default: the task's max_duration_s)")
+    parser.add_argument("--sim-realtime-factor", type=float, default=None,
+                        help="node: sim seconds per wall second, every node on the sim's /clock (default: real "
+                        "time on the wall clock); below 1 gives a slow machine's inference more wall time per sim second")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="node: seconds to wait for the graph")
     parser.add_argument("--verbose-nodes", action="store_true", help="node: forward the nodes' output")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {sorted(TASKS)}")
@@ -59,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             blank_instruction=args.blank_instruction,
             episode_seconds=args.episode_seconds,
             replan_steps=args.replan_steps,
+            sim_realtime_factor=args.sim_realtime_factor,
         )
     except ValueError as exc:
         print(f"gr00t-eval: {exc}", file=sys.stderr)

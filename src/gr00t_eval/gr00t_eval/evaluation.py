@@ -54,6 +54,9 @@ class EvalConfig:
     blank_instruction: bool = False
     episode_seconds: float | None = None
     replan_steps: int = 8
+    # "node": sim seconds per wall second, every node on the sim's /clock (None = the stack's pacing,
+    # real time on the wall clock). Below 1 a slow machine's inference latency costs fewer sim seconds.
+    sim_realtime_factor: float | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -71,6 +74,11 @@ class EvalConfig:
             raise ValueError(f"episode_seconds must be > 0, got {self.episode_seconds}")
         if self.policy == "scripted" and (self.model_path or self.blank_instruction):
             raise ValueError("model_path and blank_instruction apply to policies 'model' and 'node' only")
+        if self.sim_realtime_factor is not None:
+            if self.policy != "node":
+                raise ValueError("sim_realtime_factor applies to policy 'node' only (the library path stops the clock)")
+            if not self.sim_realtime_factor > 0:
+                raise ValueError(f"sim_realtime_factor must be > 0, got {self.sim_realtime_factor}")
 
 
 @dataclass

@@ -28,8 +28,8 @@ from gr00t_sim.tasks import EpisodeOutcome, SceneObservation, TableLayout, eval_
 NODE_FRAME_TIMES_S = (1.0, 2.0, 3.0)
 SIM_NODE = "gr00t_sim"
 _SERVICE_TIMEOUT_S = 30.0  # generous: a loaded 2-core machine answers slowly while models load
-_SETTLE_AFTER_RESET_S = 0.2
-_END_OF_ACTION_S = 0.5  # a no_policy_command hold this close before the action's result is its end  # scene states stamped within this of the reset request are skipped
+_SETTLE_AFTER_RESET_S = 0.2  # scene states stamped within this of the reset request are skipped
+_END_OF_ACTION_S = 0.5  # a no_policy_command hold this close (wall s) before the action's result is its end
 
 
 @dataclass
@@ -62,18 +62,27 @@ def run_node_eval(
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
+    from rclpy.parameter import Parameter
     import numpy as np
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import Image, JointState
 
     layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
-    specs = build_graph(stack, "sim", GraphOptions(model_path=config.model_path))
+    sim_paced = config.sim_realtime_factor is not None
+    specs = build_graph(
+        stack,
+        "sim",
+        GraphOptions(model_path=config.model_path, use_sim_time=sim_paced, realtime_factor=config.sim_realtime_factor),
+    )
+    # Action-relative times are reported in sim seconds; on the wall clock a paced sim stretches them.
+    wall_to_sim = config.sim_realtime_factor if sim_paced else 1.0
     run = EvalRun(config=config, outcomes=[])
     started = time.perf_counter()
     context = Context()
     rclpy.init(context=context)
     graph = Graph(specs, log=log)
-    node = Node("gr00t_eval", context=context)
+    # On the sim's clock when the graph is: reset requests are compared with scene-state stamps.
+    node = Node("gr00t_eval", context=context, parameter_overrides=[Parameter("use_sim_time", value=sim_paced)])
     lock = threading.Lock()
     scene: list[SceneObservation] = []  # observations of the current episode
     scene_after = [float("inf")]  # accept scene states stamped after this (ROS time, s)
@@ -184,7 +193,7 @@ def run_node_eval(
 
                 result_future.add_done_callback(on_result)
                 tracker = task.tracker(spec, layout)
-                wall_deadline = time.monotonic() + episode_s * 3 + 10.0  # a slow machine: sim time lags
+                wall_deadline = time.monotonic() + episode_s / wall_to_sim * 3 + 10.0  # a slow machine: sim time lags
                 consumed = 0
                 pending_frames = sorted(config.frame_times_s)
                 frames: list = []
@@ -230,7 +239,7 @@ def run_node_eval(
                     )
                     if status.intervening and not previous and not end_of_action:
                         if onsets == 0:  # when, in the action's time: mid-episode or at its end
-                            outcome.extra["first_intervention_at_s"] = status.wall_s - goal_sent_wall
+                            outcome.extra["first_intervention_at_s"] = (status.wall_s - goal_sent_wall) * wall_to_sim
                         onsets += 1
                         for fault in status.faults:
                             key = f"safety_{fault.split(':')[0].strip().replace(' ', '_')}"
@@ -238,7 +247,7 @@ def run_node_eval(
                     previous = status.intervening
                 outcome.safety_interventions = onsets
                 if result_wall:
-                    outcome.extra["action_result_at_s"] = result_wall[0] - goal_sent_wall
+                    outcome.extra["action_result_at_s"] = (result_wall[0] - goal_sent_wall) * wall_to_sim
                 outcome.extra["instruction_sent"] = 0.0 if config.blank_instruction else 1.0
                 run.outcomes.append(outcome)
                 run.sim_time_s += outcome.duration_s

@@ -1,6 +1,6 @@
-"""gr00t-eval --policy node: one short reach episode through the running stack (sim + System 2 +
-System 1 processes, the bundled random-weights model). The random model does not succeed, so this
-checks that the episode ran through the nodes and the report has the library path's structure."""
+"""gr00t-eval --policy node: short reach episodes through the running stack (sim + System 2 +
+System 1 processes): that an episode ran through the nodes and the report has the library path's
+structure, in real time and with every node on the sim's clock."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def test_node_only_options_are_refused_for_the_scripted_policy() -> None:
         EvalConfig(policy="scripted", blank_instruction=True)
     with pytest.raises(ValueError, match="episode_seconds"):
         EvalConfig(policy="node", episode_seconds=0.0)
+    with pytest.raises(ValueError, match="policy 'node' only"):
+        EvalConfig(policy="model", sim_realtime_factor=0.5)
+    with pytest.raises(ValueError, match="sim_realtime_factor must be > 0"):
+        EvalConfig(policy="node", sim_realtime_factor=0.0)
 
 
 def test_one_reach_episode_through_the_nodes(tmp_path: Path) -> None:
@@ -43,3 +47,21 @@ def test_one_reach_episode_through_the_nodes(tmp_path: Path) -> None:
     # Head-camera frames of the episode, taken from the camera topic, are in the PNG.
     (example,) = report["example_frames"]["reach"].values()
     assert example["seed"] == 10_000 and len(example["frame_times_s"]) >= 2
+
+
+def test_an_episode_on_the_sims_clock_at_half_speed(tmp_path: Path) -> None:
+    # Every node (and the evaluator) on /clock: the episode is measured in sim seconds although it
+    # takes about twice as long on the wall clock. The random-weights model runs to the action's end.
+    report_path = tmp_path / "paced.json"
+    random_model = Path(__file__).resolve().parents[3] / "models" / "gr00t_random"
+    code = main(["--policy", "node", "--model", str(random_model), "--tasks", "reach", "--episodes", "1",
+                 "--episode-seconds", "1.5", "--sim-realtime-factor", "0.5", "--no-frames",
+                 "--output", str(report_path), "--quiet"])
+    assert code == 0
+    report = json.loads(report_path.read_text())
+    assert report["config"]["sim_realtime_factor"] == 0.5
+    (episode,) = report["episodes"]
+    assert 1.0 <= episode["duration_s"] <= 2.5, episode
+    # The action's end, timed by System 1 on the sim clock (on the wall clock it would come at 0.75).
+    assert not episode["success"] and 1.2 <= episode["extra"]["action_result_at_s"] <= 3.0, episode
+    assert all(code in (0, -2, -15) for code in report["node_exit_codes"].values()), report["node_exit_codes"]
