@@ -99,6 +99,8 @@ class EvalRun:
     wall_time_s: float = 0.0
     sim_time_s: float = 0.0
     exit_codes: dict[str, int] = field(default_factory=dict)  # node path: the graph's processes
+    # node path: each process's ROS parameters as started (stack YAML path, System 1's execution settings)
+    node_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def count_limit_interventions(
@@ -271,6 +273,7 @@ def build_report(run: EvalRun) -> dict[str, Any]:
             task: {kind: {"seed": ex.outcome.seed, "frame_times_s": [t for t, _ in ex.frames]} for kind, ex in kinds.items()}
             for task, kinds in run.examples.items()
         },
+        **({"node_parameters": run.node_parameters} if run.node_parameters else {}),
         **({"node_exit_codes": run.exit_codes} if run.exit_codes else {}),
         "episodes": [asdict(o) for o in run.outcomes],
     }

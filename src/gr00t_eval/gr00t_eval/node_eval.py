@@ -76,7 +76,7 @@ def run_node_eval(
     )
     # Action-relative times are reported in sim seconds; on the wall clock a paced sim stretches them.
     wall_to_sim = config.sim_realtime_factor if sim_paced else 1.0
-    run = EvalRun(config=config, outcomes=[])
+    run = EvalRun(config=config, outcomes=[], node_parameters={spec.name: dict(spec.parameters) for spec in specs})
     started = time.perf_counter()
     context = Context()
     rclpy.init(context=context)

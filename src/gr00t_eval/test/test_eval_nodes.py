@@ -60,6 +60,10 @@ def test_an_episode_on_the_sims_clock_at_half_speed(tmp_path: Path) -> None:
     assert code == 0
     report = json.loads(report_path.read_text())
     assert report["config"]["sim_realtime_factor"] == 0.5
+    # What ran is in the report: the stack YAML and every process's parameters.
+    parameters = report["node_parameters"]
+    assert parameters["gr00t_sim"]["realtime_factor"] == 0.5 and all(p["use_sim_time"] for p in parameters.values())
+    assert parameters["gr00t_system1"]["stack_config"].endswith("gr1t2_sim.yaml")
     (episode,) = report["episodes"]
     assert 1.0 <= episode["duration_s"] <= 2.5, episode
     # The action's end, timed by System 1 on the sim clock (on the wall clock it would come at 0.75).
