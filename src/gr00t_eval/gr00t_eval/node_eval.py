@@ -8,6 +8,10 @@ instruction; the instruction (or a neutral one, `blank_instruction`, for the lan
 goes to System 1's `ExecuteInstruction` action with timeout = episode seconds; `gr00t_sim/scene_state`
 feeds the task's `EpisodeTracker` until success or the episode time is up; `controller_status`
 onsets of HOLDING / ESTOPPED / active faults count as safety interventions.
+
+With `sim_realtime_factor` the sim is paced at that many sim seconds per wall second and every node,
+the evaluator included, runs on its /clock: System 2's rate, System 1's replanning, timeouts and the
+action's length are then sim time, so a slow machine's inference costs less of each episode.
 """
 
 from __future__ import annotations
