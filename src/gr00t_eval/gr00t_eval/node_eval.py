@@ -141,6 +141,7 @@ def run_node_eval(
             action_client.wait_for_server(timeout_sec=0.2)
             and reset_client.wait_for_service(timeout_sec=0.2)
             and enable_client.wait_for_service(timeout_sec=0.2)
+            and node.get_clock().now().nanoseconds > 0  # on sim time: 0 until /clock arrives
         ):
             if exited := graph.exited():
                 raise RuntimeError(f"node(s) exited during start-up: {exited}")

@@ -63,6 +63,7 @@ from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
 
 MODES = ("dual_rate", "fused")
+_CLOCK_WAIT_S = 5.0  # an action arriving before the first /clock (use_sim_time) waits this long for it
 
 
 class System1Node(Node):
@@ -548,7 +549,8 @@ class System1Node(Node):
         timeout = request.timeout.sec + request.timeout.nanosec * 1e-9 or self.default_action_timeout_s
         instruction = normalize_instruction(request.instruction, self.max_instruction_bytes)
         instruction_id = new_instruction_id()
-        start = now_seconds(self)
+        clock_start = self._valid_clock_seconds(_CLOCK_WAIT_S)
+        start = now_seconds(self) if clock_start is None else clock_start
         chunks_at_start = self._chunks_executed
         result = ExecuteInstruction.Result()
 
@@ -560,6 +562,12 @@ class System1Node(Node):
             self.get_logger().info(f"ExecuteInstruction {instruction!r}: {reason}")
             return result
 
+        if clock_start is None:
+            goal_handle.abort()
+            return finish(
+                ExecuteInstruction.Result.OUTCOME_REJECTED,
+                f"no clock: use_sim_time is set and no /clock arrived within {_CLOCK_WAIT_S:.0f} s",
+            )
         if self.enable_on_goal:
             with self._control_lock:
                 if self.supervisor.state == SupervisorState.DISABLED:
@@ -595,6 +603,16 @@ class System1Node(Node):
             time.sleep(0.1)
         goal_handle.abort()
         return finish(ExecuteInstruction.Result.OUTCOME_ABORTED, "node shutting down")
+
+    def _valid_clock_seconds(self, timeout_s: float) -> float | None:
+        """ROS time now, once it is set: under use_sim_time it reads 0 until the first /clock
+        message, and an action timed from 0 would end the moment the clock arrived."""
+        deadline = time.monotonic() + timeout_s
+        while (now := now_seconds(self)) == 0.0:
+            if time.monotonic() > deadline or not self.context.ok():
+                return None
+            time.sleep(0.05)
+        return now
 
     def _send_instruction(self, text: str, instruction_id: str) -> tuple[bool, str]:
         if self.mode == "fused":

@@ -518,3 +518,20 @@ def test_a_cuda_device_without_cuda_is_refused_clearly(ros):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="no CUDA device"):
         System1Node(context=ros.context, parameter_overrides=[Parameter("device", value="cuda")])
+
+
+def test_an_action_before_the_first_sim_clock_is_rejected_not_timed_from_zero(ros, demo_policy):
+    # On sim time with nothing publishing /clock the ROS time reads 0; an action timed from there ended
+    # the moment the clock arrived (seen in paced evaluations). Now it waits for the clock, then refuses.
+    parameters = [Parameter("use_sim_time", value=True)]
+    node = ros.add(System1Node(policy=demo_policy, context=ros.context, parameter_overrides=parameters))
+    client = ActionClient(ros.node("system1_clock_test"), ExecuteInstruction, node.stack.actions["execute_instruction"])
+    assert client.wait_for_server(timeout_sec=5.0)
+    goal = ExecuteInstruction.Goal(instruction="touch the red cube")
+    goal.timeout.sec = 1
+    future = client.send_goal_async(goal)
+    assert ros.wait_for(future.done, 5.0) and future.result().accepted
+    result = future.result().get_result_async()
+    assert ros.wait_for(result.done, 10.0)
+    outcome = result.result().result
+    assert outcome.outcome == ExecuteInstruction.Result.OUTCOME_REJECTED and "no clock" in outcome.reason, outcome
