@@ -217,6 +217,10 @@ def run_node_eval(
                     if exited := graph.exited():
                         raise RuntimeError(f"node(s) exited during {task_name}/{seed}: {exited}")
                     time.sleep(0.02)
+                if not tracker.succeeded:  # the action times out with the episode: let its result arrive
+                    result_deadline = time.monotonic() + 1.0 / wall_to_sim
+                    while not result_future.done() and time.monotonic() < result_deadline:
+                        time.sleep(0.02)
                 if result_future.done():
                     goal_handle = None
                 outcome: EpisodeOutcome = tracker.outcome()
