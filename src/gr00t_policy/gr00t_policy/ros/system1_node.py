@@ -548,9 +548,13 @@ class System1Node(Node):
         request = goal_handle.request
         timeout = request.timeout.sec + request.timeout.nanosec * 1e-9 or self.default_action_timeout_s
         instruction = normalize_instruction(request.instruction, self.max_instruction_bytes)
+        start = self._valid_clock_seconds(_CLOCK_WAIT_S)
+        if start is None:  # nothing sent to System 2 or the supervisor yet: refuse without clean-up
+            reason = f"no clock: use_sim_time is set and no /clock arrived within {_CLOCK_WAIT_S:.0f} s"
+            self.get_logger().error(f"ExecuteInstruction {instruction!r} refused: {reason}")
+            goal_handle.abort()
+            return ExecuteInstruction.Result(outcome=ExecuteInstruction.Result.OUTCOME_REJECTED, reason=reason)
         instruction_id = new_instruction_id()
-        clock_start = self._valid_clock_seconds(_CLOCK_WAIT_S)
-        start = now_seconds(self) if clock_start is None else clock_start
         chunks_at_start = self._chunks_executed
         result = ExecuteInstruction.Result()
 
@@ -562,12 +566,6 @@ class System1Node(Node):
             self.get_logger().info(f"ExecuteInstruction {instruction!r}: {reason}")
             return result
 
-        if clock_start is None:
-            goal_handle.abort()
-            return finish(
-                ExecuteInstruction.Result.OUTCOME_REJECTED,
-                f"no clock: use_sim_time is set and no /clock arrived within {_CLOCK_WAIT_S:.0f} s",
-            )
         if self.enable_on_goal:
             with self._control_lock:
                 if self.supervisor.state == SupervisorState.DISABLED:
