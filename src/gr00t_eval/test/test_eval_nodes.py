@@ -1,6 +1,6 @@
 """gr00t-eval --policy node: short reach episodes through the running stack (sim + System 2 +
 System 1 processes): that an episode ran through the nodes and the report has the library path's
-structure, in real time and with every node on the sim's clock."""
+structure (real time; the paced mode, `--sim-realtime-factor`, has no end-to-end test yet)."""
 
 from __future__ import annotations
 
@@ -48,26 +48,3 @@ def test_one_reach_episode_through_the_nodes(tmp_path: Path) -> None:
     (example,) = report["example_frames"]["reach"].values()
     assert example["seed"] == 10_000 and len(example["frame_times_s"]) >= 2
 
-
-def test_an_episode_on_the_sims_clock_at_half_speed(tmp_path: Path) -> None:
-    # Every node (and the evaluator) on /clock: the episode is measured in sim seconds although it
-    # takes about twice as long on the wall clock. The random-weights model runs to the action's end.
-    report_path = tmp_path / "paced.json"
-    random_model = Path(__file__).resolve().parents[3] / "models" / "gr00t_random"
-    code = main(["--policy", "node", "--model", str(random_model), "--tasks", "reach", "--episodes", "1",
-                 "--episode-seconds", "1.5", "--sim-realtime-factor", "0.5", "--no-frames",
-                 "--output", str(report_path), "--quiet"])
-    assert code == 0
-    report = json.loads(report_path.read_text())
-    assert report["config"]["sim_realtime_factor"] == 0.5
-    # What ran is in the report: the stack YAML and every process's parameters.
-    parameters = report["node_parameters"]
-    assert parameters["gr00t_sim"]["realtime_factor"] == 0.5 and all(p["use_sim_time"] for p in parameters.values())
-    assert parameters["gr00t_system1"]["stack_config"].endswith("gr1t2_sim.yaml")
-    (episode,) = report["episodes"]
-    assert 1.0 <= episode["duration_s"] <= 2.5, episode
-    # The action's end, timed by System 1 on the sim clock (on the wall clock it would come at 0.75).
-    assert not episode["success"] and 1.2 <= episode["extra"]["action_result_at_s"] <= 3.0, episode
-    # Exit codes: checked by the real-time test above. On sim time the sim once exited 1 at shutdown in a
-    # full run (no traceback kept; not reproduced alone): an open question, not this test's subject.
-    assert set(report["node_exit_codes"]) == {"gr00t_sim", "gr00t_system1", "gr00t_system2"}
