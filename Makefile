@@ -6,14 +6,14 @@ DURATION ?= 30
 # INSTRUCTION is given, and the summary says whether the task succeeded.
 EPISODE ?= reach/10003
 INSTRUCTION ?=
+SUMMARY ?= out/sim_summary.json
 
 setup:
 	tools/setup.sh
 
 run: setup
-	. .venv/bin/activate && . tools/ros_env.sh && . install/setup.bash && \
-	GR00T_MODELS_DIR=$(CURDIR)/models gr00t-launch sim --duration $(DURATION) \
-	  --episode $(EPISODE) $(if $(INSTRUCTION),--instruction "$(INSTRUCTION)") --summary out/sim_summary.json
+	tools/in_env.sh gr00t-launch sim --duration $(DURATION) --episode $(EPISODE) \
+	  $(if $(INSTRUCTION),--instruction "$(INSTRUCTION)") --summary $(SUMMARY)
 
 test: setup
 	tools/test.sh -q
