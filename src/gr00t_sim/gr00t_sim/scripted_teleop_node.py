@@ -5,12 +5,15 @@ exoskeleton or the Joy teleop would, so synthetic demonstrations take the operat
 leader -> leader_teleop_node (safety layer) -> joint_command -> sim, recorded by the recorder node.
 
 Services (private):
-  ~/start  gr00t_interfaces/srv/SetInstruction  text = JSON {"task": name, "seed": int}: solve that
-           episode (call the sim's ~/reset_episode with the same JSON first); response message =
-           the episode's instruction
-  ~/stop   std_srvs/Trigger                     stop publishing (the leader goes stale: teleop holds)
+  ~/start  gr00t_interfaces/srv/StartDemonstration  task + seed: solve that episode (reset the
+           sim's ~/reset_episode to the same task and seed first); the response carries the
+           episode's instruction
+  ~/stop   std_srvs/Trigger                          stop publishing (the leader goes stale: teleop holds)
 Subscribes the sim's privileged `~/scene_state` (object and palm positions) and `joint_states`
 (the arm pose the IK starts from). Publishes `~/status` (std_msgs/String JSON, latched) on change.
+Malformed input (mismatched sizes, NaN/inf, positions far outside the robot's joint ranges or the
+workspace, an oversize or undecodable task name) is dropped or refused, logged at most once per
+REJECTION_LOG_PERIOD_S and counted in /diagnostics (`*_rejected`); it never changes the episode.
 
 Privileged state exists only in simulation, so this node does too; it builds the sim's MuJoCo
 model (from the same config, cached) for the kinematics, never steps it.
@@ -25,7 +28,8 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from gr00t_interfaces.srv import SetInstruction
+from gr00t_interfaces.srv import StartDemonstration
+from gr00t_policy.ros.common import RejectionLog
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -36,7 +40,7 @@ from gr00t_description import load_stack
 from gr00t_sim.configuration_sim import SimConfig
 from gr00t_sim.scripted import ScriptedDemonstrator, ScriptedDemonstratorConfig
 from gr00t_sim.sim_node import NODE_NAME as SIM_NODE_NAME
-from gr00t_sim.sim_node import scene_observation
+from gr00t_sim.sim_node import checked_task_name, scene_observation
 from gr00t_sim.tabletop_sim import GR1TabletopSim
 from gr00t_sim.tasks import EpisodeSpec, SceneObservation, TableLayout, get_task
 
@@ -44,16 +48,19 @@ NODE_NAME = "gr00t_scripted_teleop"
 _LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def parse_episode_request(text: str) -> tuple[str, int]:
-    """`{"task": name, "seed": int}` -> (task, seed); ValueError with the reason otherwise."""
-    fields = json.loads(text)  # JSONDecodeError is a ValueError
-    if not isinstance(fields, dict) or "task" not in fields or "seed" not in fields:
-        raise ValueError('expected JSON {"task": name, "seed": int}')
-    seed = fields["seed"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    get_task(str(fields["task"]))  # raises with the available names
-    return str(fields["task"]), seed
+REJECTION_LOG_PERIOD_S = 2.0
+# Scene positions further than this from the robot's base (m) are not a tabletop scene: a bad
+# publisher, not an object to reach for (the IK would chase it).
+MAX_SCENE_DISTANCE_M = 5.0
+# Measured joint positions this far outside the URDF range (rad) are a broken joint_states
+# publisher; within it, the encoders' overshoot at a stop.
+JOINT_RANGE_TOLERANCE_RAD = 0.2
+
+
+def checked_episode(task: str, seed: int) -> tuple[str, int]:
+    """(task, seed) of a StartDemonstration request; ValueError with the reason otherwise."""
+    get_task(checked_task_name(task))  # raises with the available names
+    return task, int(seed)
 
 
 class ScriptedTeleopNode(Node):
@@ -89,6 +96,15 @@ class ScriptedTeleopNode(Node):
         self._joints_received = -1.0
         self._spec: EpisodeSpec | None = None
         self._steps = 0
+        self._rejections = {
+            name: RejectionLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
+            for name in ("scene_state", "joint_states", "start")
+        }
+        robot = self.stack.robot
+        tolerance = JOINT_RANGE_TOLERANCE_RAD
+        self._joint_range = {
+            name: (spec.urdf_lower - tolerance, spec.urdf_upper + tolerance) for name, spec in robot.joints.items()
+        }
 
         self.leader_pub = self.create_publisher(JointState, leader_topic, QoSProfile(depth=10))
         self.status_pub = self.create_publisher(String, "~/status", _LATCHED)
@@ -96,7 +112,7 @@ class ScriptedTeleopNode(Node):
         self.create_subscription(
             JointState, self.stack.topics["joint_states"], self._on_joint_state, qos_profile_sensor_data
         )
-        self.create_service(SetInstruction, "~/start", self._on_start)
+        self.create_service(StartDemonstration, "~/start", self._on_start)
         self.create_service(Trigger, "~/stop", self._on_stop)
         self.create_timer(period_s, self._on_step)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -113,11 +129,13 @@ class ScriptedTeleopNode(Node):
         try:
             observation = scene_observation(msg)
         except ValueError as exc:
-            self.get_logger().error(f"scene_state rejected: {exc}", throttle_duration_sec=2.0)
+            self._rejections["scene_state"].report(f"scene_state rejected: {exc}")
             return
         positions = (*observation.object_positions.values(), *observation.hand_positions.values())
-        if not all(np.isfinite(v).all() for v in positions):
-            self.get_logger().error("scene_state rejected: non-finite positions", throttle_duration_sec=2.0)
+        if not all(np.isfinite(v).all() and np.abs(v).max() <= MAX_SCENE_DISTANCE_M for v in positions):
+            self._rejections["scene_state"].report(
+                f"scene_state rejected: non-finite positions or positions beyond {MAX_SCENE_DISTANCE_M:g} m"
+            )
             return
         with self._lock:
             self._scene = observation
@@ -125,20 +143,24 @@ class ScriptedTeleopNode(Node):
 
     def _on_joint_state(self, msg: JointState) -> None:
         if len(msg.name) != len(msg.position) or not np.isfinite(msg.position).all():
-            self.get_logger().error("joint_states rejected: names/positions mismatch or non-finite",
-                                    throttle_duration_sec=2.0)
+            self._rejections["joint_states"].report("joint_states rejected: names/positions mismatch or non-finite")
+            return
+        known = {n: float(v) for n, v in zip(msg.name, msg.position) if n in self._joint_range}
+        if outside := [n for n, v in known.items() if not self._joint_range[n][0] <= v <= self._joint_range[n][1]]:
+            self._rejections["joint_states"].report(f"joint_states rejected: outside the joint range: {outside[:3]}")
             return
         with self._lock:
-            self._joints.update(zip(msg.name, msg.position))
+            self._joints.update(known)
             self._joints_received = time.monotonic()
 
     # ------------------------------------------------------------------ services
-    def _on_start(self, request: SetInstruction.Request, response: SetInstruction.Response):
-        response.accepted = False
+    def _on_start(self, request: StartDemonstration.Request, response: StartDemonstration.Response):
+        response.success = False
         try:
-            task_name, seed = parse_episode_request(request.text)
+            task_name, seed = checked_episode(request.task, request.seed)
         except ValueError as exc:
             response.message = f"rejected: {exc}"
+            self._rejections["start"].report(f"start refused: {exc}")
             return response
         with self._lock:
             if self._joints_received < 0 or time.monotonic() - self._joints_received > self.joint_state_timeout_s:
@@ -157,7 +179,8 @@ class ScriptedTeleopNode(Node):
             self.demonstrator.reset(spec, qpos)
             self._spec, self._steps = spec, 0
             self._scene = None  # act on scene states of this episode only
-        response.accepted, response.id, response.message = True, f"{task_name}/{seed}", spec.instruction
+        response.success, response.id, response.instruction = True, f"{task_name}/{seed}", spec.instruction
+        response.message = f"demonstrating {task_name}/{seed}"
         self.get_logger().info(f"demonstrating {task_name}/{seed}: {spec.instruction!r}")
         self._publish_status("running")
         return response
@@ -200,7 +223,11 @@ class ScriptedTeleopNode(Node):
             hardware_id="gr00t_scripted_teleop",
             message=("no fresh scene_state: holding" if stale else
                      f"demonstrating {spec.task}/{spec.seed}" if spec else "idle"),
-            values=[KeyValue(key="steps", value=str(steps)), KeyValue(key="scene_state_age_s", value=f"{scene_age:.3f}")],
+            values=[
+                KeyValue(key="steps", value=str(steps)),
+                KeyValue(key="scene_state_age_s", value=f"{scene_age:.3f}"),
+                *(KeyValue(key=f"{name}_rejected", value=str(log.total)) for name, log in self._rejections.items()),
+            ],
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

@@ -9,15 +9,21 @@ Topics (names from the stack YAML, relative so a namespace applies):
              subscribers alike, keep-last 1 so a slow reader never holds the writer back
   subscribes joint_command (sensor_msgs/JointState: positions by name, any subset; best effort
              depth 10, which matches reliable and best-effort publishers and keeps partial
-             commands from different publishers that arrive together)
+             commands from different publishers that arrive together; applied on receipt, its
+             stamp is not used)
              joint_trajectory (trajectory_msgs/JointTrajectory; reliable depth 10 like
              ros2_controllers' JointTrajectoryController)
   service    ~/reset (std_srvs/Trigger): home pose, objects re-placed; sim time keeps running.
-  service    ~/reset_episode (gr00t_interfaces/SetInstruction, reused so no new interface is needed):
-             request `text` = JSON {"task": name, "seed": int}; the episode is sampled with the task
-             library (`get_task(task).sample(seed, layout_of(sim))`) and applied in the physics thread
-             (`apply_episode`: home pose, objects placed). Response: `accepted`; `message` = JSON
-             {"instruction": str, "spec": {...}} when accepted, the reason when not; `id` = "task/seed".
+  service    ~/reset_episode (gr00t_interfaces/ResetEpisode): request task + seed; the episode is
+             sampled with the task library (`get_task(task).sample(seed, layout_of(sim))`) and applied
+             in the physics thread (`apply_episode`: home pose, objects placed). The response carries
+             the sampled episode (instruction, objects, placements, region), or `success` false and
+             the reason.
+  Malformed input never changes the targets and never stops the node: a command or trajectory
+  with wrong sizes, unknown or repeated names, NaN/inf, too many points, or (trajectory) a start
+  stamp more than MAX_TRAJECTORY_LEAD_S ahead of the sim's clock or an end already past is dropped
+  as a whole; a refused reset changes nothing. Each is logged (at most one line per
+  REJECTION_LOG_PERIOD_S) and counted in /diagnostics (`*_rejected`).
   publishes  ~/scene_state (sensor_msgs/JointState, reliable depth 10) at SCENE_STATE_HZ sim time:
              privileged scene state for evaluation; names `<object>_x/_y/_z` for every object, then
              `left_palm_x/y/z`, `right_palm_x/y/z`; positions = world-frame metres.
@@ -41,7 +47,6 @@ possible, the physics waits so every frame is rendered.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -64,7 +69,9 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from gr00t_description import load_stack
-from gr00t_interfaces.srv import SetInstruction
+from gr00t_interfaces.msg import ObjectPlacement as ObjectPlacementMsg
+from gr00t_interfaces.srv import ResetEpisode
+from gr00t_policy.ros.common import RejectionLog
 from gr00t_sim.configuration_sim import SimConfig
 from gr00t_sim.pacing import RealtimePacer
 from gr00t_sim.scene import HEAD_CAMERA
@@ -76,7 +83,10 @@ from gr00t_sim.trajectory import LinearTrajectory, validate_points
 NODE_NAME = "gr00t_sim"  # as in gr00t_bringup's graph
 STACK_SECTION = "sim"  # the node's parameters in the stack YAML: nodes.sim
 CAMERA_FRAME_ID = "head_camera_optical_frame"
-_REJECT_THROTTLE_S = 1.0
+REJECTION_LOG_PERIOD_S = 1.0  # at most one log line per rejected input per period (a flood costs no CPU)
+MAX_TASK_NAME_BYTES = 64  # longer names are refused before the (quadratic) close-match hint is computed
+MAX_TRAJECTORY_POINTS = 10_000  # 10 s at 1 kHz; more is a runaway publisher, not a trajectory
+MAX_TRAJECTORY_LEAD_S = 60.0  # a trajectory may be scheduled this far ahead of the sim's clock, no further
 _RESET_TIMEOUT_S = 5.0
 _JOIN_TIMEOUT_S = 5.0
 _WARM_UP_TIMEOUT_S = 30.0
@@ -162,6 +172,10 @@ class SimNode(Node):
         self._trajectory: LinearTrajectory | None = None
         self._latest_sim_time = self._sim.time
         self._stop = threading.Event()
+        self._rejections = {
+            name: RejectionLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
+            for name in ("joint_command", "joint_trajectory", "reset_episode")
+        }
         self._create_interfaces()
         self._camera = _CameraWorker(self, self._sim, self.settings, self._publish_frame)
         self._physics = threading.Thread(target=self._physics_main, name="sim_physics", daemon=True)
@@ -226,7 +240,7 @@ class SimNode(Node):
         self.create_subscription(JointState, topics["joint_command"], self._on_joint_command, command_qos)
         self.create_subscription(JointTrajectory, topics["joint_trajectory"], self._on_joint_trajectory, reliable)
         self.create_service(Trigger, "~/reset", self._on_reset)
-        self.create_service(SetInstruction, "~/reset_episode", self._on_reset_episode)
+        self.create_service(ResetEpisode, "~/reset_episode", self._on_reset_episode)
         self._scene_state_pub = self.create_publisher(JointState, "~/scene_state", reliable)
         self._layout = layout_of(self._sim)
         self._camera_info = self._make_camera_info()
@@ -263,6 +277,7 @@ class SimNode(Node):
                 KeyValue(key="camera_frames_skipped", value=str(self._camera.frames_skipped)),
                 KeyValue(key="sim_time_dropped_s", value=f"{self._dropped_sim_s:.3f}"),
                 KeyValue(key="sim_time_s", value=f"{sim_time:.3f}"),
+                *(KeyValue(key=f"{name}_rejected", value=str(log.total)) for name, log in self._rejections.items()),
             ],
         )
         array = DiagnosticArray(status=[status])
@@ -301,17 +316,32 @@ class SimNode(Node):
         try:
             if not msg.joint_names:
                 raise ValueError("joint_names is empty")
+            if len(msg.points) > MAX_TRAJECTORY_POINTS:
+                raise ValueError(f"{len(msg.points)} points, more than {MAX_TRAJECTORY_POINTS}")
             idx = self._sim.target_map.indices(list(msg.joint_names))
             offsets, points = validate_points(
                 [_duration_s(p.time_from_start) for p in msg.points],
                 [list(p.positions) for p in msg.points],
                 len(idx),
             )
+            start_s = self._trajectory_start(msg.header.stamp)
+            if start_s is not None:
+                lead_s = start_s - self._latest_sim_time
+                if lead_s > MAX_TRAJECTORY_LEAD_S:
+                    raise ValueError(
+                        f"starts {lead_s:.3g} s after the sim's clock (stamp far in the future?); "
+                        f"at most {MAX_TRAJECTORY_LEAD_S:g} s ahead is accepted"
+                    )
+                if start_s + offsets[-1] < self._latest_sim_time:
+                    raise ValueError(
+                        f"ended {self._latest_sim_time - start_s - offsets[-1]:.3g} s before the sim's clock "
+                        "(stamp in the past?): stamp 0 starts a trajectory on receipt"
+                    )
         except ValueError as exc:
             self._reject("joint_trajectory", exc)
             return
         points = np.clip(points, self._sim.target_map.lower[idx], self._sim.target_map.upper[idx])
-        request = _TrajectoryRequest(idx, self._trajectory_start(msg.header.stamp), offsets, points)
+        request = _TrajectoryRequest(idx, start_s, offsets, points)
         with self._inbox.lock:
             self._inbox.trajectory, self._inbox.cancel_trajectory = request, False
 
@@ -337,20 +367,13 @@ class SimNode(Node):
         )
         return response
 
-    def _on_reset_episode(
-        self, request: SetInstruction.Request, response: SetInstruction.Response
-    ) -> SetInstruction.Response:
-        response.accepted = False
+    def _on_reset_episode(self, request: ResetEpisode.Request, response: ResetEpisode.Response) -> ResetEpisode.Response:
+        response.success = False
         try:
-            fields = json.loads(request.text)
-            if not isinstance(fields, dict) or "task" not in fields or "seed" not in fields:
-                raise ValueError('expected JSON {"task": name, "seed": int}')
-            seed = fields["seed"]
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-            spec = get_task(str(fields["task"])).sample(seed, self._layout)
-        except (ValueError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
+            spec = get_task(checked_task_name(request.task)).sample(int(request.seed), self._layout)
+        except ValueError as exc:
             response.message = f"rejected: {exc}"
+            self._rejections["reset_episode"].report(f"reset_episode refused: {exc}")
             return response
         episode = _EpisodeRequest(spec)
         with self._inbox.lock:
@@ -360,15 +383,13 @@ class SimNode(Node):
         elif episode.error is not None:
             response.message = f"applying the episode failed: {episode.error}"
         else:
-            response.accepted = True
-            response.id = f"{spec.task}/{spec.seed}"
-            response.message = json.dumps({"instruction": spec.instruction, "spec": episode_spec_to_dict(spec)})
+            fill_episode_response(spec, response)
+            response.success = True
+            response.message = f"episode {response.id} in place"
         return response
 
     def _reject(self, topic: str, exc: Exception) -> None:
-        self.get_logger().error(
-            f"{topic} message ignored: {exc}; keeping the previous targets", throttle_duration_sec=_REJECT_THROTTLE_S
-        )
+        self._rejections[topic].report(f"{topic} message ignored: {exc}; keeping the previous targets")
 
     # --------------------------------------------------------- physics thread
     def _physics_main(self) -> None:
@@ -660,29 +681,34 @@ def parse_scene_state(names: list[str], positions: list[float]) -> tuple[dict[st
     return objects, hands
 
 
-def episode_spec_to_dict(spec: EpisodeSpec) -> dict[str, Any]:
-    """JSON-friendly form of an episode spec (what ~/reset_episode returns)."""
-    return {
-        "task": spec.task,
-        "seed": spec.seed,
-        "instruction": spec.instruction,
-        "target_object": spec.target_object,
-        "other_object": spec.other_object,
-        "hand": spec.hand,
-        "max_duration_s": spec.max_duration_s,
-        "placements": {
-            name: {"position": [float(v) for v in p.position], "yaw": float(p.yaw)}
-            for name, p in spec.placements.items()
-        },
-        "region": None
-        if spec.region is None
-        else {
-            "name": spec.region.name,
-            "x_m": list(spec.region.x_m),
-            "y_m": list(spec.region.y_m),
-            "min_z_m": spec.region.min_z_m,
-        },
-    }
+def checked_task_name(task: str) -> str:
+    """`task` if it can name a task: ValueError for an oversize or undecodable name (the check that
+    must come before the task library's lookup, whose close-match hint is quadratic in the length)."""
+    size = len(task.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_TASK_NAME_BYTES:
+        raise ValueError(f"task name of {size} bytes; task names have at most {MAX_TASK_NAME_BYTES}")
+    if "\ufffd" in task:  # what invalid UTF-8 on the wire decodes to
+        raise ValueError("task name is not valid UTF-8")
+    return task
+
+
+def fill_episode_response(spec: EpisodeSpec, response: Any) -> None:
+    """Copy the episode into a ResetEpisode response (id, instruction, objects, placements, region)."""
+    response.id = f"{spec.task}/{spec.seed}"
+    response.instruction = spec.instruction
+    response.target_object = spec.target_object
+    response.other_object = spec.other_object or ""
+    response.hand = spec.hand
+    response.max_duration_s = float(spec.max_duration_s)
+    response.placements = [
+        ObjectPlacementMsg(name=name, position=[float(v) for v in p.position], yaw=float(p.yaw))
+        for name, p in spec.placements.items()
+    ]
+    if spec.region is not None:
+        response.region_name = spec.region.name
+        response.region_x_m = [float(v) for v in spec.region.x_m]
+        response.region_y_m = [float(v) for v in spec.region.y_m]
+        response.region_min_z_m = float(spec.region.min_z_m)
 
 
 def _duration_s(duration: Any) -> float:

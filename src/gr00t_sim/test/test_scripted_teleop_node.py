@@ -12,9 +12,9 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from gr00t_description import load_stack
-from gr00t_interfaces.srv import SetInstruction
+from gr00t_interfaces.srv import StartDemonstration
 from gr00t_sim import SimConfig
-from gr00t_sim.scripted_teleop_node import ScriptedTeleopNode, parse_episode_request
+from gr00t_sim.scripted_teleop_node import ScriptedTeleopNode, checked_episode
 from gr00t_sim.sim_node import NODE_NAME as SIM_NODE
 from gr00t_sim.tasks import TableLayout, get_task
 from rclpy.executors import SingleThreadedExecutor
@@ -38,7 +38,7 @@ class Harness:
         self.probe.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         self.scene_pub = self.probe.create_publisher(JointState, f"{SIM_NODE}/scene_state", 10)
         self.joint_pub = self.probe.create_publisher(JointState, self.stack.topics["joint_states"], 10)
-        self.start_client = self.probe.create_client(SetInstruction, f"/{self.node.get_name()}/start")
+        self.start_client = self.probe.create_client(StartDemonstration, f"/{self.node.get_name()}/start")
         self.stop_client = self.probe.create_client(Trigger, f"/{self.node.get_name()}/stop")
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
@@ -96,15 +96,15 @@ def harness(ros_context) -> Iterator[Harness]:
     h.close()
 
 
-@pytest.mark.parametrize("text", ["", "{}", '{"task": "reach"}', '{"task": "fly", "seed": 1}', '{"task": "reach", "seed": -1}'])
-def test_bad_episode_requests_are_refused(text: str) -> None:
+@pytest.mark.parametrize("task", ["", "fly", "reach\ufffd", "[" * 100_000])
+def test_bad_episode_requests_are_refused(task: str) -> None:
     with pytest.raises(ValueError):
-        parse_episode_request(text)
+        checked_episode(task, 1)
 
 
 def test_start_without_joint_states_is_refused_and_nothing_is_published(harness: Harness) -> None:
-    response = harness.call(harness.start_client, SetInstruction.Request(text='{"task": "reach", "seed": 3}'))
-    assert not response.accepted and "joint_states" in response.message
+    response = harness.call(harness.start_client, StartDemonstration.Request(task="reach", seed=3))
+    assert not response.success and "joint_states" in response.message
     harness.spin(0.3)
     assert harness.leader == []
 
@@ -114,9 +114,9 @@ def test_demonstration_steers_the_named_hand_then_stops(harness: Harness) -> Non
     objects = {name: tuple(p.position) for name, p in spec.placements.items()}
     feed_scene = lambda: (harness.publish_home_joint_states(), harness.publish_scene(objects))  # noqa: E731
     harness.spin(0.3, feed_scene)
-    response = harness.call(harness.start_client, SetInstruction.Request(text='{"task": "reach", "seed": 3}'), feed_scene)
-    assert response.accepted, response.message
-    assert response.message == spec.instruction
+    response = harness.call(harness.start_client, StartDemonstration.Request(task="reach", seed=3), feed_scene)
+    assert response.success, response.message
+    assert response.instruction == spec.instruction and response.id == "reach/3"
     assert harness.spin_until(lambda: len(harness.leader) >= 20, feed_scene)
     first, last = harness.leader[0], harness.leader[-1]
     robot = harness.stack.robot
@@ -137,6 +137,29 @@ def test_demonstration_steers_the_named_hand_then_stops(harness: Harness) -> Non
     count = len(harness.leader)
     harness.spin(0.3, feed_scene)
     assert len(harness.leader) == count  # stopped: nothing more on the leader topic
+
+
+def test_implausible_joint_states_and_scene_are_dropped_and_counted(harness: Harness) -> None:
+    node, robot = harness.node, harness.stack.robot
+    before = {name: log.total for name, log in node._rejections.items()}
+    harness.publish_home_joint_states()
+    harness.spin(0.2)
+    name = robot.joint_names[0]
+    wild = JointState(name=[name], position=[50.0])  # 50 rad: a broken encoder, not a pose
+    harness.joint_pub.publish(wild)
+    far = JointState(name=["cube_x", "cube_y", "cube_z"], position=[1e6, 0.0, 1.0])
+    harness.scene_pub.publish(far)
+    assert harness.spin_until(
+        lambda: node._rejections["joint_states"].total > before["joint_states"]
+        and node._rejections["scene_state"].total > before["scene_state"]
+    )
+    assert node._joints[name] == pytest.approx(robot.joints[name].home)
+    assert harness.spin_until(
+        lambda: any(
+            kv.key == "joint_states_rejected" and int(kv.value) > before["joint_states"]
+            for a in harness.diagnostics for s in a.status for kv in s.values
+        )
+    )
 
 
 def test_diagnostics_are_published(harness: Harness) -> None:

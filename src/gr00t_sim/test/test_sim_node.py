@@ -202,6 +202,28 @@ def test_trajectory_with_mismatched_points_is_ignored(make_harness: Callable[...
     assert h.joint("right_elbow_pitch_joint") == pytest.approx(home, abs=0.01)
 
 
+@pytest.mark.parametrize("stamp_sec", [1, 2**31 - 1], ids=["ended_in_the_past", "far_future"])
+def test_trajectory_stamped_far_from_the_sim_clock_is_ignored_and_counted(
+    make_harness: Callable[..., Harness], stamp_sec: int
+) -> None:
+    h = make_harness(**FEW_FRAMES)
+    h.wait_for_subscribers()
+    assert h.spin_until(lambda: bool(h.joint_states) and _stamp_s(h.joint_states[-1]) > 3.0)  # sim time
+    stale = JointTrajectory(joint_names=["right_elbow_pitch_joint"])
+    stale.header.stamp.sec = stamp_sec  # starts at sim time 1 s (ended at 1.5 s) or in 68 years
+    stale.points.append(JointTrajectoryPoint(positions=[-1.3]))
+    stale.points[0].time_from_start.nanosec = 500_000_000
+    h.trajectory_pub.publish(stale)
+    assert h.spin_until(lambda: h.sim._rejections["joint_trajectory"].total == 1)
+    count = len(h.joint_states)
+    assert h.spin_until(lambda: len(h.joint_states) > count + 100)
+    home = h.sim._stack.robot.joints["right_elbow_pitch_joint"].home
+    assert h.joint("right_elbow_pitch_joint") == pytest.approx(home, abs=0.01)  # no jump to the last point
+    stale.header.stamp.sec = 0  # the same trajectory on receipt is followed
+    h.trajectory_pub.publish(stale)
+    assert h.spin_until(lambda: abs(h.joint("right_elbow_pitch_joint") + 1.3) < 0.02)
+
+
 def test_reset_service_returns_to_the_home_pose(make_harness: Callable[..., Harness]) -> None:
     h = make_harness(**FEW_FRAMES)
     h.wait_for_subscribers()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 import rclpy
-from gr00t_interfaces.srv import SetInstruction
-from gr00t_sim.sim_node import NODE_NAME, SCENE_STATE_HZ, SimNode, parse_scene_state
+from diagnostic_msgs.msg import DiagnosticArray
+from gr00t_interfaces.srv import ResetEpisode
+from gr00t_sim.sim_node import MAX_TASK_NAME_BYTES, NODE_NAME, SCENE_STATE_HZ, SimNode, parse_scene_state
 from gr00t_sim.tasks import get_task
 from gr00t_sim.tasks.sim_binding import layout_of
 from rclpy.executors import SingleThreadedExecutor
@@ -29,7 +29,9 @@ class Harness:
         self.probe = Node("probe", context=context)
         self.scene: list[JointState] = []
         self.probe.create_subscription(JointState, f"/{NODE_NAME}/scene_state", self.scene.append, 10)
-        self.client = self.probe.create_client(SetInstruction, f"/{NODE_NAME}/reset_episode")
+        self.client = self.probe.create_client(ResetEpisode, f"/{NODE_NAME}/reset_episode")
+        self.diagnostics: list[DiagnosticArray] = []
+        self.probe.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.sim)
         self.executor.add_node(self.probe)
@@ -42,9 +44,9 @@ class Harness:
             self.executor.spin_once(timeout_sec=0.02)
         return condition()
 
-    def reset_episode(self, text: str) -> SetInstruction.Response:
+    def reset_episode(self, task: str, seed: int) -> ResetEpisode.Response:
         assert self.client.wait_for_service(timeout_sec=WAIT_S)
-        future = self.client.call_async(SetInstruction.Request(text=text))
+        future = self.client.call_async(ResetEpisode.Request(task=task, seed=seed))
         assert self.spin_until(future.done)
         return future.result()
 
@@ -84,12 +86,17 @@ def test_reset_episode_places_the_objects_and_returns_the_instruction(harness: H
     h = harness
     seed = 10_003
     expected = get_task(task).sample(seed, layout_of(h.sim._sim))
-    response = h.reset_episode(json.dumps({"task": task, "seed": seed}))
-    assert response.accepted, response.message
+    response = h.reset_episode(task, seed)
+    assert response.success, response.message
     assert response.id == f"{task}/{seed}"
-    body = json.loads(response.message)
-    assert body["instruction"] == expected.instruction
-    assert body["spec"]["target_object"] == expected.target_object and body["spec"]["seed"] == seed
+    assert response.instruction == expected.instruction
+    assert response.target_object == expected.target_object and response.hand == expected.hand
+    assert response.other_object == (expected.other_object or "")
+    assert response.max_duration_s == pytest.approx(expected.max_duration_s)
+    placements = {p.name: (list(p.position), p.yaw) for p in response.placements}
+    assert placements == {
+        name: (pytest.approx(list(p.position)), pytest.approx(p.yaw)) for name, p in expected.placements.items()
+    }
     # The scene state comes to show the target where the episode put it. Waiting for "some messages
     # after the reply" is not enough: on a loaded machine those can still be pre-reset ones in flight.
     placed = np.asarray(expected.placements[expected.target_object].position)
@@ -104,11 +111,25 @@ def test_reset_episode_places_the_objects_and_returns_the_instruction(harness: H
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["not json", json.dumps({"task": "stack_cubes", "seed": 10_000}), json.dumps({"task": "reach"}),
-     json.dumps({"task": "reach", "seed": -1}), json.dumps({"task": "reach", "seed": "1"}), json.dumps([1])],
-    ids=["not_json", "unknown_task", "no_seed", "negative_seed", "string_seed", "not_an_object"],
+    "task",
+    ["stack_cubes", "", "reach\ufffd", "x" * (MAX_TASK_NAME_BYTES + 1), "[" * 100_000, "r" * 1_000_000],
+    ids=["unknown_task", "empty", "invalid_utf8", "just_too_long", "deeply_nested_json", "one_megabyte"],
 )
-def test_reset_episode_rejects_bad_requests(harness: Harness, text: str) -> None:
-    response = harness.reset_episode(text)
-    assert not response.accepted and response.message.startswith("rejected:")
+def test_reset_episode_refuses_bad_requests_and_counts_them(harness: Harness, task: str) -> None:
+    h = harness
+    before = h.sim._rejections["reset_episode"].total
+    started = time.monotonic()
+    response = h.reset_episode(task, 10_000)
+    assert not response.success and response.message.startswith("rejected:")
+    assert len(response.message) < 500  # the reason, not an echo of the request
+    assert time.monotonic() - started < 5.0  # no quadratic close-match search over a huge name
+    assert h.sim._rejections["reset_episode"].total == before + 1
+    # The refusal is counted in /diagnostics, and the node keeps serving good requests.
+    h.diagnostics.clear()
+    assert h.spin_until(lambda: _diagnostic_value(h.diagnostics, "reset_episode_rejected") == str(before + 1))
+    assert h.reset_episode("reach", 10_001).success
+
+
+def _diagnostic_value(arrays: list[DiagnosticArray], key: str) -> str | None:
+    values = [v.value for a in arrays for s in a.status for v in s.values if v.key == key]
+    return values[-1] if values else None
