@@ -1,34 +1,29 @@
 """Shared fixtures for the GR00T N1 model tests (no ROS needed).
 
-Reference data are found through ``GR00T_SHARED`` (default: ``<repo>/../shared``); tests that need
-them are skipped with a message when the directory is absent.
+The reference data (parity fixtures, Eagle-2 tokenizer, GR00T-N1-2B state-dict listing) are part of
+the repository, in ``test/data/reference`` (provenance in its README.md). A missing file fails the
+tests that need it: it is never a reason to skip a parity or layout check.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # src/gr00t_policy
-REPO_ROOT = Path(__file__).resolve().parents[4]
 try:
     import gr00t_policy.model  # noqa: F401
 except ImportError:  # running from a source checkout without the package installed
     sys.path.insert(0, str(PACKAGE_ROOT))
 
-SHARED = Path(os.environ.get("GR00T_SHARED", REPO_ROOT.parent / "shared"))
-REFERENCE = SHARED / "reference"
-PARITY_DIR = REFERENCE / "parity"
-EAGLE2_TOKENIZER_DIR = REFERENCE / "eagle2_tokenizer"
-STATE_DICT_LISTING = REFERENCE / "gr00t_n1_2b_state_dict.json"
+from reference_data_paths import EAGLE2_TOKENIZER_DIR, PARITY_DIR, REFERENCE, STATE_DICT_LISTING  # noqa: E402
 
 
 def require(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"reference data {path} not found (set GR00T_SHARED)")
+        pytest.fail(f"reference data {path} is missing from the checkout (see {REFERENCE / 'README.md'})")
     return path
 
 

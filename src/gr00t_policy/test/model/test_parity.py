@@ -1,7 +1,7 @@
-"""Numerical parity with the original GR00T N1 on the shared tiny-model reference data.
+"""Numerical parity with the original GR00T N1 on the tiny-model reference data.
 
-Every stage of every case must be within atol 1e-5 / rtol 1e-4 (parity README). To regenerate the
-reference data, see shared/reference/parity/README.md (made with Isaac-GR00T b51a5e8).
+Every stage of every case must be within atol 1e-5 / rtol 1e-4 (parity README). The data are in
+test/data/reference (made with Isaac-GR00T b51a5e8; provenance in its README.md).
 """
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ import json
 import numpy as np
 import pytest
 
-from gr00t_policy.model.parity import run_inference_case, run_tokenizer_cases, run_train_loss_case
+from gr00t_policy.model.parity import (
+    MissingStageInput,
+    run_inference_case,
+    run_parity,
+    run_tokenizer_cases,
+    run_train_loss_case,
+)
 from gr00t_policy.model.processing_gr00t_n1 import PromptTokenizer, build_prompt, load_eagle2_tokenizer
 
 INFERENCE_CASES = ["case_1view", "case_2view", "case_batch2_padded"]
@@ -140,3 +146,18 @@ def test_batch_is_left_padded_with_pad_id_2(parity_dir, eagle2_tokenizer):
     assert tokens.input_ids.shape == (2, 99)
     assert tokens.input_ids[0, :9].tolist() == [2] * 9
     assert tokens.attention_mask[0].sum() == 90 and tokens.attention_mask[1].sum() == 99
+
+
+def test_run_parity_refuses_to_drop_the_tokenizer_stage_silently(tmp_path, parity_dir):
+    fixtures = tmp_path / "parity"  # the fixtures without an eagle2_tokenizer directory beside them
+    fixtures.mkdir()
+    for path in parity_dir.iterdir():
+        (fixtures / path.name).symlink_to(path)
+    with pytest.raises(MissingStageInput) as exc:
+        run_parity(fixtures)
+    assert exc.value.stage == "tokenizer" and exc.value.path == tmp_path / "eagle2_tokenizer"
+
+
+def test_run_parity_only_skips_known_stages(parity_dir):
+    with pytest.raises(ValueError, match="backbone"):
+        run_parity(parity_dir, skip_stages=["backbone"])
