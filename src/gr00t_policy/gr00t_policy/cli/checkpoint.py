@@ -2,15 +2,20 @@
 
 Commands::
 
-    gr00t-checkpoint verify --preset gr00t_n1_2b --reference shared/reference/gr00t_n1_2b_state_dict.json
+    gr00t-checkpoint verify --preset gr00t_n1_2b --reference REF/gr00t_n1_2b_state_dict.json
     gr00t-checkpoint verify --config tiny_config.json --reference tiny_state_dict_shapes.json
     gr00t-checkpoint verify --checkpoint DIR            # a checkpoint's headers vs its config.json
-    gr00t-checkpoint parity --fixtures shared/reference/parity [--tokenizer-dir DIR]
+    gr00t-checkpoint parity --fixtures REF/parity [--tokenizer-dir DIR | --skip-stage tokenizer]
     gr00t-checkpoint inspect DIR
+
+REF is the repository's reference data, ``src/gr00t_policy/test/data/reference``.
 
 ``verify`` builds the model on the meta device (no memory) and exits 0 only if tensor names and
 shapes match exactly. ``parity`` exits 0 only if every stage of every case is within
-atol 1e-5 / rtol 1e-4. Exit status 1 = check failed, 2 = bad input (missing or unreadable files).
+atol 1e-5 / rtol 1e-4; a stage whose input is missing (the tokenizer stage needs
+``<fixtures>/../eagle2_tokenizer`` or ``--tokenizer-dir``) is bad input, not a shorter check, unless
+``--skip-stage`` leaves it out, and the report then names what was skipped.
+Exit status 1 = check failed, 2 = bad input (missing or unreadable files).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from ..model.checkpoint import (
     safetensors_files,
 )
 from ..model.configuration_gr00t_n1 import ConfigError, Gr00tN1Config, get_preset, preset_names
+from ..model.parity import SKIPPABLE_STAGES
+from ..model.processing_gr00t_n1 import TokenizerLoadError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -80,24 +87,55 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+STAGE_FLAGS = {"tokenizer": "--tokenizer-dir DIR"}  # the flag that provides each skippable stage's input
+
+
 def cmd_parity(args: argparse.Namespace) -> int:
-    from ..model.parity import PARITY_ATOL, PARITY_RTOL, run_parity
+    from ..model.parity import PARITY_ATOL, PARITY_RTOL, MissingStageInput, run_parity
 
     fixtures = Path(args.fixtures)
     if not fixtures.is_dir():
         raise CheckpointError(fixtures, "fixtures directory does not exist")
-    results = run_parity(fixtures, args.tokenizer_dir)
+    skip_stages = tuple(args.skip_stage or ())
+    try:
+        report = run_parity(fixtures, args.tokenizer_dir, skip_stages=skip_stages)
+    except MissingStageInput as exc:
+        print(
+            f"error: {exc}. Give {STAGE_FLAGS[exc.stage]}, or --skip-stage {exc.stage} to leave the "
+            f"{exc.stage} stage out of the check.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    skip_flags = " ".join(f"--skip-stage {name}" for name in report.skipped_stages)
     print(f"parity vs the original GR00T N1 (atol {PARITY_ATOL:g}, rtol {PARITY_RTOL:g})")
-    for case in results:
+    for case in report.cases:
         print(f"\n{case.case}: {'OK' if case.ok else 'FAILED'}")
         for stage in case.stages:
             mark = "ok " if stage.ok else "BAD"
             note = f"  ({stage.note})" if stage.note else ""
             print(f"  {mark} {stage.name:<40} max abs err {stage.max_abs_error:.3e}{note}")
-    all_ok = all(c.ok for c in results)
-    passed = sum(c.ok for c in results)
-    print(f"\n{'OK' if all_ok else 'FAILED'}: {passed}/{len(results)} cases within tolerance")
-    return EXIT_OK if all_ok else EXIT_FAILED
+        for name in case.skipped:
+            print(f"  --- {name:<40} skipped ({skip_flags})")
+    for name in report.skipped_cases:
+        print(f"\n{name}: SKIPPED ({skip_flags})")
+    passed = sum(c.ok for c in report.cases)
+    verdict = "OK" if report.ok else "FAILED"
+    if report.skipped_stages:
+        # The verdict itself says that less was checked than the fixtures hold.
+        verdict += f" with stages skipped ({', '.join(report.skipped_stages)})"
+    print(
+        f"\n{verdict}: {passed}/{len(report.cases)} cases within tolerance, "
+        f"{report.stages_checked} stages checked, {report.stages_skipped} skipped"
+    )
+    if report.skipped_stages:
+        skipped_names = list(dict.fromkeys(name for case in report.cases for name in case.skipped))
+        skipped_in = sum(bool(case.skipped) for case in report.cases)
+        left_out = [f"{', '.join(skipped_names)} of {skipped_in} cases"] if skipped_names else []
+        left_out += [f"the case {name}" for name in report.skipped_cases]
+        print(f"skipped on request ({skip_flags}): {'; '.join(left_out)}")
+    else:
+        print("skipped: none")
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -158,10 +196,33 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--limit", type=int, default=20, help="names listed per category")
     verify.set_defaults(func=cmd_verify)
 
-    parity = sub.add_parser("parity", help="run every parity case of a fixtures directory")
-    parity.add_argument("--fixtures", required=True, help="directory in the shared/reference/parity layout")
+    parity = sub.add_parser(
+        "parity",
+        help="run every parity case of a fixtures directory",
+        description="Compare the model with the original GR00T N1 on every case and stage of the "
+        "fixtures. A stage whose input is missing is an error (exit 2), not a shorter check that "
+        "still passes; --skip-stage leaves a stage out, and the report says so.",
+    )
     parity.add_argument(
-        "--tokenizer-dir", help="Eagle-2 tokenizer files (default: <fixtures>/../eagle2_tokenizer)"
+        "--fixtures",
+        required=True,
+        help="parity fixtures directory (tiny_config.json, tiny_model.safetensors, case_*.npz, "
+        "tokenizer_cases.json), e.g. src/gr00t_policy/test/data/reference/parity",
+    )
+    tokenizer = parity.add_mutually_exclusive_group()
+    tokenizer.add_argument(
+        "--tokenizer-dir",
+        help="Eagle-2 tokenizer files for the tokenizer stage (default: <fixtures>/../eagle2_tokenizer; "
+        "an error if neither exists)",
+    )
+    tokenizer.add_argument(
+        "--skip-stage",
+        action="append",
+        choices=sorted(SKIPPABLE_STAGES),
+        metavar="STAGE",
+        help="leave a stage out of the check, reported as skipped (repeatable; choices: "
+        + "; ".join(f"{name}: {what}" for name, what in SKIPPABLE_STAGES.items())
+        + ")",
     )
     parity.set_defaults(func=cmd_parity)
 
@@ -176,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (CheckpointError, ConfigError, FileNotFoundError) as exc:
+    except (CheckpointError, ConfigError, TokenizerLoadError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -1,8 +1,14 @@
-"""Numerical parity with the original GR00T N1 on the tiny reference data (``shared/reference/parity``).
+"""Numerical parity with the original GR00T N1 on the tiny reference data.
 
 Used by the tests and by ``gr00t-checkpoint parity``. A fixtures directory holds
-``tiny_config.json``, ``tiny_model.safetensors`` and ``case_*.npz`` (layout in the parity README);
-optionally ``tokenizer_cases.json`` and, next to it, ``../eagle2_tokenizer``.
+``tiny_config.json``, ``tiny_model.safetensors``, ``case_*.npz`` and ``tokenizer_cases.json``
+(layout in the parity README; the repository's copy is ``src/gr00t_policy/test/data/reference/parity``),
+and the Eagle-2 tokenizer files are found next to it in ``../eagle2_tokenizer`` unless given.
+
+The tokenizer stage (prompt -> ``input_ids`` / ``attention_mask`` of every inference case, and
+``tokenizer_cases.json``) needs those extra inputs. Missing inputs are an error
+(:class:`MissingStageInput`), never a silently shorter check: a caller that cannot provide them
+names the stage in ``skip_stages``, and the report says what was skipped.
 
 Each case is compared stage by stage (``vit_last_hidden_state`` ... ``action_pred`` / ``loss``) with
 ``|ours - ref| <= atol + rtol |ref|`` (atol 1e-5, rtol 1e-4, the README's tolerances). The action
@@ -14,6 +20,7 @@ the fast sampler.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +37,26 @@ PARITY_RTOL = 1e-4
 CONFIG_FILE = "tiny_config.json"
 WEIGHTS_FILE = "tiny_model.safetensors"
 TOKENIZER_CASES_FILE = "tokenizer_cases.json"
+TOKENIZER_DIR_NAME = "eagle2_tokenizer"  # next to the fixtures directory in the reference layout
+
+TOKENIZER_STAGE = "tokenizer"
+# Stages a caller may leave out on purpose, with what each one checks.
+SKIPPABLE_STAGES = {
+    TOKENIZER_STAGE: "prompt -> token ids: input_ids / attention_mask of every inference case and "
+    f"the prompts of {TOKENIZER_CASES_FILE}",
+}
+# Per-case comparisons that belong to the tokenizer stage.
+TOKENIZER_CASE_STAGES = ("input_ids", "attention_mask")
+
+
+class MissingStageInput(FileNotFoundError):
+    """An input a parity stage needs is absent; the message names the stage and the missing path."""
+
+    def __init__(self, stage: str, path: Path, what: str) -> None:
+        self.stage = stage
+        self.path = Path(path)
+        self.what = what
+        super().__init__(f"the {stage} stage needs {what}: {self.path} does not exist")
 
 
 @dataclass
@@ -44,6 +71,7 @@ class StageResult:
 class CaseResult:
     case: str
     stages: list[StageResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # comparisons of this case left out on request
 
     @property
     def ok(self) -> bool:
@@ -85,9 +113,30 @@ def _t(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def _default_tokenizer_dir(fixtures: Path) -> Path | None:
-    candidate = fixtures.parent / "eagle2_tokenizer"
-    return candidate if candidate.is_dir() else None
+@dataclass
+class ParityReport:
+    """Every case run, and what was left out on request (never because an input was missing)."""
+
+    cases: list[CaseResult]
+    skipped_stages: tuple[str, ...] = ()  # names from SKIPPABLE_STAGES
+    skipped_cases: list[str] = field(default_factory=list)  # whole cases those stages would have run
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.cases)
+
+    @property
+    def stages_checked(self) -> int:
+        return sum(len(c.stages) for c in self.cases)
+
+    @property
+    def stages_skipped(self) -> int:
+        return sum(len(c.skipped) for c in self.cases)
+
+
+def default_tokenizer_dir(fixtures: str | Path) -> Path:
+    """Where the reference layout keeps the Eagle-2 tokenizer: ``<fixtures>/../eagle2_tokenizer``."""
+    return Path(fixtures).parent / TOKENIZER_DIR_NAME
 
 
 @torch.no_grad()
@@ -110,6 +159,8 @@ def run_inference_case(
         tokens = tokenizer(prompts)
         result.add("input_ids", tokens.input_ids, data["input_ids"], exact=True)
         result.add("attention_mask", tokens.attention_mask, mask, exact=True)
+    else:
+        result.skipped.extend(TOKENIZER_CASE_STAGES)
 
     out = model.backbone(_t(data["pixel_values"]), _t(data["input_ids"]), _t(mask), return_intermediates=True)
     for stage, tensor in (
@@ -213,23 +264,53 @@ def run_tokenizer_cases(tokenizer: PromptTokenizer, cases_path: Path) -> CaseRes
     return result
 
 
-def run_parity(fixtures: str | Path, tokenizer_dir: str | Path | None = None) -> list[CaseResult]:
-    """Run every ``case_*.npz`` (and the tokenizer cases when a tokenizer is available)."""
+def _check_skip_stages(skip_stages: tuple[str, ...]) -> None:
+    unknown = sorted(set(skip_stages) - set(SKIPPABLE_STAGES))
+    if unknown:
+        raise ValueError(f"unknown parity stage(s) to skip: {unknown}; skippable: {sorted(SKIPPABLE_STAGES)}")
+
+
+def run_parity(
+    fixtures: str | Path,
+    tokenizer_dir: str | Path | None = None,
+    skip_stages: Sequence[str] = (),
+) -> ParityReport:
+    """Run every ``case_*.npz`` and the tokenizer stage, unless ``skip_stages`` names it.
+
+    ``tokenizer_dir`` defaults to :func:`default_tokenizer_dir`. Raises :class:`MissingStageInput`
+    before any model is built when a stage that is not skipped lacks an input, so a missing
+    tokenizer never turns into a shorter check that still passes.
+    """
     fixtures = Path(fixtures)
-    model = load_parity_model(fixtures)
-    tokenizer_dir = tokenizer_dir or _default_tokenizer_dir(fixtures)
-    tokenizer = PromptTokenizer(load_eagle2_tokenizer(tokenizer_dir)) if tokenizer_dir else None
-    results = []
+    skip_stages = tuple(dict.fromkeys(skip_stages))
+    _check_skip_stages(skip_stages)
+    check_tokenizer = TOKENIZER_STAGE not in skip_stages
+    if not check_tokenizer and tokenizer_dir is not None:
+        raise ValueError("a tokenizer directory was given but the tokenizer stage is skipped")
+
     cases = sorted(fixtures.glob("case_*.npz"))
     if not cases:
         raise FileNotFoundError(f"no case_*.npz in {fixtures}")
+    tokenizer = None
+    if check_tokenizer:
+        directory = Path(tokenizer_dir) if tokenizer_dir is not None else default_tokenizer_dir(fixtures)
+        if not directory.is_dir():
+            raise MissingStageInput(TOKENIZER_STAGE, directory, "the Eagle-2 tokenizer files")
+        if not (fixtures / TOKENIZER_CASES_FILE).is_file():
+            raise MissingStageInput(TOKENIZER_STAGE, fixtures / TOKENIZER_CASES_FILE, "the tokenizer cases")
+        tokenizer = PromptTokenizer(load_eagle2_tokenizer(directory))
+
+    model = load_parity_model(fixtures)
+    report = ParityReport([], skipped_stages=skip_stages)
     for path in cases:
         with np.load(path) as npz:
             data = {k: npz[k] for k in npz.files}
         if "loss" in data:
-            results.append(run_train_loss_case(model, data, path.stem))
+            report.cases.append(run_train_loss_case(model, data, path.stem))
         else:
-            results.append(run_inference_case(model, data, path.stem, tokenizer))
-    if tokenizer is not None and (fixtures / TOKENIZER_CASES_FILE).is_file():
-        results.append(run_tokenizer_cases(tokenizer, fixtures / TOKENIZER_CASES_FILE))
-    return results
+            report.cases.append(run_inference_case(model, data, path.stem, tokenizer))
+    if tokenizer is not None:
+        report.cases.append(run_tokenizer_cases(tokenizer, fixtures / TOKENIZER_CASES_FILE))
+    elif (fixtures / TOKENIZER_CASES_FILE).is_file():
+        report.skipped_cases.append(Path(TOKENIZER_CASES_FILE).stem)
+    return report
