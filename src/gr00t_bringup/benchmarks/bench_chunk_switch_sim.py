@@ -29,7 +29,7 @@ from gr00t_bringup.graph import GraphOptions, build_graph
 from gr00t_bringup.processes import Graph
 from gr00t_description import load_stack
 from gr00t_interfaces.msg import ActionChunk
-from gr00t_interfaces.srv import SetEnabled, SetInstruction
+from gr00t_interfaces.srv import ResetEpisode, SetEnabled, SetInstruction
 
 MODES = ("replace", "blend", "rtc")
 PLOT_JOINT = "right_elbow_pitch_joint"  # the first episode (reach/10000) uses the right hand
@@ -69,7 +69,7 @@ def run_mode(stack, mode: str, seconds: float, episode_seconds: float) -> dict:
     node.create_subscription(ActionChunk, stack.topics["action_chunk"], lambda _m: switches.append(time.time()), 10)
     client = node.create_client(SetInstruction, stack.services["set_instruction"])
     enable = node.create_client(SetEnabled, stack.services["set_enabled"])
-    reset = node.create_client(SetInstruction, "/gr00t_sim/reset_episode")
+    reset = node.create_client(ResetEpisode, "/gr00t_sim/reset_episode")
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     stop = threading.Event()
@@ -85,8 +85,7 @@ def run_mode(stack, mode: str, seconds: float, episode_seconds: float) -> dict:
         start, seed = time.monotonic(), 10_000
         while time.monotonic() - start < seconds:
             _call(enable, SetEnabled.Request(enable=False, reason="next episode"))
-            answer = _call(reset, SetInstruction.Request(text=json.dumps({"task": "reach", "seed": seed})))
-            instruction = json.loads(answer.message)["instruction"]
+            instruction = _call(reset, ResetEpisode.Request(task="reach", seed=seed)).instruction
             _call(client, SetInstruction.Request(text=instruction))
             _call(enable, SetEnabled.Request(enable=True, reason="episode"))
             enabled_at = time.time()

@@ -100,7 +100,7 @@ def record_demonstrations(
     `recovery_probability` overrides the scripted teleop's parameter of that name (None: the stack's).
     """
     import rclpy
-    from gr00t_interfaces.srv import SetEnabled, SetInstruction
+    from gr00t_interfaces.srv import ResetEpisode, SetEnabled, SetInstruction, StartDemonstration
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
@@ -141,12 +141,12 @@ def record_demonstrations(
 
     node.create_subscription(JointState, f"/{SIM_NODE}/scene_state", on_scene, QoSProfile(depth=50))
     clients = {
-        "reset": node.create_client(SetInstruction, f"/{SIM_NODE}/reset_episode"),
+        "reset": node.create_client(ResetEpisode, f"/{SIM_NODE}/reset_episode"),
         "enable": node.create_client(SetEnabled, f"/{LEADER_NODE}/set_enabled"),
         "record": node.create_client(SetInstruction, f"/{RECORDER_NODE}/start"),
         "stop_success": node.create_client(Trigger, f"/{RECORDER_NODE}/stop_success"),
         "stop_failure": node.create_client(Trigger, f"/{RECORDER_NODE}/stop_failure"),
-        "demonstrate": node.create_client(SetInstruction, f"/{SCRIPTED_NODE}/start"),
+        "demonstrate": node.create_client(StartDemonstration, f"/{SCRIPTED_NODE}/start"),
         "halt": node.create_client(Trigger, f"/{SCRIPTED_NODE}/stop"),
     }
     executor = MultiThreadedExecutor(num_threads=2, context=context)
@@ -175,10 +175,9 @@ def record_demonstrations(
             task = get_task(task_name)
             for seed in seeds:
                 spec = task.sample(seed, layout)
-                request = json.dumps({"task": task_name, "seed": seed})
                 enable(False, "next episode")  # a held pose must not pull the arm after the reset
-                response = call("reset", SetInstruction.Request(text=request), "reset_episode")
-                if not response.accepted:
+                response = call("reset", ResetEpisode.Request(task=task_name, seed=seed), "reset_episode")
+                if not response.success:
                     raise RuntimeError(f"reset_episode {task_name}/{seed} refused: {response.message}")
                 time.sleep(_RESET_SETTLE_S)
                 enable(True, f"{task_name}/{seed}")
@@ -189,8 +188,9 @@ def record_demonstrations(
                 with lock:
                     scene.clear()
                     accepting[0] = True
-                response = call("demonstrate", SetInstruction.Request(text=request), "scripted teleop start")
-                if not response.accepted:
+                response = call("demonstrate", StartDemonstration.Request(task=task_name, seed=seed),
+                                "scripted teleop start")
+                if not response.success:
                     raise RuntimeError(f"scripted teleop refused {task_name}/{seed}: {response.message}")
                 tracker = task.tracker(spec, layout)
                 wall_deadline = time.monotonic() + spec.max_duration_s * 3 + 10.0  # a loaded machine lags

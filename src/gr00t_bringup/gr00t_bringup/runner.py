@@ -248,14 +248,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _reset_episode(node, graph: Graph, task: str, seed: int) -> None:
-    from gr00t_interfaces.srv import SetInstruction
+    from gr00t_interfaces.srv import ResetEpisode
 
-    client = node.create_client(SetInstruction, "/gr00t_sim/reset_episode")
+    client = node.create_client(ResetEpisode, "/gr00t_sim/reset_episode")
     if not client.wait_for_service(timeout_sec=30.0):
         raise RuntimeError("the sim's ~/reset_episode service is not available")
-    request = SetInstruction.Request(text=json.dumps({"task": task, "seed": seed}))
+    request = ResetEpisode.Request(task=task, seed=seed)
     response = graph.wait_for(client.call_async(request), 30.0, "reset_episode")
-    if not response.accepted:
+    if not response.success:
         raise RuntimeError(f"episode {task}/{seed} refused: {response.message}")
 
 

@@ -3,7 +3,7 @@ library path, but the policy is the running stack (sim + System 2 + System 1 pro
 
 Per episode: System 1 is disabled (so no pose held from the previous episode pulls the arm back
 after the reset; the goal re-enables it and it ramps from the measured pose, as on start-up),
-`gr00t_sim/reset_episode` (JSON {"task", "seed"}) places the scene and returns the
+`gr00t_sim/reset_episode` (ResetEpisode: task, seed) places the scene and returns the
 instruction; the instruction (or a neutral one, `blank_instruction`, for the language ablation)
 goes to System 1's `ExecuteInstruction` action with timeout = episode seconds; `gr00t_sim/scene_state`
 feeds the task's `EpisodeTracker` until success or the episode time is up; `controller_status`
@@ -16,7 +16,6 @@ action's length are then sim time, so a slow machine's inference costs less of e
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -60,7 +59,7 @@ def run_node_eval(
     from gr00t_bringup.processes import Graph
     from gr00t_interfaces.action import ExecuteInstruction
     from gr00t_interfaces.msg import ControllerStatus
-    from gr00t_interfaces.srv import SetEnabled, SetInstruction
+    from gr00t_interfaces.srv import ResetEpisode, SetEnabled
     from gr00t_sim.sim_node import scene_observation
     from rclpy.action import ActionClient
     from rclpy.context import Context
@@ -125,7 +124,7 @@ def run_node_eval(
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     node.create_subscription(JointState, f"/{SIM_NODE}/scene_state", on_scene, QoSProfile(depth=50))
     node.create_subscription(ControllerStatus, stack.topics["controller_status"], on_status, latched)
-    reset_client = node.create_client(SetInstruction, f"/{SIM_NODE}/reset_episode")
+    reset_client = node.create_client(ResetEpisode, f"/{SIM_NODE}/reset_episode")
     enable_client = node.create_client(SetEnabled, stack.services["set_enabled"])
     action_client = ActionClient(node, ExecuteInstruction, stack.actions["execute_instruction"])
     executor = MultiThreadedExecutor(num_threads=2, context=context)
@@ -164,13 +163,13 @@ def run_node_eval(
                     raise RuntimeError(f"System 1 refused to disable before {task_name}/{seed}: {disabled.message}")
                 request_time = node.get_clock().now().nanoseconds * 1e-9
                 response = wait(
-                    reset_client.call_async(SetInstruction.Request(text=json.dumps({"task": task_name, "seed": seed}))),
+                    reset_client.call_async(ResetEpisode.Request(task=task_name, seed=seed)),
                     _SERVICE_TIMEOUT_S,
                     "reset_episode",
                 )
-                if not response.accepted:
+                if not response.success:
                     raise RuntimeError(f"reset_episode {task_name}/{seed} refused: {response.message}")
-                if json.loads(response.message)["instruction"] != spec.instruction:
+                if response.instruction != spec.instruction:
                     raise RuntimeError(f"the sim node sampled a different episode for {task_name}/{seed}")
                 with lock:
                     scene.clear()

@@ -8,6 +8,9 @@ Services (all private, `~/…`):
   cancel        std_srvs/Trigger   end the episode and delete it
 Topics out: `~/status` (std_msgs/String, JSON, latched, on change and every `status_period_s`),
 `/diagnostics`.
+A refused request (instruction empty, over MAX_TASK_BYTES, invalid UTF-8 or control characters;
+start while recording; stop while idle) changes nothing — an episode being recorded goes on — and
+is logged at most once per REJECTION_LOG_PERIOD_S and counted in /diagnostics (`requests_refused`).
 
 Recorded topics: the stack YAML's `topics.<key>` for each key in the `topic_keys` parameter
 (`cameras` = every camera's image and camera_info). An episode stopped as a success with no message
@@ -33,13 +36,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens, Instruction
 from gr00t_interfaces.srv import SetInstruction
-from gr00t_policy.ros.common import LATCHED_QOS, DiagnosticsPublisher, declare_from_stack, declare_stack
+from gr00t_policy.ros.common import LATCHED_QOS, DiagnosticsPublisher, RejectionLog, declare_from_stack, declare_stack
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -87,6 +88,7 @@ DEFAULT_TOPIC_KEYS = ["joint_states", "joint_command", "action_chunk", "instruct
 REQUIRED_TOPIC_KEYS = ["joint_states", "joint_command"]  # gr00t-convert's states and actions
 MIB = 1 << 20
 DIAG_OK, DIAG_WARN, DIAG_ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
+REJECTION_LOG_PERIOD_S = 2.0
 
 
 def type_name_of(msg_class: type) -> str:
@@ -172,6 +174,7 @@ class RecorderNode(Node):
         )
         status_period_s = p("status_period_s", 0.5)
         self._free_bytes = free_bytes
+        self._refused = RejectionLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
 
         # Subscriptions may run in parallel with each other and with a (blocking) stop service.
         self._topic_group = ReentrantCallbackGroup()
@@ -244,7 +247,7 @@ class RecorderNode(Node):
             episode = self.recorder.start(request.text, self._topic_infos(), now_ns, initial_messages=latched)
         except (RecorderStateError, ValueError, OSError) as exc:
             response.accepted, response.message = False, str(exc)
-            self.get_logger().warning(f"start refused: {exc}")
+            self._refused.report(f"start refused: {exc}")
         else:
             response.accepted, response.id = True, episode.name
             response.message = f"recording {episode.name}: {episode.task!r}"
@@ -261,7 +264,7 @@ class RecorderNode(Node):
                 summary = self.recorder.stop(success=action == "stop_success", now_ns=now_ns)
         except RecorderStateError as exc:
             response.success, response.message = False, str(exc)
-            self.get_logger().warning(f"{action} refused: {exc}")
+            self._refused.report(f"{action} refused: {exc}")
         else:
             response.success = summary.outcome is not EpisodeOutcome.INTERRUPTED and summary.close_error is None
             response.message = summary.describe()
@@ -294,6 +297,7 @@ class RecorderNode(Node):
             "queued_bytes": status.get("queued_bytes", 0),
             "free_disk_mib": free_mib,
             "last_episode": status.get("last_episode", ""),
+            "requests_refused": self._refused.total,
         }
         if status.get("writer_failure"):
             return DIAG_ERROR, status["writer_failure"], values
@@ -305,27 +309,19 @@ class RecorderNode(Node):
     def shutdown(self) -> None:
         """Finish an episode in progress (kept, marked interrupted) before the node goes away."""
         with self._shutdown_lock:
-            summary = self.recorder.shutdown(self.get_clock().now().nanoseconds)
+            try:
+                summary = self.recorder.shutdown(self.get_clock().now().nanoseconds)
+            except RecorderStateError:  # a stop service call got there first and closes the bag
+                summary = None
             if summary is not None:
                 self.get_logger().warning(f"shut down mid-episode: {summary.describe()}")
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RecorderNode()
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()  # close the bag of an episode in progress: SIGINT/SIGTERM lose nothing
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    from gr00t_description.node_main import run_node
+
+    # On SIGINT/SIGTERM `shutdown()` closes the bag of an episode in progress: nothing is lost.
+    run_node(RecorderNode, num_threads=3, args=args)
 
 
 if __name__ == "__main__":

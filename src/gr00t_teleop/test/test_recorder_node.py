@@ -167,3 +167,53 @@ def test_recorder_node_records_an_episode_and_refuses_bad_requests(ros, tmp_path
     assert not (out / third.id).exists()
     assert sorted(p.name.split("_")[1] for p in out.iterdir()) == ["000000", "000001"]
     assert wait_for(lambda: statuses and statuses[-1]["state"] == "idle")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["pick the \ufffd pear", "pick the pear\x07", "x" * 1_000_000, "[" * 100_000],
+    ids=["invalid_utf8", "control_character", "one_megabyte", "deeply_nested_json"],
+)
+def test_a_bad_start_during_an_episode_is_refused_counted_and_loses_nothing(ros, tmp_path, text):
+    out = tmp_path / "episodes"
+    recorder = ros.add(
+        RecorderNode(
+            free_bytes=lambda _p: 1 << 40,
+            context=ros.context,
+            parameter_overrides=[
+                Parameter("output_dir", value=str(out)),
+                Parameter("topic_keys", value=["joint_states"]),
+                Parameter("required_topic_keys", value=["joint_states"]),
+                Parameter("flush_period_s", value=0.05),
+            ],
+        )
+    )
+    client = ros.add(rclpy.create_node("recorder_test_client", context=ros.context))
+    joint_pub = client.create_publisher(JointState, recorder.stack.topics["joint_states"], 50)
+    start = client.create_client(SetInstruction, "/gr00t_recorder/start")
+    stop_success = client.create_client(Trigger, "/gr00t_recorder/stop_success")
+    assert wait_for(lambda: joint_pub.get_subscription_count() > 0)
+    # Refused while idle: no episode directory is created.
+    refused = ros.call(start, SetInstruction.Request(text=text))
+    assert not refused.accepted and len(refused.message) < 500
+    assert not out.exists() or not any(out.iterdir())
+    started = ros.call(start, SetInstruction.Request(text="pick the pear"))
+    assert started.accepted, started.message
+
+    def publish(count: int) -> None:
+        for i in range(count):
+            joint_pub.publish(JointState(name=["left_elbow_pitch_joint"], position=[0.01 * i]))
+            time.sleep(0.005)
+
+    publish(10)
+    assert not ros.call(start, SetInstruction.Request(text=text)).accepted  # refused mid-episode
+    publish(10)
+    assert wait_for(lambda: recorder.recorder.status()["messages"].get("/joint_states", 0) >= 20)
+    assert recorder._refused.total == 2
+    assert recorder._diagnostics()[2]["requests_refused"] == 2
+    stopped = ros.call(stop_success, Trigger.Request())
+    assert stopped.success, stopped.message
+    episode = read_episode_metadata(out / started.id)
+    assert episode.outcome is EpisodeOutcome.SUCCESS and episode.task == "pick the pear"
+    with AnyReader([out / started.id], default_typestore=get_typestore(Stores.ROS2_KILTED)) as reader:
+        assert {c.topic: c.msgcount for c in reader.connections}["/joint_states"] == 20

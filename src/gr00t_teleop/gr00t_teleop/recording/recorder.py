@@ -16,6 +16,7 @@ import datetime as _dt
 import logging
 import shutil
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,8 +160,13 @@ class EpisodeRecorder:
         task = task.strip()
         if not task:
             raise ValueError("the task instruction is empty; give the language instruction of this demonstration")
-        if len(task.encode("utf-8")) > MAX_TASK_BYTES:
-            raise ValueError(f"the task instruction has {len(task.encode())} bytes, more than {MAX_TASK_BYTES}")
+        size = len(task.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_TASK_BYTES:
+            raise ValueError(f"the task instruction has {size} bytes, more than {MAX_TASK_BYTES}")
+        # The instruction is the training label of every frame: text that is not what the operator
+        # meant (invalid UTF-8 on the wire arrives as U+FFFD; control characters) is refused, not stored.
+        if "\ufffd" in task or any(unicodedata.category(c) in ("Cc", "Cs") for c in task):
+            raise ValueError("the task instruction is not valid UTF-8 text (replacement or control characters)")
         if not topics:
             raise ValueError("no topics to record")
         with self._lock:
