@@ -6,7 +6,8 @@ commands reach the robot through the same safety layer as the policy's:
         -> joint_command -> sim / robot
 
 Starts from the measured pose (first fresh `joint_states`), so taking over never moves the robot.
-Bad Joy samples (too few axes or buttons, NaN) are logged and ignored; without a fresh Joy for
+Bad Joy samples (too few axes or buttons, NaN, axes outside [-1, 1]) and bad joint states are
+logged (flood-proof), counted in /diagnostics and ignored; without a fresh Joy for
 `joy_timeout_s` the palms stop where they are commanded and the node keeps publishing that pose.
 `~/resync` restarts from the measured pose (e.g. after the policy moved the arms).
 """
@@ -79,6 +80,7 @@ class JoyTeleopNode(Node):
         self.create_timer(1.0 / self.rate_hz, self._on_tick)
         self._samples_published = 0
         self._bad_joy = RejectionLog(self.get_logger())
+        self._bad_joint_states = RejectionLog(self.get_logger())
         DiagnosticsPublisher(self, "gr00t_joy_teleop", self._diagnostics)
         self.get_logger().info(
             f"joy teleop: {joy_topic} -> {leader_topic} for {len(self.joints)} joints at {self.rate_hz:.0f} Hz, "
@@ -111,7 +113,7 @@ class JoyTeleopNode(Node):
         try:
             self.joint_buffer.update(msg.name, msg.position, now, now)
         except JointStateError as exc:
-            self.get_logger().error(f"joint_states rejected: {exc}", throttle_duration_sec=2.0)
+            self._bad_joint_states.report(f"joint_states rejected: {exc}")
 
     def _on_tick(self) -> None:
         now = self._now()
@@ -164,6 +166,7 @@ class JoyTeleopNode(Node):
             joy_age = now - self._command_time if self._command_time >= 0 else float("inf")
             side = self.teleop.active_side
         values = {"started": started, "active_arm": side, "joy_age_s": joy_age, "joy_rejected": self._bad_joy.total,
+                  "joint_states_rejected": self._bad_joint_states.total,
                   "leader_samples_published": self._samples_published}
         if not started:
             return 1, "waiting for joint_states", values

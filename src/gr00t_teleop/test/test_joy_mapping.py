@@ -84,6 +84,8 @@ def test_configured_axes_scales_and_signs():
         ([0.0] * PAD_AXES, [0] * 5, "5 buttons"),  # button 7 (home) missing
         ([0.0, math.nan] + [0.0] * 6, [0] * PAD_BUTTONS, "non-finite"),
         ([0.0, 0.0, 0.0, 0.0, math.inf, 0.0, 0.0, 0.0], [0] * PAD_BUTTONS, "non-finite"),
+        ([0.0, 1e6] + [0.0] * 6, [0] * PAD_BUTTONS, "outside"),
+        ([0.0, -1.5] + [0.0] * 6, [0] * PAD_BUTTONS, "outside"),
     ],
 )
 def test_bad_joy_samples_are_rejected(axes, buttons, match):

@@ -120,8 +120,9 @@ class JoyMapping:
         """The command of one Joy sample.
 
         Raises JoyMappingError when the sample has fewer axes or buttons than the mapping uses (a
-        different device, or a driver that lost one) or non-finite axes: such a sample must never
-        move the arm. Extra axes and buttons are ignored.
+        different device, or a driver that lost one) or non-finite axes or axes outside [-1, 1]
+        (sensor_msgs/Joy's range: anything else is not a gamepad): such a sample must never move
+        the arm. Extra axes and buttons are ignored.
         """
         cfg = self.config
         if len(axes) < cfg.min_axes or len(buttons) < cfg.min_buttons:
@@ -132,6 +133,8 @@ class JoyMapping:
         used = [float(axes[i]) for i in cfg.axes]
         if not all(math.isfinite(v) for v in used):
             raise JoyMappingError(f"Joy sample has non-finite axes {used}")
+        if any(abs(v) > 1.0 for v in used):
+            raise JoyMappingError(f"Joy sample has axes outside [-1, 1]: {used}")
         velocity = np.array([apply_deadzone(v, cfg.deadzone) * s for v, s in zip(used, cfg.axis_scales_m_s)])
         return JoyCommand(
             velocity,
