@@ -1,65 +1,91 @@
-"""Launch-file side of gr00t_bringup.graph (imports `launch`, available only on a ROS install)."""
+"""Launch-file side of gr00t_bringup.graph (imports `launch`, available only on a ROS install).
+
+Each launch file declares only its own arguments (gr00t_bringup.arguments, with descriptions for
+`--show-args`). Their values are checked and the stack YAML and parameters file are read in one
+OpaqueFunction before any node action exists, so a bad value (`dry_run:=flase`) ends the launch with
+an error and exit code 1 and starts nothing.
+
+Node exits follow the stack YAML's `respawn` policy, as gr00t-launch's supervisor does: a listed
+node (System 2) is respawned by launch_ros up to its retries; any other node exiting, or a listed
+one past its retries, shuts the launch down with a non-zero exit code and a log line naming the
+node and its exit code (launch's own 'process has died' line does not stop anything).
+"""
 
 from __future__ import annotations
 
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
+from launch.events.process import ProcessExited
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from gr00t_bringup.graph import GraphOptions, build_graph
+from gr00t_bringup.arguments import ARGUMENTS, LAUNCH_FILES, arguments_of, resolve_arguments
+from gr00t_bringup.graph import NodeSpec, build_graph
 from gr00t_description import load_stack
 
-ARGUMENTS = {
-    "stack": ("gr1t2_sim", "stack YAML: an installed name (gr00t_description/config) or a path"),
-    "namespace": ("", "ROS namespace for every node"),
-    "model": ("", "checkpoint directory ('' = the bundled demo model)"),
-    "backend": ("", "System 1 backend: torch | onnxruntime | tensorrt ('' = from the stack YAML)"),
-    "mode": ("", "System 1 mode: dual_rate | fused ('' = from the stack YAML)"),
-    "instruction": ("", "initial instruction for System 2"),
-    "use_sim_time": ("false", "use /clock (set true with a sim publishing /clock or bag replay)"),
-    "dry_run": ("", "true: publish chunks but send no commands ('' = sim false, robot true)"),
-    "realtime_factor": ("", "sim only: 1.0 real time, 0 as fast as possible"),
-    "scripted_teleop": ("false", "teleop_sim only: the scripted demonstrator drives the teleop input"),
-}
+_logger = get_logger("gr00t_bringup")
 
 
-def _bool_or_none(text: str) -> bool | None:
-    if text == "":
-        return None
-    return text.lower() in ("1", "true", "yes", "on")
+class NodeExitedError(RuntimeError):
+    """A node whose exit ends the graph exited: launch logs this, shuts down and returns 1."""
+
+
+def _exit_policy(spec: NodeSpec):
+    exits = 0
+
+    def on_exit(event: ProcessExited, context: LaunchContext):
+        nonlocal exits
+        if context.is_shutdown:
+            return None  # Ctrl-C or another node's exit is already stopping the graph
+        exits += 1
+        respawn = spec.respawn
+        if respawn is not None and exits <= respawn.max_retries:
+            # launch_ros's own respawn (Node(respawn=True, ...)) starts it again; this only says so.
+            _logger.warning(
+                f"{spec.name} exited with code {event.returncode}: respawn {exits} of "
+                f"{respawn.max_retries} in {respawn.delay_s:g} s"
+            )
+            return None
+        why = f" after {respawn.max_retries} respawns" if respawn is not None else ""
+        raise NodeExitedError(f"{spec.name} exited with code {event.returncode}{why}: shutting the graph down")
+
+    return on_exit
 
 
 def _setup(context: LaunchContext, profile: str):
-    value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
-    options = GraphOptions(
-        model_path=value["model"],
-        backend=value["backend"],
-        mode=value["mode"],
-        instruction=value["instruction"],
-        use_sim_time=bool(_bool_or_none(value["use_sim_time"])),
-        dry_run=_bool_or_none(value["dry_run"]),
-        realtime_factor=float(value["realtime_factor"]) if value["realtime_factor"] else None,
-        scripted_teleop=bool(_bool_or_none(value["scripted_teleop"])),
-    )
-    stack = load_stack(value["stack"])
-    return [
-        Node(
+    values = {a.name: LaunchConfiguration(a.name).perform(context) for a in arguments_of(profile)}
+    # launch accepts any `name:=value` and ignores what nobody declared; say so for the arguments of
+    # the other launch files (a warning, not an error: a parent launch file's own configurations
+    # are visible here too and may share a name).
+    for name in sorted(({a.name for a in ARGUMENTS} - set(values)) & set(context.launch_configurations)):
+        _logger.warning(f"{LAUNCH_FILES[profile]} has no argument {name!r}: {name}:=... is ignored")
+    stack_name, options = resolve_arguments(profile, values)
+    specs = build_graph(load_stack(stack_name), profile, options)
+    actions = []
+    for spec in specs:
+        respawn = spec.respawn
+        node = Node(
             package=spec.package,
             executable=spec.executable,
             name=spec.name,
-            namespace=value["namespace"],
+            namespace=options.namespace,
             parameters=[spec.parameters],
+            ros_arguments=list(spec.ros_arguments) or None,
             output="screen",
             emulate_tty=True,
+            respawn=respawn is not None,
+            respawn_delay=respawn.delay_s if respawn is not None else None,
+            respawn_max_retries=respawn.max_retries if respawn is not None else -1,
         )
-        for spec in build_graph(stack, profile, options)
-    ]
+        actions += [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_exit_policy(spec)))]
+    return actions
 
 
 def generate_profile_launch_description(profile: str) -> LaunchDescription:
     declared = [
-        DeclareLaunchArgument(name, default_value=default, description=description)
-        for name, (default, description) in ARGUMENTS.items()
+        DeclareLaunchArgument(a.name, default_value=a.default(profile), description=a.help)
+        for a in arguments_of(profile)
     ]
     return LaunchDescription([*declared, OpaqueFunction(function=_setup, args=[profile])])

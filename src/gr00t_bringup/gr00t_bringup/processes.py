@@ -1,19 +1,27 @@
 """Start the graph's nodes as child processes, the way `ros2 launch` would, and stop them cleanly.
 
 Each child gets its own process group (so a node's own children go too) and PR_SET_PDEATHSIG, so
-even a SIGKILLed runner leaves no orphans.
+even a SIGKILLed runner leaves no orphans. The nodes' parameter files live in one temporary folder,
+removed by `shutdown()` and, should that never run (an exception, interpreter exit), by a finalizer.
+
+`Graph.supervise()` applies the node-exit policy of the launch files (stack YAML `respawn`): a node
+with a respawn policy is started again after its delay, at most its retries; any other exit (or
+one past the retries) is returned as the reason to stop the graph. Callers that handle exits
+themselves (fault-injection tests, gr00t-eval) use `exited()` / `kill()` / `restart()` instead.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import IO
 
@@ -58,8 +66,9 @@ class NodeProcess:
         command = [str(executable_path(spec.package, spec.executable)), "--ros-args", "-r", f"__node:={spec.name}"]
         if namespace:
             command += ["-r", f"__ns:={namespace}"]
-        command += ["--params-file", str(params_file)]
+        command += ["--params-file", str(params_file), *spec.ros_arguments]
         self.command = command
+        self.respawn_at: float | None = None  # when the supervisor starts this (exited) node again
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -97,8 +106,10 @@ class Graph:
 
     def __init__(self, specs: list[NodeSpec], namespace: str = "", log: IO[str] | None = sys.stdout) -> None:
         self._params_dir = Path(tempfile.mkdtemp(prefix="gr00t-launch-"))
+        self._remove_params_dir = weakref.finalize(self, shutil.rmtree, self._params_dir, ignore_errors=True)
         self._namespace = namespace
         self._log = log
+        self.respawns: dict[str, int] = {}  # node name -> times the supervisor restarted it
         self.nodes: list[NodeProcess] = []
         try:
             for spec in specs:
@@ -140,6 +151,33 @@ class Graph:
             time.sleep(0.01)
         return future.result()
 
+    @property
+    def params_dir(self) -> Path:
+        return self._params_dir
+
+    def supervise(self, now: float | None = None) -> str | None:
+        """Apply the node-exit policy once (call it periodically); returns why the graph must stop
+        (the node and its exit code), or None while it may run on."""
+        now = time.monotonic() if now is None else now
+        for node in list(self.nodes):
+            code = node.poll()
+            if code is None:
+                continue
+            name, respawn = node.spec.name, node.spec.respawn
+            if node.respawn_at is None:  # an exit not seen before
+                done = self.respawns.get(name, 0)
+                if respawn is None or done >= respawn.max_retries:
+                    why = f" after {respawn.max_retries} respawns" if respawn is not None else ""
+                    return f"{name} exited with code {code}{why}"
+                node.respawn_at = now + respawn.delay_s
+                print(f"gr00t-launch: {name} exited with code {code}: respawn {done + 1} of "
+                      f"{respawn.max_retries} in {respawn.delay_s:g} s", file=sys.stderr, flush=True)
+            elif now >= node.respawn_at:
+                self.respawns[name] = self.respawns.get(name, 0) + 1
+                new = self.restart(name)
+                print(f"gr00t-launch: {name} respawned (pid {new.pid})", file=sys.stderr, flush=True)
+        return None
+
     def exited(self) -> dict[str, int]:
         return {n.spec.name: code for n in self.nodes if (code := n.poll()) is not None}
 
@@ -156,4 +194,6 @@ class Graph:
                 time.sleep(0.05)
         for node in self.nodes:  # reap the group of a node whose leader already exited
             node.signal_group(signal.SIGKILL)
-        return {n.spec.name: n.process.wait() for n in self.nodes}
+        codes = {n.spec.name: n.process.wait() for n in self.nodes}
+        self._remove_params_dir()  # the nodes read their parameter files at start only
+        return codes

@@ -2,10 +2,14 @@
 
     gr00t-launch sim --duration 20 --instruction "pick up the red cube" --summary run.json
     gr00t-launch sim --episode reach/10000 --duration 15     # a seeded task episode, judged by the sim
+    gr00t-launch teleop_sim --scripted-teleop                # the teleop + recorder graph
 
 Starts the nodes of the profile as processes (as `ros2 launch gr00t_bringup <profile>.launch.py`
-would), sends the instruction through the ExecuteInstruction action, prints a summary (rates,
-inference latencies, chunks executed, joint motion) and stops every process on exit or Ctrl-C.
+would, with the same arguments as options: `dry_run:=false` is `--no-dry-run`), sends the
+instruction through the ExecuteInstruction action, prints a summary (rates, inference latencies,
+chunks executed, joint motion) and stops every process on exit or Ctrl-C. Node exits follow the
+launch files' policy (stack YAML `respawn`): System 2 is respawned up to its retries; any other
+node exiting stops the graph and gr00t-launch exits 1, naming the node and its exit code.
 """
 
 from __future__ import annotations
@@ -19,42 +23,84 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gr00t_bringup.graph import POLICY_PROFILES, GraphOptions, build_graph
+from gr00t_bringup.arguments import ArgumentError, arguments_of, resolve_arguments
+from gr00t_bringup.graph import PROFILES, NodeSpec, build_graph
 from gr00t_bringup.processes import Graph
-from gr00t_description import load_stack
+from gr00t_description import ConfigError, StackConfig, load_stack
 
 DEFAULT_INSTRUCTION = "pick up the red cube"
+# `instruction:=` of the launch files sets System 2's initial instruction parameter; gr00t-launch's
+# --instruction is sent through the ExecuteInstruction action instead (below).
+_RUNNER_OWN = {"instruction"}
+
+
+def _add_launch_arguments(parser: argparse.ArgumentParser, profile: str) -> None:
+    """The launch file's arguments as options; booleans both ways (--dry-run / --no-dry-run)."""
+    from gr00t_bringup.arguments import parse_bool
+
+    group = parser.add_argument_group(f"arguments of {profile}.launch.py")
+    for a in arguments_of(profile):
+        if a.name in _RUNNER_OWN:
+            continue
+        flag = "--" + a.name.replace("_", "-")
+        default = a.default(profile)
+        if a.kind in ("bool", "optional_bool"):
+            group.add_argument(flag, dest=a.name, action=argparse.BooleanOptionalAction,
+                               default=parse_bool(a.name, default) if default else None, help=a.help)
+        else:
+            group.add_argument(flag, dest=a.name, default=default, help=f"{a.help} (default {default!r})",
+                               choices=("", *a.choices) if a.kind == "choice" else None)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gr00t-launch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("profile", choices=POLICY_PROFILES)
-    parser.add_argument("--stack", default="", help="stack YAML path or installed name (default gr1t2_sim)")
-    parser.add_argument("--namespace", default="")
-    parser.add_argument("--model", default="", help="checkpoint directory ('' = bundled demo model)")
-    parser.add_argument("--backend", default="", help="System 1 backend (torch | onnxruntime | tensorrt)")
-    parser.add_argument("--mode", default="", choices=["", "dual_rate", "fused"])
-    parser.add_argument("--instruction", default=None,
-                        help=f"'' = send no instruction (default: the episode's, else {DEFAULT_INSTRUCTION!r})")
-    parser.add_argument("--episode", default="", metavar="TASK/SEED",
-                        help="sim: set up this task episode (gr00t_sim.tasks, e.g. reach/10000), send its "
-                             "instruction and report whether the task succeeded (judged from the sim's scene state)")
-    parser.add_argument("--duration", type=float, default=0.0, help="seconds to run (0 = until Ctrl-C)")
-    parser.add_argument("--summary", type=Path, help="write the run summary as JSON here")
-    parser.add_argument("--dry-run", dest="dry_run", action="store_const", const=True, default=None)
-    parser.add_argument("--realtime-factor", type=float, default=None)
-    parser.add_argument("--use-sim-time", action="store_true")
-    parser.add_argument("--startup-timeout", type=float, default=60.0, help="seconds to wait for the action server")
-    parser.add_argument("--quiet", action="store_true", help="do not forward node output")
+    profiles = parser.add_subparsers(dest="profile", required=True, metavar="{" + ",".join(PROFILES) + "}")
+    for profile in PROFILES:
+        sub = profiles.add_parser(profile, help=f"the graph of {profile}.launch.py")
+        _add_launch_arguments(sub, profile)
+        if profile != "teleop_sim":
+            sub.add_argument("--instruction", default=None,
+                             help=f"sent through ExecuteInstruction; '' = send none "
+                                  f"(default: the episode's, else {DEFAULT_INSTRUCTION!r})")
+        if profile == "sim":
+            sub.add_argument("--episode", default="", metavar="TASK/SEED",
+                             help="set up this task episode (gr00t_sim.tasks, e.g. reach/10000), send its "
+                                  "instruction and report whether the task succeeded (judged from the sim's scene state)")
+        sub.add_argument("--duration", type=float, default=0.0, help="seconds to run (0 = until Ctrl-C)")
+        sub.add_argument("--summary", type=Path, help="write the run summary as JSON here")
+        sub.add_argument("--startup-timeout", type=float, default=60.0, help="seconds to wait for the action server")
+        sub.add_argument("--quiet", action=argparse.BooleanOptionalAction, default=False,
+                         help="do not forward node output")
     args = parser.parse_args(argv)
-    if args.episode:
-        if args.profile != "sim":
-            parser.error("--episode needs the sim profile")
-        task, _, seed = args.episode.partition("/")
+    values = {}
+    for a in arguments_of(args.profile):
+        if a.name not in _RUNNER_OWN:
+            value = getattr(args, a.name)
+            values[a.name] = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    try:
+        args.stack_name, args.options = resolve_arguments(args.profile, values)
+    except ArgumentError as exc:
+        parser.error(str(exc))
+    episode = getattr(args, "episode", "")
+    if episode:
+        task, _, seed = episode.partition("/")
         if not seed.isdigit():
-            parser.error(f"--episode must be TASK/SEED, e.g. reach/10000; got {args.episode!r}")
+            parser.error(f"--episode must be TASK/SEED, e.g. reach/10000; got {episode!r}")
         args.episode = (task, int(seed))
     return args
+
+
+def prepare(args: argparse.Namespace) -> tuple[StackConfig, list[NodeSpec]]:
+    """The stack and the node specs; ConfigError / ValueError before anything starts."""
+    stack = load_stack(args.stack_name)
+    return stack, build_graph(stack, args.profile, args.options)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 class _EpisodeJudge:
@@ -126,7 +172,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(f"node exit codes    : {summary['exit_codes']}")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, stack: StackConfig, specs: list[NodeSpec]) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
@@ -134,52 +180,48 @@ def run(args: argparse.Namespace) -> int:
     from gr00t_bringup.monitor import OUTCOME_NAMES, StackMonitor
     from gr00t_interfaces.action import ExecuteInstruction
 
-    stack = load_stack(args.stack or None)
-    options = GraphOptions(
-        model_path=args.model,
-        backend=args.backend,
-        mode=args.mode,
-        use_sim_time=args.use_sim_time,
-        dry_run=args.dry_run,
-        realtime_factor=args.realtime_factor,
-    )
-    specs = build_graph(stack, args.profile, options)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    namespace = args.options.namespace
+    stop = _stop_on_signals()
 
     # Our own SIGINT/SIGTERM handling stops the run and shuts the graph down in order; rclpy's
     # default handler would invalidate the context under the monitor instead.
     rclpy.init(
-        args=["--ros-args", "-r", f"__ns:={args.namespace}"] if args.namespace else None,
+        args=["--ros-args", "-r", f"__ns:={namespace}"] if namespace else None,
         signal_handler_options=SignalHandlerOptions.NO,
     )
-    graph = Graph(specs, namespace=args.namespace, log=None if args.quiet else sys.stdout)
+    graph = Graph(specs, namespace=namespace, log=None if args.quiet else sys.stdout)
     print(f"gr00t-launch: started {', '.join(f'{n.spec.name} (pid {n.pid})' for n in graph.nodes)}")
-    monitor = StackMonitor(stack)
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(monitor)
-    spin_thread = threading.Thread(target=executor.spin, daemon=True)
-    spin_thread.start()
-    judge = _EpisodeJudge(monitor, stack, *args.episode) if args.episode else None
+    monitor = executor = judge = None
+    episode = getattr(args, "episode", "")
     instruction = args.instruction
-    if instruction is None:
-        instruction = judge.spec.instruction if judge is not None else DEFAULT_INSTRUCTION
     action: dict[str, Any] = {}
+    node_failure = None
     start = time.monotonic()
     try:
+        monitor = StackMonitor(stack)
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(monitor)
+        spin_thread = threading.Thread(target=executor.spin, daemon=True)
+        spin_thread.start()
+        judge = _EpisodeJudge(monitor, stack, *episode) if episode else None
+        if instruction is None:
+            instruction = judge.spec.instruction if judge is not None else DEFAULT_INSTRUCTION
+        # Without System 1 here (`--no-system1`: it runs on another host) there is no action server
+        # to wait for or send the instruction to.
+        local_system1 = any(spec.name == "gr00t_system1" for spec in specs)
+        instruction = instruction if local_system1 else ""
         deadline = time.monotonic() + args.startup_timeout
-        while not monitor.action_client.wait_for_server(timeout_sec=0.2):
+        while local_system1 and not monitor.action_client.wait_for_server(timeout_sec=0.2):
             if stop.is_set():
                 raise RuntimeError("stopped before the graph was up")
-            if exited := graph.exited():
-                raise RuntimeError(f"node(s) exited during start-up: {exited}")
+            if node_failure := graph.supervise():
+                raise RuntimeError(f"{node_failure} during start-up")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"ExecuteInstruction server not available after {args.startup_timeout:.0f} s")
         if judge is not None:
-            _reset_episode(monitor, graph, *args.episode)
+            _reset_episode(monitor, graph, *episode)
             judge.start()
-            print(f"gr00t-launch: episode {args.episode[0]}/{args.episode[1]} set up", flush=True)
+            print(f"gr00t-launch: episode {episode[0]}/{episode[1]} set up", flush=True)
         goal_future = None
         if instruction:
             goal = ExecuteInstruction.Goal(instruction=instruction)
@@ -189,10 +231,9 @@ def run(args: argparse.Namespace) -> int:
         goal_handle = result_future = None
         start = time.monotonic()  # the run starts once the graph is up, not while models load
         while not stop.is_set():
-            if args.duration > 0 and time.monotonic() - start >= args.duration + 5.0:
+            if args.duration > 0 and time.monotonic() - start >= args.duration + (5.0 if goal_future else 0.0):
                 break  # the action should have ended at `duration`; don't wait forever
-            if exited := graph.exited():
-                print(f"gr00t-launch: node(s) exited early: {exited}", file=sys.stderr)
+            if node_failure := graph.supervise():
                 break
             if goal_future is not None and goal_future.done() and goal_handle is None:
                 goal_handle = goal_future.result()
@@ -220,9 +261,12 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(0.05)
             action = {"outcome": "canceled", "reason": "runner stopped", **monitor.feedback}
     except RuntimeError as exc:
-        print(f"gr00t-launch: {exc}", file=sys.stderr)
+        if not node_failure:  # that one is said just below
+            print(f"gr00t-launch: {exc}", file=sys.stderr)
         action = {"outcome": "error", "reason": str(exc)}
     finally:
+        if node_failure:
+            print(f"gr00t-launch: {node_failure}: shutting the graph down", file=sys.stderr, flush=True)
         elapsed = time.monotonic() - start
         summary = {
             "profile": args.profile,
@@ -230,21 +274,49 @@ def run(args: argparse.Namespace) -> int:
             "instruction": instruction,
             "duration_s": elapsed,
             "action": action,
+            **({"node_failure": node_failure} if node_failure else {}),
             **({"episode": judge.summary()} if judge is not None else {}),
-            **monitor.summary(),
+            **(monitor.summary() if monitor is not None else {}),
         }
-        executor.shutdown()
-        monitor.destroy_node()
-        summary["exit_codes"] = graph.shutdown()
+        if executor is not None:
+            executor.shutdown()
+        if monitor is not None:
+            monitor.destroy_node()
+        summary["exit_codes"] = graph.shutdown()  # also removes the nodes' parameter files
         if rclpy.ok():
             rclpy.shutdown()
-    _print_summary(summary)
+    if monitor is not None:
+        _print_summary(summary)
     if args.summary:
         args.summary.parent.mkdir(parents=True, exist_ok=True)
         args.summary.write_text(json.dumps(summary, indent=2))
         print(f"summary written to {args.summary}")
-    failed = action.get("outcome") in ("error", "rejected", "aborted")
+    failed = node_failure or action.get("outcome") in ("error", "rejected", "aborted")
     return 1 if failed else 0
+
+
+def run_teleop(args: argparse.Namespace, specs: list[NodeSpec]) -> int:
+    """The teleop_sim graph: runs until Ctrl-C / --duration; no instruction, no summary of rates."""
+    stop = _stop_on_signals()
+    graph = Graph(specs, namespace=args.options.namespace, log=None if args.quiet else sys.stdout)
+    print(f"gr00t-launch: started {', '.join(f'{n.spec.name} (pid {n.pid})' for n in graph.nodes)}", flush=True)
+    node_failure = None
+    start = time.monotonic()
+    try:
+        while not stop.is_set() and not (args.duration > 0 and time.monotonic() - start >= args.duration):
+            if node_failure := graph.supervise():
+                print(f"gr00t-launch: {node_failure}: shutting the graph down", file=sys.stderr, flush=True)
+                break
+            time.sleep(0.05)
+    finally:
+        codes = graph.shutdown()
+    print(f"node exit codes    : {codes}", flush=True)
+    summary = {"profile": args.profile, "duration_s": time.monotonic() - start, "exit_codes": codes,
+               **({"node_failure": node_failure} if node_failure else {})}
+    if args.summary:
+        args.summary.parent.mkdir(parents=True, exist_ok=True)
+        args.summary.write_text(json.dumps(summary, indent=2))
+    return 1 if node_failure else 0
 
 
 def _reset_episode(node, graph: Graph, task: str, seed: int) -> None:
@@ -260,7 +332,13 @@ def _reset_episode(node, graph: Graph, task: str, seed: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(parse_args(argv))
+    args = parse_args(argv)
+    try:
+        stack, specs = prepare(args)  # every stack / parameters-file error before any process starts
+    except (ConfigError, ValueError) as exc:
+        print(f"gr00t-launch: error: {exc}", file=sys.stderr)
+        return 2
+    return run_teleop(args, specs) if args.profile == "teleop_sim" else run(args, stack, specs)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     ros2 launch gr00t_bringup sim.launch.py instruction:="pick up the red cube" backend:=torch
 
 The same graph runs without a ROS install via `gr00t-launch sim` (both use gr00t_bringup.graph).
+`--show-args` lists the arguments; docs/launch.md explains them and the node-exit policy.
 """
 
 from gr00t_bringup.launch_support import generate_profile_launch_description

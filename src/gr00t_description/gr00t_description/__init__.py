@@ -3,6 +3,7 @@
 from gr00t_description.config import (
     ConfigError,
     JointSpec,
+    RespawnPolicy,
     RobotConfig,
     StackConfig,
     default_stack_path,
@@ -13,6 +14,7 @@ from gr00t_description.config import (
 __all__ = [
     "ConfigError",
     "JointSpec",
+    "RespawnPolicy",
     "RobotConfig",
     "StackConfig",
     "default_stack_path",

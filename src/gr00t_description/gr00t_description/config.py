@@ -76,6 +76,14 @@ class RobotConfig:
 
 
 @dataclass(frozen=True)
+class RespawnPolicy:
+    """A node the launch starts again after it exits: after `delay_s`, at most `max_retries` times."""
+
+    delay_s: float
+    max_retries: int
+
+
+@dataclass(frozen=True)
 class StackConfig:
     path: Path
     robot: RobotConfig
@@ -86,6 +94,8 @@ class StackConfig:
     actions: dict[str, str]
     rates: dict[str, float]
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # `nodes` section name -> respawn policy; a node not listed here that exits ends the whole graph.
+    respawn: dict[str, RespawnPolicy] = field(default_factory=dict)
 
     def camera_topics(self) -> dict[str, dict[str, str]]:
         """GR00T video key -> {'image': topic, 'camera_info': topic}, in model order."""
@@ -200,16 +210,58 @@ def default_stack_path(name: str = DEFAULT_STACK) -> Path:
     return config_dir() / f"{name}.yaml"
 
 
+def installed_stacks() -> list[str]:
+    """Names of the stack YAMLs in the installed config folder (what `stack:=<name>` accepts)."""
+    return sorted(p.stem for p in config_dir().glob("*.yaml"))
+
+
+def resolve_robot_path(stack_path: Path, robot: str) -> Path:
+    """The robot description a stack names: an absolute path as is; a relative one beside the stack
+    YAML first, then in the installed config folder, so a copy of a packaged stack kept anywhere
+    still finds the packaged `robots/gr1t2.yaml` (a robot file next to the copy wins)."""
+    path = Path(robot).expanduser()
+    if path.is_absolute():
+        return path
+    candidates = [stack_path.parent / path, config_dir() / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"{stack_path}: robot {robot!r} not found (looked in {', '.join(str(c) for c in candidates)})"
+    )
+
+
+def _parse_respawn(raw: Any, nodes: Mapping[str, Any], where: str) -> dict[str, RespawnPolicy]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: respawn must map node sections to {{delay_s, max_retries}}")
+    policies = {}
+    for node, entry in raw.items():
+        at = f"{where}: respawn.{node}"
+        if node not in nodes:
+            raise ConfigError(f"{at}: no such section under nodes ({sorted(nodes)})")
+        delay_s = _as_float(_require(entry, "delay_s", at), f"{at}.delay_s")
+        retries = _require(entry, "max_retries", at)
+        # bool is an int in Python: `max_retries: yes` must not read as 1
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1 or delay_s < 0:
+            raise ConfigError(f"{at}: needs delay_s >= 0 and an integer max_retries >= 1")
+        policies[str(node)] = RespawnPolicy(delay_s=delay_s, max_retries=retries)
+    return policies
+
+
 def load_stack(path: str | os.PathLike[str] | None = None) -> StackConfig:
     """Load a stack file; `None` or '' = the default stack, a bare name = an installed stack."""
     if not path:
         path = default_stack_path()
     elif not str(path).endswith((".yaml", ".yml")) and os.sep not in str(path):
         path = default_stack_path(str(path))
-    path = Path(path).resolve()
+    path = Path(path).expanduser().resolve()
+    if not path.is_file() and path.parent == config_dir().resolve():
+        raise ConfigError(f"config file not found: {path} (installed stacks: {', '.join(installed_stacks())})")
     data = _read_yaml(path)
     where = str(path)
-    robot = load_robot(path.parent / str(_require(data, "robot", where)))
+    robot = load_robot(resolve_robot_path(path, str(_require(data, "robot", where))))
     embodiment = _require(data, "embodiment", where)
     rates = {k: _as_float(v, f"{where}: rates.{k}") for k, v in _require(data, "rates", where).items()}
     if any(v <= 0 for v in rates.values()):
@@ -224,4 +276,5 @@ def load_stack(path: str | os.PathLike[str] | None = None) -> StackConfig:
         actions=dict(data.get("actions", {})),
         rates=rates,
         nodes={k: dict(v or {}) for k, v in data.get("nodes", {}).items()},
+        respawn=_parse_respawn(data.get("respawn"), data.get("nodes", {}), where),
     )

@@ -70,3 +70,45 @@ def test_bad_joint_entries_are_clear_errors(tmp_path, override, match):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_stack(tmp_path / "nope.yaml")
+
+
+def test_a_copy_of_a_packaged_stack_kept_elsewhere_finds_the_packaged_robot(tmp_path):
+    """`robot: robots/gr1t2.yaml` is looked up beside the YAML, then in the installed config."""
+    from gr00t_description.config import config_dir
+
+    copy = tmp_path / "my_robot_stack.yaml"
+    copy.write_text(load_stack("gr1t2_robot").path.read_text())
+    stack = load_stack(copy)
+    assert stack.path == copy and stack.robot.name == "gr1t2"
+    assert len(stack.robot.joints) == len(load_stack().robot.joints)
+    # A robot file beside the copy wins over the installed one.
+    robot = yaml.safe_load((config_dir() / "robots/gr1t2.yaml").read_text())
+    robot["name"] = "my_gr1"
+    (tmp_path / "robots").mkdir()
+    (tmp_path / "robots/gr1t2.yaml").write_text(yaml.safe_dump(robot))
+    assert load_stack(copy).robot.name == "my_gr1"
+
+
+def test_a_robot_found_nowhere_names_both_places(tmp_path):
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(load_stack().path.read_text().replace("robots/gr1t2.yaml", "robots/nope.yaml"))
+    with pytest.raises(ConfigError, match=r"robot 'robots/nope.yaml' not found \(looked in .*, .*\)"):
+        load_stack(stack)
+
+
+def test_an_unknown_installed_stack_lists_the_installed_ones():
+    with pytest.raises(ConfigError, match="config file not found.*installed stacks: .*gr1t2_robot, gr1t2_sim"):
+        load_stack("gr1t2_moon")
+
+
+def test_respawn_policies_are_read_and_checked(tmp_path):
+    assert load_stack().respawn["system2"].max_retries == 3
+    source = load_stack().path.read_text()
+    for bad, match in (("system3: {delay_s: 1.0, max_retries: 2}", "no such section"),
+                       ("system2: {delay_s: -1.0, max_retries: 2}", "delay_s >= 0"),
+                       ("system2: {delay_s: 1.0, max_retries: yes}", "integer max_retries"),
+                       ("system2: {delay_s: 1.0}", "missing key 'max_retries'")):
+        stack = tmp_path / "stack.yaml"
+        stack.write_text(source.replace("system2: {delay_s: 2.0, max_retries: 3}", bad))
+        with pytest.raises(ConfigError, match=match):
+            load_stack(stack)
