@@ -1,5 +1,5 @@
 # Source after `. .venv/bin/activate`: environment for the ROS 2 wheels from PyPI (no ROS install).
-# Avoids the ros-wheels-bootstrapper re-exec on every interpreter start (../shared/ros2-from-pypi.md).
+# Avoids the ros-wheels-bootstrapper re-exec on every interpreter start.
 _gr00t_venv="${VIRTUAL_ENV:?activate .venv first}"
 _gr00t_site="$(ls -d "${_gr00t_venv}"/lib/python3*/site-packages | head -n1)"
 _gr00t_libs="${_gr00t_venv}/lib"

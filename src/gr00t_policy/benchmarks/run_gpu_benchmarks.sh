@@ -5,13 +5,13 @@
 #
 # OUT_DIR (default docs/benchmarks) receives bench_gpu.json (every gr00t-bench run, merged),
 # parity_gpu.json and gpu_benchmarks.log. TOKENIZER_DIR holds the Eagle-2 tokenizer files the
-# full-size System 2 needs (default ../shared/reference/eagle2_tokenizer). Runs from a source
+# full-size System 2 needs (default the copy of the original files kept with the tests). Runs from a source
 # checkout (no install needed: PYTHONPATH points at the package); needs torch with CUDA.
 # Each run is independent: one that fails is logged and the rest still run. Ordered by
 # importance, so a run cut short by a time limit keeps the numbers that matter most.
 set -u
 OUT_DIR=${1:-docs/benchmarks}
-TOKENIZER_DIR=${2:-../shared/reference/eagle2_tokenizer}
+TOKENIZER_DIR=${2:-src/gr00t_policy/test/data/reference/eagle2_tokenizer}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$OUT_DIR"

@@ -4,7 +4,7 @@ Examples::
 
     # the reference recipe on a real checkpoint (new_embodiment slot, LLM frozen)
     gr00t-finetune --dataset data/gr1_pick --base-model checkpoints/GR00T-N1-2B \\
-        --tokenizer-dir shared/reference/eagle2_tokenizer --output-dir runs/gr1_pick
+        --tokenizer-dir src/gr00t_policy/test/data/reference/eagle2_tokenizer --output-dir runs/gr1_pick
     # the small demo model on CPU, projector + DiT only, no video decoding
     gr00t-finetune --dataset data/gr1_pick --preset demo --output-dir runs/demo \\
         --no-tune-visual --no-video --max-steps 200 --batch-size 8
