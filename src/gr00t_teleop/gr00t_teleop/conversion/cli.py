@@ -26,10 +26,12 @@ def _image_size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gr00t-convert",
-        description="Convert episode bags recorded by the gr00t_teleop recorder (or any rosbag2 MCAP bags with "
-        "joint states, joint commands and camera images) into a GR00T LeRobot v2 dataset. Only successful "
-        "episodes are converted unless asked otherwise.",
-        epilog="example: gr00t-convert ~/gr00t_episodes -o ~/datasets/gr1_pick_pear --fps 20 --workers 2",
+        description="Convert episode bags recorded by the gr00t_teleop recorder into a GR00T LeRobot v2 dataset "
+        "(only successful episodes unless asked otherwise), or bags recorded by `ros2 bag record` (MCAP or sqlite3) "
+        "with --mapping FILE saying which topics are the state, action, cameras and task and how to split episodes "
+        "(docs/bag_mapping.md).",
+        epilog="examples: gr00t-convert ~/gr00t_episodes -o ~/datasets/gr1_pick_pear --fps 20 --workers 2; "
+        "gr00t-convert ~/bags -o ~/datasets/mine --mapping my_robot.yaml",
     )
     parser.add_argument("inputs", nargs="+", type=Path, help="episode bag directories, or folders holding them")
     parser.add_argument("-o", "--output", type=Path, required=True, help="dataset directory to create")
@@ -41,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--include-failed", action="store_true", help="also convert episodes stopped as failures")
     parser.add_argument("--include-interrupted", action="store_true", help="also convert interrupted/recovered episodes")
     parser.add_argument("--task", default=None, help="language instruction for bags that carry none")
+    parser.add_argument("--mapping", type=Path, default=None, metavar="YAML",
+                        help="mapping file for bags not written by our recorder: state/action/camera/task topics, "
+                        "episode split, joint renames (docs/bag_mapping.md)")
     parser.add_argument("--image-size", type=_image_size, default=None, metavar="WxH", help="resize camera frames")
     parser.add_argument("--time-source", choices=TIME_SOURCES, default="header",
                         help="align streams by header stamps (default) or by bag receive times")
@@ -65,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         include_failed=args.include_failed,
         include_interrupted=args.include_interrupted,
         task=args.task,
+        mapping=args.mapping,
         image_size=args.image_size,
         time_source=args.time_source,
         workers=args.workers,

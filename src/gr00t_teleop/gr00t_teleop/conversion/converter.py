@@ -9,6 +9,11 @@ global frame indices, writes parquet and the meta files, computes stats.json and
 state = measured joint positions (`joint_states`), action = commanded joint positions
 (`joint_command`, the stream System 1 or a teleop node actually sent through the safety layer),
 language = the episode's task (episode.yaml), else the last recorded instruction, else `--task`.
+
+Bags recorded by other tools (`ros2 bag record`, MCAP or sqlite3) are read through a mapping file
+(`--mapping`, `bag_mapping.py`): its topics replace the stack's, the action may be the next frame's
+state, the task is a fixed text or read from a topic, and a bag may hold several episodes (cut at
+time gaps or marker messages, planned in the main process before the workers run).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from gr00t_description import StackConfig, load_stack
 from ..recording.bag_metadata import METADATA_FILENAME
 from ..recording.episode import EpisodeOutcome
 from . import lerobot_dataset as ds
+from .bag_mapping import BagMapping, load_mapping
 from .episode_reader import EpisodeTopics, iter_camera_frames, read_episode_streams
 from .resampling import latest_index, make_timeline, overlap, sample_and_hold
 from .video import Mp4Writer, image_to_rgb
@@ -55,6 +61,7 @@ class ConversionConfig:
     include_failed: bool = False
     include_interrupted: bool = False
     task: str | None = None  # language for bags with neither episode.yaml nor instruction messages
+    mapping: Path | None = None  # mapping file for bags not written by our recorder (bag_mapping.py)
     image_size: tuple[int, int] | None = None  # (width, height); None = as recorded
     time_source: str = "header"  # header stamps (acquisition time), or bag log (receive) time
     workers: int = 1
@@ -83,6 +90,8 @@ class _EpisodeJob:
     image_size: tuple[int, int] | None
     time_source: str
     task_override: str | None
+    mapping: BagMapping | None = None
+    window_ns: tuple[int, int] | None = None  # the episode's span in a bag holding several; None = all
 
 
 @dataclass
@@ -120,15 +129,21 @@ def find_episode_bags(inputs: Sequence[Path]) -> tuple[list[Path], list[tuple[Pa
         root = Path(root)
         if not root.is_dir():
             raise ConversionError(f"input {root} is not a directory")
-        candidates = [root] if (root / METADATA_FILENAME).is_file() or any(root.glob("*.mcap")) else sorted(
+        candidates = [root] if (root / METADATA_FILENAME).is_file() or _has_storage_files(root) else sorted(
             p for p in root.iterdir() if p.is_dir()
         )
         for candidate in candidates:
             if (candidate / METADATA_FILENAME).is_file():
                 bags.append(candidate)
-            elif any(candidate.glob("*.mcap")):
-                skipped.append((candidate, "no metadata.yaml (recorder died?): run gr00t-reindex on it first"))
+            elif _has_storage_files(candidate):
+                skipped.append((candidate, "no metadata.yaml (recorder died?): run gr00t-reindex "
+                                           "(or `ros2 bag reindex`) on it first"))
     return bags, skipped
+
+
+def _has_storage_files(directory: Path) -> bool:
+    """rosbag2 storage files: MCAP (Iron and later's default) or sqlite3 (Humble's default)."""
+    return any(directory.glob("*.mcap")) or any(directory.glob("*.db3"))
 
 
 def select_episodes(bags: list[Path], config: ConversionConfig) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -191,6 +206,8 @@ def _fill_leading_nan(values: np.ndarray) -> np.ndarray:
 
 
 def convert_episode(job: _EpisodeJob) -> _EpisodeResult:
+    if job.mapping is not None:
+        return convert_mapped_episode(job)
     joints = job.layout.joint_names
     streams = read_episode_streams(job.bag_dir, job.topics, joints, job.time_source)
     warnings: list[str] = []
@@ -234,6 +251,113 @@ def convert_episode(job: _EpisodeJob) -> _EpisodeResult:
     return _EpisodeResult(job.episode_index, job.bag_dir, task, state, action, video_shapes, warnings)
 
 
+def _in_window(times: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:
+    if window is None:
+        return np.ones(len(times), dtype=bool)
+    return (times >= window[0]) & (times <= window[1])
+
+
+def _episode_task(job: _EpisodeJob, task_times: np.ndarray, task_texts: list[str], ticks: np.ndarray,
+                  where: str, warnings: list[str]) -> str:
+    """The mapping's fixed text, else the task in effect at the first frame (the latest message at or
+    before it), else the first one sent during the episode."""
+    mapping = job.mapping
+    assert mapping is not None
+    if mapping.task_text:
+        return mapping.task_text
+    during = [text for t, text in zip(task_times, task_texts, strict=True) if ticks[0] < t <= ticks[-1]]
+    before = int(np.searchsorted(task_times, ticks[0], side="right")) - 1
+    if before >= 0:
+        task = task_texts[before]
+    elif during:
+        task = during[0]
+    else:
+        raise ConversionError(
+            f"{where}: no message on the task topic {mapping.task_topic} before or during the episode "
+            f"({ticks[0] * 1e-9:.3f}-{ticks[-1] * 1e-9:.3f} s); give task: {{text: ...}} in the mapping instead"
+        )
+    others = sorted(set(during) - {task})
+    if others:
+        warnings.append(f"{where}: the task topic changed during the episode to {others}; the episode keeps {task!r}")
+    return task.strip()
+
+
+def convert_mapped_episode(job: _EpisodeJob) -> _EpisodeResult:
+    """One episode of a bag recorded by another tool, read through the mapping (see bag_mapping.py)."""
+    from .foreign_bag import read_mapped_streams
+
+    mapping = job.mapping
+    assert mapping is not None
+    joints = job.layout.joint_names
+    streams = read_mapped_streams(job.bag_dir, mapping, joints)
+    where = job.bag_dir.name
+    if job.window_ns is not None:
+        where += f" [{job.window_ns[0] * 1e-9:.3f}-{job.window_ns[1] * 1e-9:.3f} s]"
+    warnings: list[str] = []
+    if streams.states.unreported_joints:
+        raise ConversionError(
+            f"{where}: joints {streams.states.unreported_joints} of the dataset layout never appear on the state topic "
+            f"{mapping.state.topic} (it names {streams.state_names_seen}); rename them under joint_names in "
+            f"{mapping.source}, or choose a data config / --groups that matches the robot"
+        )
+    state_keep = _in_window(streams.states.times_ns, job.window_ns)
+    state_times, state_values = streams.states.times_ns[state_keep], streams.states.positions[state_keep]
+    streams_to_overlap = {"state": state_times}
+    if streams.commands is not None:
+        if not len(streams.commands.times_ns):
+            raise ConversionError(f"{where}: no joint positions on the action topic {mapping.action.topic}")
+        command_keep = _in_window(streams.commands.times_ns, job.window_ns)
+        command_times, command_values = streams.commands.times_ns[command_keep], streams.commands.positions[command_keep]
+        streams_to_overlap["action"] = command_times
+    camera_orders, camera_sorted = {}, {}
+    for key in job.video_keys:
+        all_times = streams.camera_times_ns[key]
+        order = np.argsort(all_times, kind="stable")
+        order = order[_in_window(all_times[order], job.window_ns)]
+        camera_orders[key], camera_sorted[key] = order, all_times[order]
+        streams_to_overlap[f"camera {key}"] = camera_sorted[key]
+    empty = [name for name, times in streams_to_overlap.items() if not len(times)]
+    if empty:
+        raise ConversionError(f"{where}: no messages from {empty} in this episode")
+    start, end = overlap(*streams_to_overlap.values())
+    late = {name: (int(times[0]) - int(state_times[0])) * 1e-9 for name, times in streams_to_overlap.items()}
+    latest = max(late, key=late.get)
+    if late[latest] > mapping.max_camera_gap_s:
+        warnings.append(f"{where}: {latest} starts {late[latest]:.2f} s after the joint states; the episode starts there")
+    ticks = make_timeline(start, end, job.fps)
+    minimum = 3 if streams.commands is None else 2
+    if len(ticks) < minimum:
+        raise ConversionError(
+            f"{where}: the streams overlap for {(end - start) * 1e-9:.3f} s only, less than {minimum} frames at {job.fps} Hz"
+        )
+
+    state = _fill_leading_nan(sample_and_hold(state_times, state_values, ticks))
+    if streams.commands is None:
+        # No commands recorded: the action at frame k is where the robot was at frame k + 1.
+        action, state, ticks = state[1:], state[:-1], ticks[:-1]
+    else:
+        action = _fill_leading_nan(sample_and_hold(command_times, command_values, ticks))
+        never_commanded = [n for n in streams.commands.unreported_joints]
+        if never_commanded:
+            columns = [joints.index(n) for n in never_commanded]
+            action[:, columns] = state[:, columns]
+            warnings.append(f"{where}: joints {never_commanded} are not on {mapping.action.topic}; their action is the measured position")
+
+    task = _episode_task(job, streams.task_times_ns, streams.task_texts, ticks, where, warnings)
+    video_shapes: dict[str, tuple[int, int]] = {}
+    for key in job.video_keys:
+        used = latest_index(camera_sorted[key], ticks)
+        age_s = (ticks - camera_sorted[key][used]) * 1e-9
+        stale = age_s > mapping.max_camera_gap_s
+        if stale.any():
+            warnings.append(
+                f"{where}: camera {key} ({mapping.cameras[key]}) had no new frame for up to {age_s.max():.2f} s; "
+                f"{int(stale.sum())} of {len(ticks)} frames repeat an older image"
+            )
+        video_shapes[key] = _encode_camera(job, key, camera_orders[key][used])
+    return _EpisodeResult(job.episode_index, job.bag_dir, task, state, action, video_shapes, warnings)
+
+
 def _encode_camera(job: _EpisodeJob, key: str, wanted: np.ndarray) -> tuple[int, int]:
     """Write frames `wanted[k]` (indices in bag order) to the episode's MP4; returns (height, width)."""
     path = ds.video_path(job.output_dir, job.episode_index, key)
@@ -274,18 +398,22 @@ def convert(config: ConversionConfig) -> ConversionReport:
     stack = load_stack(config.stack)
     data_config = get_data_config(config.data_config or stack.data_config)
     layout = group_layout(stack, data_config, config.groups)
-    cameras = stack.camera_topics()
-    unknown = [k for k in data_config.video_keys if k not in cameras]
-    if unknown:
-        raise ConversionError(
-            f"data config {data_config.name!r} needs cameras {unknown}; stack {stack.path} has {sorted(cameras)}"
+    mapping = load_mapping(config.mapping) if config.mapping is not None else None
+    if mapping is not None:
+        topics = _mapped_topics(mapping, data_config, config)
+    else:
+        cameras = stack.camera_topics()
+        unknown = [k for k in data_config.video_keys if k not in cameras]
+        if unknown:
+            raise ConversionError(
+                f"data config {data_config.name!r} needs cameras {unknown}; stack {stack.path} has {sorted(cameras)}"
+            )
+        topics = EpisodeTopics(
+            joint_states=stack.topics["joint_states"],
+            joint_command=stack.topics["joint_command"],
+            instruction=stack.topics["instruction"],
+            cameras={k: cameras[k]["image"] for k in data_config.video_keys},
         )
-    topics = EpisodeTopics(
-        joint_states=stack.topics["joint_states"],
-        joint_command=stack.topics["joint_command"],
-        instruction=stack.topics["instruction"],
-        cameras={k: cameras[k]["image"] for k in data_config.video_keys},
-    )
     annotation_keys = [ds.TASK_DESCRIPTION_COLUMN, ds.VALIDITY_COLUMN]
     if data_config.language_key not in annotation_keys:
         annotation_keys.append(data_config.language_key)
@@ -303,10 +431,21 @@ def convert(config: ConversionConfig) -> ConversionReport:
         shutil.rmtree(output)
     (output / "meta").mkdir(parents=True, exist_ok=True)
 
+    episodes: list[tuple[Path, tuple[int, int] | None]] = []
+    for bag in selected:
+        if mapping is None:
+            episodes.append((bag, None))
+            continue
+        windows, pieces_skipped = _plan_mapped_bag(bag, mapping)
+        skipped += [(bag, why) for why in pieces_skipped]
+        episodes += [(bag, window) for window in windows]
+    if not episodes:
+        raise ConversionError(f"no episodes to convert in {[str(p) for p in config.inputs]}; skipped: {skipped}")
+    time_source = mapping.time_source if mapping is not None else config.time_source
     jobs = [
         _EpisodeJob(bag, i, output, topics, layout, tuple(data_config.video_keys), config.fps, config.image_size,
-                    config.time_source, config.task)
-        for i, bag in enumerate(selected)
+                    time_source, config.task, mapping, window)
+        for i, (bag, window) in enumerate(episodes)
     ]
     results = _run_jobs(jobs, config)
 
@@ -363,6 +502,38 @@ def convert(config: ConversionConfig) -> ConversionReport:
     )
     LOG.info(report.describe())
     return report
+
+
+def _mapped_topics(mapping: BagMapping, data_config: Any, config: ConversionConfig) -> EpisodeTopics:
+    if config.task is not None:
+        raise ConversionError(f"--task is for our recorder's bags; with --mapping give the task in {mapping.source} (task: {{text: ...}})")
+    missing = [k for k in data_config.video_keys if k not in mapping.cameras]
+    extra = [k for k in mapping.cameras if k not in data_config.video_keys]
+    if missing or extra:
+        raise ConversionError(
+            f"data config {data_config.name!r} takes cameras {list(data_config.video_keys)}; mapping {mapping.source} "
+            f"maps {sorted(mapping.cameras)}" + (f" (missing {missing})" if missing else "") + (f" (not used: {extra})" if extra else "")
+        )
+    return EpisodeTopics(
+        joint_states=mapping.state.topic,
+        joint_command=mapping.action.topic if mapping.action else "",
+        instruction=mapping.task_topic or "",
+        cameras={k: mapping.cameras[k] for k in data_config.video_keys},
+    )
+
+
+def _plan_mapped_bag(bag: Path, mapping: BagMapping) -> tuple[list[tuple[int, int] | None], list[str]]:
+    """The episodes of one foreign bag (windows; [None] = the whole bag) and the pieces skipped."""
+    from .episode_reader import EpisodeReadError
+    from .foreign_bag import plan_bag_episodes
+
+    try:
+        windows, skipped = plan_bag_episodes(bag, mapping)
+    except EpisodeReadError as exc:
+        raise ConversionError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - rosbags raises its own errors for damaged bags
+        raise ConversionError(f"{bag}: cannot read the bag ({type(exc).__name__}: {exc})") from exc
+    return ([None] if windows is None else list(windows)), skipped
 
 
 def _run_jobs(jobs: list[_EpisodeJob], config: ConversionConfig) -> list[_EpisodeResult]:
