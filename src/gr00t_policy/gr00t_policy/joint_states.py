@@ -8,6 +8,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from gr00t_policy.safety.input_checks import PositionBounds, StampWindow
+
 
 def group_positions(
     joints_of: Mapping[str, Sequence[str]], positions: Mapping[str, float], groups: Sequence[tuple[str, int]]
@@ -33,10 +35,21 @@ class JointStateBuffer:
 
     A message is accepted or rejected as a whole: size mismatches, duplicate names and non-finite
     positions of required joints are rejected so a single bad sample can never reach the policy.
+    With ``stamp_window``, a stamp the node's clock cannot have produced is rejected too (a stamp of
+    0 means unstamped: the receive time stands in for it); with ``position_bounds``, positions the
+    robot cannot physically report. Rejected messages change nothing, so no bad stamp or value
+    outlives the message that carried it.
     """
 
-    def __init__(self, required: Sequence[str]) -> None:
+    def __init__(
+        self,
+        required: Sequence[str],
+        stamp_window: StampWindow | None = None,
+        position_bounds: PositionBounds | None = None,
+    ) -> None:
         self.required = tuple(required)
+        self.stamp_window = stamp_window
+        self.position_bounds = position_bounds
         self._positions: dict[str, float] = {}
         self._received: dict[str, float] = {}
         self._stamp = -1.0
@@ -53,6 +66,14 @@ class JointStateBuffer:
             raise JointStateError(f"non-finite positions for {bad}")
         if names and not relevant:
             raise JointStateError(f"none of the {len(names)} joints is one of ours (first: {names[0]!r})")
+        if self.stamp_window is not None and stamp != 0.0:
+            stamp_problem = self.stamp_window.problem(stamp, now)
+            if stamp_problem:
+                raise JointStateError(stamp_problem)
+        if self.position_bounds is not None:
+            position_problem = self.position_bounds.problem(relevant)
+            if position_problem:
+                raise JointStateError(position_problem)
         with self._lock:
             self._positions.update(relevant)
             for name in relevant:

@@ -7,6 +7,7 @@ e-stop). A stale leader holds the pose; stale joint states hold at once.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from gr00t_interfaces.msg import ControllerStatus
@@ -18,10 +19,35 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import DiagnosticsPublisher, RejectionLog, now_seconds, run_node
+from gr00t_policy.ros.common import (
+    DiagnosticsPublisher,
+    InputLog,
+    RejectionLog,
+    declare_config,
+    now_seconds,
+    parameter,
+    ros_log_callback,
+    run_node,
+)
+from gr00t_policy.safety.input_checks import PositionBounds, StampWindow, stamp_seconds
 from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
 from gr00t_teleop.teleop.leader_mapping import LeaderMapping, LeaderMappingError
+
+
+@dataclass(frozen=True)
+class LeaderInputChecks:
+    """What the leader teleop accepts from its inputs (values: ``nodes.leader_teleop`` of the stack YAML)."""
+
+    max_stamp_skew_s: float = field(metadata=parameter(
+        "how far a joint-state or leader stamp may lie ahead of this node's clock, and behind it beyond "
+        "the input's timeout (0 = unstamped: receive time). Implausibly stamped samples are rejected",
+        0.001, 60.0,
+    ))
+    joint_state_limit_margin_rad: float = field(metadata=parameter(
+        "joint states further than this outside a joint's URDF range are rejected as implausible",
+        0.0, 3.2,
+    ))
 
 
 class LeaderTeleopNode(Node):
@@ -39,7 +65,14 @@ class LeaderTeleopNode(Node):
         robot = self.stack.robot
         self.mapping = LeaderMapping.from_config(robot.group_joints(groups), section.get("mapping", {}))
         self.joints = list(self.mapping.follower_joints)
-        self.joint_buffer = JointStateBuffer(self.joints)
+        checks = declare_config(self, self.stack, "leader_teleop", LeaderInputChecks)
+        skew = checks.max_stamp_skew_s
+        self._leader_stamps = StampWindow(skew, skew + self.leader_timeout_s)
+        self.joint_buffer = JointStateBuffer(
+            self.joints,
+            stamp_window=StampWindow(skew, skew + self.joint_state_timeout_s),
+            position_bounds=PositionBounds.from_robot(robot, self.joints, checks.joint_state_limit_margin_rad),
+        )
         self.supervisor = SafetySupervisor(
             SupervisorConfig(
                 ramp_duration_s=p("startup_ramp_s", 1.0),
@@ -53,6 +86,7 @@ class LeaderTeleopNode(Node):
                 dry_run=dry_run,
             ),
             JointLimiter.from_robot(robot, self.joints),
+            log=ros_log_callback(self.get_logger()),
         )
         self._lock = threading.Lock()
         self._leader_command = None
@@ -71,6 +105,7 @@ class LeaderTeleopNode(Node):
         self._ticks = 0
         self._commands_sent = 0
         self._bad_leader = RejectionLog(self.get_logger())
+        self._input_log = InputLog(self.get_logger())
         DiagnosticsPublisher(self, "gr00t_leader_teleop", self._diagnostics)
         if p("enable_on_start", False):
             self.supervisor.enable(self._now(), "enable_on_start")
@@ -83,6 +118,11 @@ class LeaderTeleopNode(Node):
         return now_seconds(self)
 
     def _on_leader(self, msg: JointState) -> None:
+        stamp = stamp_seconds(msg.header.stamp)
+        problem = self._leader_stamps.problem(stamp, self._now()) if stamp != 0.0 else None
+        if problem:
+            self._bad_leader.report(f"leader sample rejected: {problem}")
+            return
         try:
             command = self.mapping.map(msg.name, msg.position)
         except LeaderMappingError as exc:
@@ -94,9 +134,9 @@ class LeaderTeleopNode(Node):
     def _on_joint_state(self, msg: JointState) -> None:
         now = self._now()
         try:
-            self.joint_buffer.update(msg.name, msg.position, now, now)
+            self.joint_buffer.update(msg.name, msg.position, stamp_seconds(msg.header.stamp), now)
         except JointStateError as exc:
-            self.get_logger().error(f"joint_states rejected: {exc}", throttle_duration_sec=2.0)
+            self._input_log.error("rejected_joint_states", f"joint_states rejected: {exc}")
             return
         if self.joint_buffer.positions_of(self.joints, now, self.joint_state_timeout_s) is not None:
             with self._lock:
@@ -110,8 +150,7 @@ class LeaderTeleopNode(Node):
             output = self.supervisor.tick(now, measured, self._leader_command if fresh else None)
             self._ticks += 1
             self._commands_sent += output.command is not None
-        if output.state_changed:
-            self.get_logger().info(f"teleop {SupervisorState(output.state).name}: {output.reason}")
+        if output.state_changed:  # the supervisor has logged it (through this node's logger)
             self._publish_status(output)
         if output.command is not None:
             msg = JointState(name=self.joints, position=[float(v) for v in output.command])
@@ -127,6 +166,7 @@ class LeaderTeleopNode(Node):
                 "ticks": self._ticks,
                 "commands_sent": self._commands_sent,
                 "leader_rejected": self._bad_leader.total,
+                **self._input_log.snapshot(),
                 **{k: v for k, v in self.supervisor.diagnostics().items() if k != "limiter"},
             }
         level = {SupervisorState.HOLDING: 1, SupervisorState.ESTOPPED: 2}.get(state, 0)

@@ -24,6 +24,7 @@ REJECT_NON_FINITE = "non_finite"
 REJECT_TIMING = "timing"
 REJECT_STALE = "stale"
 REJECT_OUT_OF_ORDER = "out_of_order"
+REJECT_FUTURE = "future"
 
 # Step times closer than this fraction of a step to a grid point count as on the grid, so that
 # `sample(start_time + i * step_period)` returns row i bit-exactly despite float rounding.

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunk import (
+    REJECT_FUTURE,
     REJECT_OUT_OF_ORDER,
     REJECT_STALE,
     Chunk,
@@ -65,6 +66,10 @@ class ExecutorConfig:
             (no jump), within interpolation error of that grid afterwards.
         reject_out_of_order: refuse a chunk computed from an older observation than the active
             one (a slow inference overtaken by a faster one must not pull the robot back).
+        max_start_ahead_s: refuse a chunk whose start time lies further than this ahead of
+            ``now`` (no observation is stamped in the future beyond the clock skew). Without it one
+            chunk from a future-stamped observation would become the active chunk and, through
+            ``reject_out_of_order``, refuse every correct chunk until a reset.
     """
 
     joint_names: tuple[str, ...]
@@ -75,6 +80,7 @@ class ExecutorConfig:
     execution_horizon_steps: int = 0
     max_blend_depth: int = 8
     reject_out_of_order: bool = True
+    max_start_ahead_s: float = math.inf
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
@@ -100,6 +106,8 @@ class ExecutorConfig:
             )
         if self.max_blend_depth < 1:
             raise ValueError(f"max_blend_depth must be >= 1, got {self.max_blend_depth}")
+        if not self.max_start_ahead_s >= 0.0:
+            raise ValueError(f"max_start_ahead_s must be >= 0 (inf = no bound), got {self.max_start_ahead_s}")
 
 
 def blend_weight_function(weighting: str, exponential_rate: float = 5.0) -> Callable[[float], float]:
@@ -245,11 +253,19 @@ class ChunkExecutor:
         """Validate ``chunk`` and make it the active plan from ``now`` on.
 
         Raises ChunkRejected (and counts it) for malformed chunks (see ``validate_chunk``), for
-        stale ones (``now`` past their last executable step: nothing left to execute) and, if
-        configured, for chunks computed from an older observation than the active chunk.
+        stale ones (``now`` past their last executable step: nothing left to execute), for ones
+        starting further ahead of ``now`` than ``max_start_ahead_s`` and, if configured, for
+        chunks computed from an older observation than the active chunk.
         """
         try:
             positions = validate_chunk(chunk, self.joint_names)
+            if chunk.start_time - now > self.config.max_start_ahead_s:
+                raise ChunkRejected(
+                    REJECT_FUTURE,
+                    f"chunk {chunk.sequence} starts at {chunk.start_time:.3f} s, "
+                    f"{chunk.start_time - now:.3f} s ahead of now ({now:.3f} s; at most "
+                    f"{self.config.max_start_ahead_s:.3f} s allowed): its observation's stamp is implausible",
+                )
             trajectory = ChunkTrajectory(chunk, positions, self.config.execution_horizon_steps)
             if now > trajectory.end_time:
                 raise ChunkRejected(

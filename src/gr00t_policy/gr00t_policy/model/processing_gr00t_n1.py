@@ -187,6 +187,16 @@ class PromptTokenizer:
 
 
 # ---------------------------------------------------------------------------------- images
+def _uint8_tensor(image: np.ndarray) -> torch.Tensor:
+    """The image as a tensor sharing its memory, or sharing a copy when the array is read-only
+    (a view of message bytes, a decoded video frame): torch cannot share a read-only buffer and
+    warns "The given NumPy array is not writable" on every call otherwise."""
+    array = np.ascontiguousarray(image)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
 def crop_and_resize(image: np.ndarray, crop_scale: float = 0.95, size: int = 224) -> np.ndarray:
     """GR00T eval video transforms (doc §2.6 steps 2-6): HxWx3 uint8 -> size x size x 3 uint8.
 
@@ -197,7 +207,7 @@ def crop_and_resize(image: np.ndarray, crop_scale: float = 0.95, size: int = 224
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
     h, w = image.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255.0)
+    x = _uint8_tensor(image).permute(2, 0, 1).float().div(255.0)
     ch, cw = int(crop_scale * h), int(crop_scale * w)
     top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
     x = x[:, top : top + ch, left : left + cw]
@@ -215,7 +225,7 @@ def to_pixel_values(images: Sequence[np.ndarray], size: int = 224) -> torch.Tens
     for image in images:
         if image.shape != (size, size, 3):
             raise ValueError(f"expected a {size}x{size}x3 tile, got {image.shape}; run crop_and_resize first")
-        tiles.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+        tiles.append(_uint8_tensor(image).permute(2, 0, 1))
     x = torch.stack(tiles).float().div(255.0)
     x = (x - 0.5) / 0.5
     return x.to(torch.bfloat16).to(torch.float32)

@@ -59,11 +59,12 @@ _ENCODINGS: dict[str, _Encoding] = {
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
 
-def image_msg_to_rgb(msg: Any) -> np.ndarray:
-    """Convert a sensor_msgs/Image (or anything with its fields) to an (H, W, 3) uint8 RGB array.
+def check_image_layout(msg: Any, max_bytes: int | None = None) -> None:
+    """Raise ImageConversionError unless ``msg``'s encoding, sizes, ``step`` and data length agree
+    and the frame holds at most ``max_bytes`` bytes (None = no bound).
 
-    Raises ImageConversionError for unknown encodings, zero sizes or a `data`/`step` mismatch.
-    The result is a fresh contiguous array (safe to keep after the message is gone).
+    Reads only the fields and ``len(msg.data)``: a rejected frame is never copied (rclpy hands
+    ``data`` over as an array.array; a 4000x4000 frame copied once is 48 MB).
     """
     encoding = _ENCODINGS.get(msg.encoding)
     if encoding is None:
@@ -76,14 +77,40 @@ def image_msg_to_rgb(msg: Any) -> np.ndarray:
     row_bytes = width * encoding.channels * encoding.dtype.itemsize
     if step < row_bytes:
         raise ImageConversionError(f"step {step} is smaller than a row ({row_bytes} bytes)")
-    raw = msg.data
-    if not isinstance(raw, (bytes, bytearray, memoryview, np.ndarray)):
-        raw = bytes(raw)  # array.array / list from some message implementations
-    data = np.frombuffer(raw, dtype=np.uint8)
-    if data.size < step * (height - 1) + row_bytes:
+    if max_bytes is not None and step * height > max_bytes:
         raise ImageConversionError(
-            f"data has {data.size} bytes, expected {step * height} for {height} rows of step {step}"
+            f"{width}x{height} frame of step {step} is {step * height} bytes, over the {max_bytes}-byte bound"
         )
+    size = _byte_length(msg.data)
+    # The last row's padding may be omitted; more data than `step` x `height` contradicts the header.
+    if not step * (height - 1) + row_bytes <= size <= step * height:
+        raise ImageConversionError(
+            f"data has {size} bytes, expected {step * height} for {height} rows of step {step}"
+        )
+
+
+def _byte_length(data: Any) -> int:
+    """Bytes in ``data`` without copying it: ndarray / memoryview (nbytes), array.array, bytes, list."""
+    nbytes = getattr(data, "nbytes", None)
+    return int(nbytes) if nbytes is not None else len(data) * getattr(data, "itemsize", 1)
+
+
+def image_msg_to_rgb(msg: Any, max_bytes: int | None = None) -> np.ndarray:
+    """Convert a sensor_msgs/Image (or anything with its fields) to an (H, W, 3) uint8 RGB array.
+
+    Raises ImageConversionError for unknown encodings, zero sizes, a `data`/`step` mismatch or a
+    frame over ``max_bytes`` (see ``check_image_layout``), before copying anything. The result is
+    a fresh, writable, contiguous array that owns its memory (safe to keep after the message is
+    gone, and torch can share it without a read-only-buffer warning).
+    """
+    check_image_layout(msg, max_bytes)
+    encoding = _ENCODINGS[msg.encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    row_bytes = width * encoding.channels * encoding.dtype.itemsize
+    raw = msg.data
+    if isinstance(raw, (list, tuple)):
+        raw = bytes(raw)  # plain sequences from hand-built messages; rclpy gives a buffer
+    data = np.frombuffer(raw, dtype=np.uint8)  # a view: array.array, bytes and ndarray are buffers
     if data.size < step * height:  # the last row's padding may be omitted
         data = np.concatenate([data, np.zeros(step * height - data.size, np.uint8)])
     rows = data[: step * height].reshape(height, step)[:, :row_bytes]
@@ -93,7 +120,7 @@ def image_msg_to_rgb(msg: Any) -> np.ndarray:
     pixels = np.ascontiguousarray(rows).view(dtype).reshape(height, width, encoding.channels)
     if encoding.dtype == np.uint16:
         pixels = (pixels.astype(np.uint32) >> 8).astype(np.uint8)
-    return np.ascontiguousarray(encoding.to_rgb(pixels), dtype=np.uint8)
+    return np.array(encoding.to_rgb(pixels), dtype=np.uint8, order="C")  # np.array copies: owned
 
 
 def rgb_to_image_fields(rgb: np.ndarray) -> dict[str, Any]:
@@ -112,9 +139,14 @@ def rgb_to_image_fields(rgb: np.ndarray) -> dict[str, Any]:
 
 
 class ImageConverter:
-    """Picks cv_bridge when it imports and round-trips correctly, NumPy otherwise."""
+    """Picks cv_bridge when it imports and round-trips correctly, NumPy otherwise.
 
-    def __init__(self, prefer_cv_bridge: bool = True) -> None:
+    ``max_bytes`` bounds the frames converted (None = no bound); larger or inconsistent frames
+    are rejected before either path copies them.
+    """
+
+    def __init__(self, prefer_cv_bridge: bool = True, max_bytes: int | None = None) -> None:
+        self.max_bytes = max_bytes
         self.backend = "numpy"
         self._bridge = None
         if prefer_cv_bridge:
@@ -123,12 +155,13 @@ class ImageConverter:
                 self.backend = "cv_bridge"
 
     def to_rgb(self, msg: Any) -> np.ndarray:
+        check_image_layout(msg, self.max_bytes)
         if self._bridge is not None and msg.encoding in ("rgb8", "bgr8", "rgba8", "bgra8", "mono8"):
             try:
-                return np.ascontiguousarray(self._bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+                return np.array(self._bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8"), order="C")
             except Exception:  # noqa: BLE001 - fall back to the NumPy path, which raises clearly
                 pass
-        return image_msg_to_rgb(msg)
+        return image_msg_to_rgb(msg, self.max_bytes)
 
 
 def _working_cv_bridge() -> Any | None:

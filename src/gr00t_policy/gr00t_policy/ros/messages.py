@@ -56,16 +56,24 @@ def encode_goal_tokens(
     msg.attention_mask = [bool(v) for v in mask[0].detach().cpu().tolist()]
 
 
-def decode_goal_tokens(msg: GoalTokensMsg) -> DecodedGoal:
+def decode_goal_tokens(msg: GoalTokensMsg, expected_width: int | None = None) -> DecodedGoal:
+    """Check and decode goal tokens; ``expected_width`` (the model's goal dimension) rejects tokens
+    the action head cannot use, so they never count as a fresh goal. Sizes are checked before the
+    data is copied."""
     code = int(msg.dtype)
     if code not in _TORCH_DTYPES:
         raise GoalDecodeError(f"unknown dtype code {code}")
     count, width = int(msg.token_count), int(msg.width)
+    if expected_width is not None and width != expected_width:
+        raise GoalDecodeError(f"tokens have width {width}, this model expects {expected_width}")
     itemsize = 4 if code == GoalTokensMsg.DTYPE_FLOAT32 else 2
-    data = bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray)) else msg.data
-    if count <= 0 or width <= 0 or len(data) != count * width * itemsize:
+    data = msg.data
+    if isinstance(data, (list, tuple)):
+        data = bytes(data)  # plain sequences from hand-built messages; rclpy gives a buffer
+    size = len(data) * getattr(data, "itemsize", 1)
+    if count <= 0 or width <= 0 or size != count * width * itemsize:
         raise GoalDecodeError(
-            f"data has {len(data)} bytes, expected {count}x{width}x{itemsize} = {count * width * itemsize}"
+            f"data has {size} bytes, expected {count}x{width}x{itemsize} = {count * width * itemsize}"
         )
     if len(msg.attention_mask) != count:
         raise GoalDecodeError(f"attention_mask has {len(msg.attention_mask)} entries, expected {count}")

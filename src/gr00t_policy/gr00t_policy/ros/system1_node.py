@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,10 +44,14 @@ from gr00t_policy.ros.common import (
     LATEST_RELIABLE_QOS,
     SENSOR_QOS,
     DiagnosticsPublisher,
+    InputLog,
+    declare_config,
     declare_from_stack,
     declare_stack,
     load_node_policy,
     now_seconds,
+    parameter,
+    ros_log_callback,
     run_node,
 )
 from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
@@ -59,11 +64,34 @@ from gr00t_policy.ros.messages import (
     seconds_to_time,
     time_to_seconds,
 )
+from gr00t_policy.safety.input_checks import PositionBounds, StampWindow, truncate_text
 from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
 
 MODES = ("dual_rate", "fused")
 _CLOCK_WAIT_S = 5.0  # an action arriving before the first /clock (use_sim_time) waits this long for it
+
+
+@dataclass(frozen=True)
+class System1InputChecks:
+    """What System 1 accepts from its inputs (values: ``nodes.system1`` of the stack YAML)."""
+
+    max_stamp_skew_s: float = field(metadata=parameter(
+        "how far a stamp (joint states, camera frames, goal tokens, chunks) may lie ahead of this node's "
+        "clock, and behind it beyond the input's own age limit: clock offset between hosts plus delivery "
+        "delay. Implausibly stamped inputs are rejected and counted in /diagnostics",
+        0.001, 60.0,
+    ))
+    joint_state_limit_margin_rad: float = field(metadata=parameter(
+        "joint states further than this outside a joint's URDF range are rejected as implausible "
+        "(a sensor, driver or publisher fault, not a pose)",
+        0.0, 3.2,
+    ))
+    max_image_bytes: int = field(metadata=parameter(
+        "camera frames larger than this (step x height) are rejected before they are copied "
+        "(fused mode converts frames)",
+        1, 2**31 - 1,
+    ))
 
 
 class System1Node(Node):
@@ -100,6 +128,13 @@ class System1Node(Node):
         self.default_action_timeout_s = p("default_action_timeout_s", 30.0)
         self.max_instruction_bytes = p("max_instruction_bytes", 2048)
         status_period_s = p("status_period_s", 0.5)
+        self.input_checks = declare_config(self, self.stack, "system1", System1InputChecks)
+        skew = self.input_checks.max_stamp_skew_s
+        # Behind the clock, each input may be as old as its own watchdog lets it be, plus the skew;
+        # goal tokens carry their camera frame's stamp, which may lag the newest frame that long.
+        self._frame_stamps = StampWindow(skew, skew + self.goal_lag_timeout_s)
+        self._goal_stamps = StampWindow(skew, skew + self.goal_lag_timeout_s + self.goal_timeout_s)
+        self._input_log = InputLog(self.get_logger())
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
 
@@ -116,7 +151,14 @@ class System1Node(Node):
         robot = self.stack.robot
         self.action_joints = robot.group_joints([g for g, _ in self.action_groups])
         state_joints = robot.group_joints([g for g, _ in self.state_groups])
-        self.joint_buffer = JointStateBuffer(sorted(set(state_joints) | set(self.action_joints)))
+        buffered_joints = sorted(set(state_joints) | set(self.action_joints))
+        self.joint_buffer = JointStateBuffer(
+            buffered_joints,
+            stamp_window=StampWindow(skew, skew + self.joint_state_timeout_s),
+            position_bounds=PositionBounds.from_robot(
+                robot, buffered_joints, self.input_checks.joint_state_limit_margin_rad
+            ),
+        )
 
         # The executor and the supervisor are not thread-safe: `_control_lock` guards both.
         self._control_lock = threading.Lock()
@@ -131,6 +173,7 @@ class System1Node(Node):
                 switch_mode="replace" if self.chunk_switch == "rtc" else self.chunk_switch,
                 blend_duration_s=self.blend_duration_s,
                 execution_horizon_steps=self.execution_horizon_steps,
+                max_start_ahead_s=skew,
             )
         )
         self.supervisor = SafetySupervisor(
@@ -147,6 +190,7 @@ class System1Node(Node):
                 dry_run=self.dry_run,
             ),
             JointLimiter.from_robot(robot, self.action_joints),
+            log=ros_log_callback(self.get_logger()),
         )
         self.replanner = ReplanScheduler(
             ReplanConfig(
@@ -175,7 +219,7 @@ class System1Node(Node):
         self._chunk_latency = LatencyStats()
         self._command_rate = RateMeter()
         self._running = True
-        self._converter = ImageConverter()
+        self._converter = ImageConverter(max_bytes=self.input_checks.max_image_bytes)
         self._active_goal_handle = None
 
         topics = self.stack.topics
@@ -255,7 +299,7 @@ class System1Node(Node):
         try:
             self.joint_buffer.update(msg.name, msg.position, time_to_seconds(msg.header.stamp), now)
         except JointStateError as exc:
-            self.get_logger().error(f"joint_states rejected: {exc}", throttle_duration_sec=2.0)
+            self._input_log.error("rejected_joint_states", f"joint_states rejected: {exc}")
             return
         if self.joint_buffer.positions_of(self.action_joints, now, self.joint_state_timeout_s) is not None:
             with self._control_lock:
@@ -267,19 +311,23 @@ class System1Node(Node):
         if self.mode == "fused":
             return
         try:
-            decoded = decode_goal_tokens(msg)
+            decoded = decode_goal_tokens(msg, expected_width=self.policy.goal_dim)
         except GoalDecodeError as exc:
-            self.get_logger().error(f"goal tokens rejected: {exc}", throttle_duration_sec=2.0)
+            self._input_log.error("rejected_goal_tokens", f"goal tokens rejected: {exc}")
             return
         now = now_seconds(self)
+        stamp_problem = self._goal_stamps.problem(decoded.stamp, now)
+        if stamp_problem:
+            self._input_log.error("rejected_goal_tokens", f"goal tokens rejected: {stamp_problem}")
+            return
         with self._lock:
             lag = self._newest_frame_stamp - decoded.stamp if self._newest_frame_stamp >= 0 else 0.0
         if lag > self.goal_lag_timeout_s:
             # System 2 is publishing, but from frames far older than the camera's: it is stuck.
             # Such goals do not count as fresh, so the goal watchdog holds the robot.
-            self.get_logger().error(
+            self._input_log.error(
+                "lagging_goal_tokens",
                 f"goal tokens lag the newest camera frame by {lag:.2f} s (> {self.goal_lag_timeout_s:.2f} s)",
-                throttle_duration_sec=2.0,
             )
             return
         with self._lock:
@@ -292,19 +340,28 @@ class System1Node(Node):
         try:
             stamp = cdr_header_stamp(serialized)
         except ValueError as exc:
-            self.get_logger().error(f"camera frame without a readable header: {exc}", throttle_duration_sec=2.0)
+            self._input_log.error("rejected_camera_frames", f"camera frame without a readable header: {exc}")
             return
+        self._note_frame_stamp("camera", stamp)
+
+    def _note_frame_stamp(self, key: str, stamp: float) -> bool:
+        """Take a camera frame's stamp for the goal-lag watchdog, if plausible (judged first, so
+        the newest stamp can never run ahead of the clock by more than the skew)."""
+        problem = self._frame_stamps.problem(stamp, now_seconds(self))
+        if problem:
+            self._input_log.error("rejected_camera_frames", f"{key}: dropped frame: {problem}")
+            return False
         with self._lock:
             self._newest_frame_stamp = max(self._newest_frame_stamp, stamp)
+        return True
 
     def _on_image(self, key: str, msg: Image) -> None:
-        stamp = time_to_seconds(msg.header.stamp)
-        with self._lock:
-            self._newest_frame_stamp = max(self._newest_frame_stamp, stamp)
+        if not self._note_frame_stamp(f"camera {key}", time_to_seconds(msg.header.stamp)):
+            return
         try:
             rgb = self._converter.to_rgb(msg)
         except ImageConversionError as exc:
-            self.get_logger().error(f"camera {key}: dropped frame: {exc}", throttle_duration_sec=2.0)
+            self._input_log.error("rejected_camera_frames", f"camera {key}: dropped frame: {exc}")
             return
         with self._lock:
             self._fused_frames[key] = rgb
@@ -313,7 +370,7 @@ class System1Node(Node):
         try:
             text = normalize_instruction(msg.text, self.max_instruction_bytes)
         except InstructionRejected as exc:
-            self.get_logger().error(f"instruction rejected: {exc}")
+            self._input_log.error("rejected_instructions", f"instruction rejected: {exc}")
             return
         with self._lock:
             self._fused_instruction = text
@@ -480,14 +537,7 @@ class System1Node(Node):
         self._command_rate.tick(now)
 
     def _on_state_change(self, output) -> None:
-        name = SupervisorState(output.state).name
-        faults = f" faults={list(output.active_faults)}" if output.active_faults else ""
-        text = f"controller {name}: {output.reason}{faults}"
-        # rclpy ties one severity to each call site, hence two calls rather than a chosen function.
-        if output.state in (SupervisorState.ESTOPPED, SupervisorState.HOLDING):
-            self.get_logger().warning(text)
-        else:
-            self.get_logger().info(text)
+        # The supervisor has logged the change itself (through this node's logger).
         if output.state in (SupervisorState.DISABLED, SupervisorState.ESTOPPED):
             with self._control_lock:
                 self.chunk_executor.reset()
@@ -500,7 +550,9 @@ class System1Node(Node):
             else:
                 result = self.supervisor.disable(request.reason or "disabled on request")
                 self.chunk_executor.reset()
-        self.get_logger().info(f"set_enabled({request.enable}, {request.reason!r}): {result.message}")
+        self._input_log.info(
+            "set_enabled_calls", f"set_enabled({request.enable}, {truncate_text(request.reason)!r}): {result.message}"
+        )
         response.success, response.message, response.state = result.success, result.message, int(result.state)
         self._publish_status()
         return response
@@ -509,7 +561,7 @@ class System1Node(Node):
         with self._control_lock:
             result = self.supervisor.estop("e-stop service called")
             self.chunk_executor.reset()
-        self.get_logger().error("E-STOP latched: commands stopped until reset_estop")
+        self._input_log.error("estop_calls", "E-STOP latched: commands stopped until reset_estop")
         response.success, response.message = result.success, result.message
         self._publish_status()
         return response
@@ -518,7 +570,7 @@ class System1Node(Node):
         with self._control_lock:
             result = self.supervisor.reset_estop()
         response.success, response.message = result.success, result.message
-        self.get_logger().warning(f"reset_estop: {response.message}")
+        self._input_log.warning("reset_estop_calls", f"reset_estop: {response.message}")
         self._publish_status()
         return response
 
@@ -527,13 +579,13 @@ class System1Node(Node):
         try:
             text = normalize_instruction(goal.instruction, self.max_instruction_bytes)
         except InstructionRejected as exc:
-            self.get_logger().error(f"ExecuteInstruction rejected: {exc}")
+            self._input_log.error("rejected_execute_instruction_goals", f"ExecuteInstruction rejected: {exc}")
             return GoalResponse.REJECT
         if not text:
-            self.get_logger().error("ExecuteInstruction rejected: empty instruction")
+            self._input_log.error("rejected_execute_instruction_goals", "ExecuteInstruction rejected: empty instruction")
             return GoalResponse.REJECT
         if self.supervisor.state == ControllerStatus.STATE_ESTOPPED:
-            self.get_logger().error("ExecuteInstruction rejected: e-stop latched")
+            self._input_log.error("rejected_execute_instruction_goals", "ExecuteInstruction rejected: e-stop latched")
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
@@ -563,7 +615,7 @@ class System1Node(Node):
             result.outcome, result.reason = outcome, reason
             result.chunks_executed = self._chunks_executed - chunks_at_start
             result.elapsed = seconds_to_duration(now_seconds(self) - start)
-            self.get_logger().info(f"ExecuteInstruction {instruction!r}: {reason}")
+            self._input_log.info("execute_instruction_results", f"ExecuteInstruction {instruction!r}: {reason}")
             return result
 
         if self.enable_on_goal:
@@ -685,6 +737,8 @@ class System1Node(Node):
             "chunks": self._chunks_executed,
             "active_faults": ",".join(self._last_faults),
             "limiter_interventions": self.supervisor.limiter.limited_ticks,
+            "chunk_rejections": ",".join(f"{k}={v}" for k, v in dict(self.chunk_executor.rejections_by_reason).items()),
+            **self._input_log.snapshot(),
             "backend": self.backend.name,
             "mode": self.mode,
             "dry_run": self.dry_run,

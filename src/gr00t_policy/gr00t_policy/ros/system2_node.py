@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,10 +28,13 @@ from gr00t_policy.ros.common import (
     LATCHED_QOS,
     SENSOR_QOS,
     DiagnosticsPublisher,
+    InputLog,
+    declare_config,
     declare_from_stack,
     declare_stack,
     load_node_policy,
     now_seconds,
+    parameter,
     run_node,
 )
 from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
@@ -40,6 +44,23 @@ from gr00t_policy.ros.messages import (
     seconds_to_time,
     time_to_seconds,
 )
+from gr00t_policy.safety.input_checks import StampWindow
+
+
+@dataclass(frozen=True)
+class System2InputChecks:
+    """What System 2 accepts from its inputs (values: ``nodes.system2`` of the stack YAML)."""
+
+    max_stamp_skew_s: float = field(metadata=parameter(
+        "how far a camera frame's stamp may lie ahead of this node's clock, and behind it beyond "
+        "max_image_age_s: clock offset between hosts plus delivery delay. Implausibly stamped frames are "
+        "rejected (before conversion) and counted in /diagnostics",
+        0.001, 60.0,
+    ))
+    max_image_bytes: int = field(metadata=parameter(
+        "camera frames larger than this (step x height) are rejected before they are copied",
+        1, 2**31 - 1,
+    ))
 
 
 class System2Node(Node):
@@ -57,6 +78,11 @@ class System2Node(Node):
         self.max_image_age_s = declare_from_stack(self, self.stack, section, "max_image_age_s", 0.5)
         self.token_dtype = declare_from_stack(self, self.stack, section, "token_dtype", "float16")
         initial_instruction = declare_from_stack(self, self.stack, section, "instruction", "")
+        self.input_checks = declare_config(self, self.stack, section, System2InputChecks)
+        skew = self.input_checks.max_stamp_skew_s
+        # A frame older than max_image_age_s is never used: reject it before converting it.
+        self._frame_stamps = StampWindow(skew, skew + self.max_image_age_s)
+        self._input_log = InputLog(self.get_logger())
         if self.token_dtype not in TOKEN_DTYPES:
             raise ValueError(f"token_dtype must be one of {sorted(TOKEN_DTYPES)}, got {self.token_dtype!r}")
 
@@ -73,7 +99,7 @@ class System2Node(Node):
         self._instruction = ""
         self._instruction_id = ""
         self._sequence = 0
-        self._converter = ImageConverter()
+        self._converter = ImageConverter(max_bytes=self.input_checks.max_image_bytes)
         self._latency = LatencyStats()
         self._rate = RateMeter()
         self._skip_reason = "starting"
@@ -89,7 +115,7 @@ class System2Node(Node):
         self.create_timer(1.0 / self.rate_hz, self._on_tick, callback_group=self._inference_group)
         DiagnosticsPublisher(self, "gr00t_system2", self._diagnostics)
         if initial_instruction:
-            self.set_instruction(initial_instruction, "")
+            self.set_instruction(initial_instruction, "", source="instruction_parameter")
         self.get_logger().info(
             f"System 2 ready: model {self.policy.model_id}, {self.rate_hz:.1f} Hz, cameras {self.camera_keys}, "
             f"image conversion via {self._converter.backend}"
@@ -97,46 +123,57 @@ class System2Node(Node):
 
     # -- inputs -------------------------------------------------------------------------------
     def _on_image(self, key: str, msg: Image) -> None:
+        stamp = time_to_seconds(msg.header.stamp)
+        problem = self._frame_stamps.problem(stamp, now_seconds(self))
+        if problem:
+            self._input_log.error(f"rejected_frames_{key}", f"camera {key}: dropped frame: {problem}")
+            return
         try:
             rgb = self._converter.to_rgb(msg)
         except ImageConversionError as exc:
-            self.get_logger().error(f"camera {key}: dropped frame: {exc}", throttle_duration_sec=2.0)
+            self._input_log.error(f"rejected_frames_{key}", f"camera {key}: dropped frame: {exc}")
             return
         with self._lock:
-            self._frames[key] = (rgb, time_to_seconds(msg.header.stamp))
+            self._frames[key] = (rgb, stamp)
 
     def _on_instruction(self, msg: Instruction) -> None:
-        self.set_instruction(msg.text, msg.id)
+        self.set_instruction(msg.text, msg.id, source="instruction_topic")
 
     def _on_set_instruction(self, request: SetInstruction.Request, response: SetInstruction.Response):
-        response.accepted, response.message, response.id = self.set_instruction(request.text, request.id)
+        response.accepted, response.message, response.id = self.set_instruction(
+            request.text, request.id, source="set_instruction_service"
+        )
         return response
 
-    def set_instruction(self, text: str, instruction_id: str) -> tuple[bool, str, str]:
+    def set_instruction(self, text: str, instruction_id: str, source: str = "set_instruction") -> tuple[bool, str, str]:
         """Set (or, with empty text, clear) the instruction; returns (accepted, message, id in effect).
 
         A clear that names an instruction id clears only that instruction: the end of an action
-        that a newer one already replaced must not clear the newer instruction.
+        that a newer one already replaced must not clear the newer instruction. Log lines are
+        throttled per ``source`` (topic, service) and kind, so a flood cannot flood the log.
         """
         try:
             normalized = normalize_instruction(text, self.max_instruction_bytes)
         except InstructionRejected as exc:
-            self.get_logger().error(f"instruction rejected: {exc}")
+            self._input_log.error(f"rejected_{source}", f"instruction rejected ({source}): {exc}")
             return False, str(exc), self._instruction_id
         with self._lock:
             if not normalized and instruction_id and instruction_id != self._instruction_id:
                 current_id = self._instruction_id
-                self.get_logger().info(
-                    f"clear of [{instruction_id[:8]}] ignored: [{current_id[:8]}] is in effect"
+                self._input_log.info(
+                    f"ignored_clears_{source}",
+                    f"clear of [{instruction_id[:8]}] ignored: [{current_id[:8]}] is in effect",
                 )
                 return True, f"instruction {instruction_id} is no longer in effect", current_id
             self._instruction = normalized
             self._instruction_id = (instruction_id or new_instruction_id()) if normalized else ""
             current_id = self._instruction_id
         if normalized:
-            self.get_logger().info(f"instruction [{current_id[:8]}]: {normalized!r}")
+            self._input_log.info(f"accepted_{source}", f"instruction [{current_id[:8]}]: {normalized!r}")
             return True, "ok", current_id
-        self.get_logger().warning("instruction cleared: no goal tokens until a new one (System 1 holds)")
+        self._input_log.warning(
+            f"clears_{source}", "instruction cleared: no goal tokens until a new one (System 1 holds)"
+        )
         return True, "instruction cleared", ""
 
     # -- inference ----------------------------------------------------------------------------
@@ -200,6 +237,7 @@ class System2Node(Node):
             "latency_p50_ms": latency.get("p50", float("nan")),
             "latency_p99_ms": latency.get("p99", float("nan")),
             "goals_published": self._sequence,
+            **self._input_log.snapshot(),
             "instruction": self._instruction,
             "model_id": self.policy.model_id,
         }

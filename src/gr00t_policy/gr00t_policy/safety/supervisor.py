@@ -35,14 +35,16 @@
 
 State values equal ``gr00t_interfaces/msg/ControllerStatus.msg`` STATE_* constants. Pure: time is
 an argument, nothing here touches ROS; the node calls ``on_*`` from its callbacks and ``tick``
-from its 120 Hz timer (under one lock).
+from its 120 Hz timer (under one lock). State changes are reported through the ``log`` callback
+the node passes (its ROS logger, so they appear with the node's other lines), or through Python's
+``logging`` without one. Reasons that callers hand in are cut to ``MAX_REASON_CHARS``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -50,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from ..execution.chunk_executor import ExecutorStatus
+from .input_checks import truncate_text
 from .limits import JointLimiter
 
 logger = logging.getLogger(__name__)
@@ -174,8 +177,15 @@ class CommandResult:
 class SafetySupervisor:
     """See the module docstring. Joint order is the limiter's (``limiter.joint_names``)."""
 
-    def __init__(self, config: SupervisorConfig, limiter: JointLimiter) -> None:
+    def __init__(
+        self,
+        config: SupervisorConfig,
+        limiter: JointLimiter,
+        log: Callable[[int, str], None] | None = None,
+    ) -> None:
+        """``log(level, message)`` receives the state changes (``logging`` levels); default: ``logging``."""
         self.config = config
+        self._log = log or (lambda level, message: logger.log(level, "%s", message))
         self.limiter = limiter
         self.joint_names = limiter.joint_names
         n = limiter.num_joints
@@ -226,6 +236,7 @@ class SafetySupervisor:
         if self.enabled:
             return CommandResult(True, "already enabled", self._state)
         self._rebase_pending = True
+        reason = truncate_text(reason)
         self._start_waiting(now, f"enabled{' (' + reason + ')' if reason else ''}")
         return CommandResult(
             True, "enabled: holding the measured pose, then ramping to the policy", self._state
@@ -234,10 +245,12 @@ class SafetySupervisor:
     def disable(self, reason: str = "disabled on request") -> CommandResult:
         if self._state == SupervisorState.ESTOPPED:
             return CommandResult(False, "e-stop latched; call reset_estop first", self._state)
+        reason = truncate_text(reason)
         self._transition(SupervisorState.DISABLED, reason)
         return CommandResult(True, reason, self._state)
 
     def estop(self, reason: str = "e-stop requested") -> CommandResult:
+        reason = truncate_text(reason)
         if self._state != SupervisorState.ESTOPPED:
             self.estops += 1
             self._transition(SupervisorState.ESTOPPED, reason, level=logging.ERROR)
@@ -398,7 +411,7 @@ class SafetySupervisor:
         if self._state in (SupervisorState.RAMPING, SupervisorState.RUNNING):
             self._start_waiting(now, f"re-ramping from the measured pose: {reason}")
         else:
-            logger.info("re-based on the measured pose while %s: %s", self._state.name, reason)
+            self._log(logging.INFO, f"re-based on the measured pose while {self._state.name}: {reason}")
 
     def _enabled_step(
         self, now: float, policy: np.ndarray | None, joint_faults: list[str], policy_faults: list[str]
@@ -454,7 +467,7 @@ class SafetySupervisor:
         self._ramp_duration = duration
         self._ramp_started_at = now
         self._reason = f"{self._ramp_cause}; ramping to the policy over {duration:.2f} s"
-        logger.info("%s", self._reason)
+        self._log(logging.INFO, self._reason)
 
     def _ramp_progress(self, now: float) -> float:
         if self._state == SupervisorState.RUNNING:
@@ -493,7 +506,7 @@ class SafetySupervisor:
 
     def _transition(self, state: SupervisorState, reason: str, level: int = logging.INFO) -> None:
         if state != self._state or reason != self._reason:
-            logger.log(level, "%s -> %s: %s", self._state.name, state.name, reason or "running")
+            self._log(level, f"{self._state.name} -> {state.name}: {reason or 'running'}")
         if state in (SupervisorState.DISABLED, SupervisorState.ESTOPPED):
             self._rebase_pending = True
             self._command_trusted = False

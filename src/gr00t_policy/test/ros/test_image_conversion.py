@@ -89,3 +89,48 @@ def test_cdr_header_stamp_matches_rclpy_serialization():
     assert cdr_header_stamp(rclpy_serialization.serialize_message(msg)) == pytest.approx(1_795_000_123.456789)
     with pytest.raises(ValueError):
         cdr_header_stamp(b"\x00\x01\x00\x00")
+
+
+def test_the_result_is_writable_and_owns_its_memory(rgb):
+    # A read-only view of the message bytes made torch warn "The given NumPy array is not
+    # writable" in the preprocessing on every frame, and kept the whole message buffer alive.
+    out = image_msg_to_rgb(_msg(rgb, "rgb8"))
+    assert out.flags.writeable and out.flags.owndata and out.flags.c_contiguous
+
+
+def test_data_longer_than_the_header_says_is_rejected(rgb):
+    msg = _msg(rgb, "rgb8")
+    msg.data = msg.data + b"\x00" * 100
+    with pytest.raises(ImageConversionError, match="expected"):
+        image_msg_to_rgb(msg)
+
+
+def test_a_frame_over_the_bound_is_rejected_before_it_is_copied():
+    import array
+    import tracemalloc
+
+    # 4000 x 4000 rgb8 = 48 MB, as rclpy hands `data` over (array.array).
+    msg = SimpleNamespace(height=4000, width=4000, encoding="rgb8", is_bigendian=0, step=12000,
+                          data=array.array("B", bytes(48_000_000)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageConversionError, match="over the 8294400-byte bound"):
+            image_msg_to_rgb(msg, max_bytes=8_294_400)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_preprocessing_a_read_only_frame_raises_no_warning(rgb):
+    import warnings
+
+    from gr00t_policy.model.processing_gr00t_n1 import crop_and_resize, to_pixel_values
+
+    frame = np.frombuffer(rgb.tobytes(), np.uint8).reshape(rgb.shape)  # read-only, like a view of bytes
+    assert not frame.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tile = crop_and_resize(frame, size=16)
+        tile.setflags(write=False)
+        to_pixel_values([tile], size=16)

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from rclpy.action import ActionClient
+from rclpy.duration import Duration
 from rclpy.parameter import Parameter
 
 from gr00t_interfaces.action import ExecuteInstruction
@@ -60,6 +61,7 @@ class FakeInputs:
         self.send_joint_states = True
         self.send_goals = True
         self.joint_state_override = None
+        self.joint_state_stamp_offset_s = 0.0
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._loop, args=(0.01, self._publish_joint_state), daemon=True),
@@ -86,7 +88,7 @@ class FakeInputs:
         msg = self.joint_state_override() if self.joint_state_override else JointState(
             name=self.names, position=self.positions.tolist()
         )
-        msg.header.stamp = self.client.get_clock().now().to_msg()
+        msg.header.stamp = (self.client.get_clock().now() + Duration(seconds=self.joint_state_stamp_offset_s)).to_msg()
         self.joint_pub.publish(msg)
 
     def _publish_goal(self) -> None:
@@ -535,3 +537,95 @@ def test_an_action_before_the_first_sim_clock_is_rejected_not_timed_from_zero(ro
     assert ros.wait_for(result.done, 10.0)
     outcome = result.result().result
     assert outcome.outcome == ExecuteInstruction.Result.OUTCOME_REJECTED and "no clock" in outcome.reason, outcome
+
+
+# -- hostile input: no single message may disable or wedge the robot; the node recovers by itself --
+def _call_service(ros, client, request):
+    assert client.wait_for_service(timeout_sec=5.0)
+    future = client.call_async(request)
+    assert ros.wait_for(future.done, 5.0)
+    return future.result()
+
+
+def test_a_camera_frame_from_the_future_neither_holds_nor_disables(ros, system1):
+    from gr00t_policy.ros.common import SENSOR_QOS
+    from gr00t_policy.ros.image_conversion import rgb_to_image_fields
+    from sensor_msgs.msg import Image
+
+    node, inputs = system1
+    assert _wait_state(ros, inputs, RUNNING, 10.0)
+    camera = inputs.client.create_publisher(Image, node.stack.camera_topics()["ego_view"]["image"], SENSOR_QOS)
+    frame = Image(**rgb_to_image_fields(np.zeros((8, 8, 3), np.uint8)))
+    frame.header.stamp = (inputs.client.get_clock().now() + Duration(seconds=3600)).to_msg()
+    for _ in range(3):  # best effort: a few copies so one arrives
+        camera.publish(frame)
+        time.sleep(0.05)
+    # Taken as the newest frame, it made every goal lag by an hour: hold, then disable for good.
+    assert not ros.wait_for(lambda: "stale_goal_tokens" in inputs.status[-1].active_faults, 2.0), inputs.status[-1]
+    assert inputs.status[-1].state == RUNNING
+    assert node._input_log.snapshot()["rejected_camera_frames"] >= 1
+
+
+def test_joint_states_from_the_future_do_not_wedge_the_chunk_executor(ros, system1):
+    node, inputs = system1
+    assert _wait_state(ros, inputs, RUNNING, 10.0)
+    inputs.joint_state_stamp_offset_s = 3600.0
+    # Rejected: to the supervisor that is a joint-state outage, so it holds...
+    assert _wait_published_fault(ros, inputs, "stale_joint_states", 3.0), inputs.status[-1]
+    time.sleep(0.5)
+    inputs.joint_state_stamp_offset_s = 0.0
+    # ...and recovers by itself once good states return: no chunk planned from an hour ahead
+    # refuses the new ones as out of order.
+    assert ros.wait_for(lambda: inputs.status[-1].state == RUNNING, 10.0), inputs.status[-1]
+    chunks = len(inputs.chunks)
+    assert ros.wait_for(lambda: len(inputs.chunks) >= chunks + 3, 5.0), node.chunk_executor.rejections_by_reason
+    assert node.chunk_executor.rejections_by_reason.get("out_of_order", 0) == 0
+    assert node._input_log.snapshot()["rejected_joint_states"] > 0
+
+
+def test_impossible_joint_states_are_rejected_as_implausible(ros, system1):
+    node, inputs = system1
+    assert _wait_state(ros, inputs, RUNNING, 10.0)
+    inputs.joint_state_override = lambda: JointState(name=inputs.names, position=[50.0] * len(inputs.names))
+    # Not a measurement (no tracking error against it): rejected, so the robot holds blind.
+    assert _wait_published_fault(ros, inputs, "stale_joint_states", 3.0), inputs.status[-1]
+    assert node._input_log.snapshot()["rejected_joint_states"] > 0
+    robot = node.stack.robot
+    for msg in inputs.commands[-20:]:
+        for name, value in zip(msg.name, msg.position):
+            assert robot.joints[name].lower - 1e-9 <= value <= robot.joints[name].upper + 1e-9
+    inputs.joint_state_override = None
+    assert ros.wait_for(lambda: inputs.status[-1].state == RUNNING, 10.0), inputs.status[-1]
+
+
+def test_goal_tokens_the_model_cannot_use_do_not_count_as_fresh(ros, system1):
+    node, inputs = system1
+    assert _wait_state(ros, inputs, RUNNING, 10.0)
+    # Consistent sizes, wrong width: the action head cannot use them, so they must not feed the
+    # goal watchdog while the robot goes on acting on the previous goal.
+    inputs.goal_msg = GoalTokens(
+        instruction_id="test", dtype=GoalTokens.DTYPE_FLOAT32, token_count=4, width=7,
+        data=np.zeros(28, np.float32).tobytes(), attention_mask=[True] * 4,
+    )
+    assert _wait_published_fault(ros, inputs, "stale_goal_tokens", 3.0), inputs.status[-1]
+    assert node._input_log.snapshot()["rejected_goal_tokens"] > 0
+
+
+def test_a_huge_set_enabled_reason_is_bounded(ros, system1):
+    node, inputs = system1
+    enable = inputs.client.create_client(SetEnabled, node.stack.services["set_enabled"])
+    response = _call_service(ros, enable, SetEnabled.Request(enable=False, reason="r" * 100_000))
+    assert response.success and len(response.message) <= 200
+    assert ros.wait_for(lambda: inputs.status and inputs.status[-1].state == DISABLED, 3.0)
+    assert len(inputs.status[-1].reason) <= 200 and inputs.status[-1].reason.endswith("[truncated]")
+
+
+def test_an_instruction_that_was_not_utf8_is_refused(ros, system1):
+    node, inputs = system1
+    client = ActionClient(inputs.client, ExecuteInstruction, node.stack.actions["execute_instruction"])
+    assert client.wait_for_server(timeout_sec=5.0)
+    # rclpy hands invalid UTF-8 over as replacement characters: this is what such a goal looks like.
+    future = client.send_goal_async(ExecuteInstruction.Goal(instruction="\ufffd\ufffdck up the cube"))
+    assert ros.wait_for(future.done, 5.0)
+    assert not future.result().accepted
+    assert node._input_log.snapshot()["rejected_execute_instruction_goals"] == 1

@@ -141,3 +141,86 @@ def test_dtype_parameter_runs_the_backbone_in_that_precision(ros, demo_policy):
     assert ros.wait_for(lambda: len(goals) >= 2, 10.0)
     goal = decode_goal_tokens(goals[-1])
     assert goal.tokens.shape[2] == demo_policy.goal_dim and torch.isfinite(goal.tokens).all()
+
+
+# -- hostile input: one bad message must neither be used nor outlive itself; logs stay readable --
+def _invalid_utf8_instruction() -> bytes:
+    """A serialized Instruction whose text bytes are not UTF-8 (what a raw publisher can send)."""
+    from gr00t_interfaces.msg import Instruction
+    from rclpy.serialization import serialize_message
+
+    raw = bytearray(serialize_message(Instruction(id="bad", text="hello")))
+    start = raw.find(b"hello")
+    raw[start : start + 2] = b"\xff\xfe"
+    return bytes(raw)
+
+
+def test_an_instruction_that_was_not_utf8_is_rejected(ros, system2):
+    from gr00t_interfaces.msg import Instruction
+    from gr00t_policy.ros.common import LATCHED_QOS
+
+    node, client, camera, service, goals = system2
+    publisher = client.create_publisher(Instruction, node.stack.topics["instruction"], LATCHED_QOS)
+    publisher.publish(_invalid_utf8_instruction())
+    assert ros.wait_for(lambda: node._input_log.snapshot().get("rejected_instruction_topic", 0) >= 1, 5.0)
+    assert node._instruction == ""
+    # The service gets the same decoding: replacement characters instead of the sender's bytes.
+    response = _call(ros, service, "\ufffd\ufffdllo")
+    assert not response.accepted and "UTF-8" in response.message
+    assert node._instruction == ""
+
+
+def test_an_instruction_flood_logs_a_few_lines_and_counts_the_rest(ros, system2, capfd):
+    from gr00t_interfaces.msg import Instruction
+
+    node, client, camera, service, goals = system2
+    capfd.readouterr()
+    for i in range(500):  # the callbacks themselves, as a 1 kHz publisher would call them
+        node._on_instruction(Instruction(id=f"good{i}", text=f"wave {i}"))
+        node._on_instruction(Instruction(id=f"bad{i}", text="x" * 10_000))
+    log = capfd.readouterr().err
+    accepted = [line for line in log.splitlines() if "instruction [" in line]
+    rejected = [line for line in log.splitlines() if "instruction rejected" in line]
+    assert 1 <= len(accepted) <= 3 and 1 <= len(rejected) <= 3, log[-2000:]
+    counts = node._input_log.snapshot()
+    assert counts["accepted_instruction_topic"] == 500 and counts["rejected_instruction_topic"] == 500
+    assert node._instruction == "wave 499"  # throttled logging, not throttled handling
+
+
+def _frame(stamp_s: float, size: int = 224) -> Image:
+    from gr00t_policy.ros.messages import seconds_to_time
+
+    msg = Image(height=size, width=size, encoding="rgb8", step=3 * size, data=bytes(3 * size * size))
+    msg.header.stamp = seconds_to_time(stamp_s)
+    return msg
+
+
+def test_an_oversize_frame_is_rejected_before_any_copy(ros, system2):
+    import tracemalloc
+
+    from gr00t_policy.ros.common import now_seconds
+
+    node, client, camera, service, goals = system2
+    frame = _frame(now_seconds(node), size=4000)  # 48 MB of rgb8, as rclpy hands it over (array.array)
+    assert len(frame.data) == 48_000_000
+    tracemalloc.start()
+    try:
+        node._on_image("ego_view", frame)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, f"{peak} bytes allocated for a rejected frame"
+    assert "ego_view" not in node._frames
+    assert node._input_log.snapshot()["rejected_frames_ego_view"] == 1
+
+
+def test_a_frame_stamped_far_ahead_is_rejected_and_good_frames_still_count(ros, system2):
+    from gr00t_policy.ros.common import now_seconds
+
+    node, client, camera, service, goals = system2
+    node._on_image("ego_view", _frame(now_seconds(node) + 3600.0))
+    # Kept, it would look fresh for an hour: goals from a frozen frame after the camera died.
+    assert "ego_view" not in node._frames
+    node._on_image("ego_view", _frame(now_seconds(node)))
+    assert "ego_view" in node._frames
+    assert node._input_log.snapshot()["rejected_frames_ego_view"] == 1
