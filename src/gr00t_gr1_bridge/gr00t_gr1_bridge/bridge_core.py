@@ -14,7 +14,7 @@ Why the legs get the pose measured *at enable* and not the newest reading: re-se
 reading every tick makes a position-controlled joint follow its own sag under load (each target
 is where gravity already pushed it); a fixed pose holds them stiffly where they were.
 
-State machine: DISABLED --enable (fresh joint state)--> ENABLED --disable--> DISABLED;
+State machine: DISABLED --enable (fresh, plausible joint state)--> ENABLED --disable--> DISABLED;
 ENABLED --joint states stale for state_timeout_s--> FAULT (nothing sent; latched until disable or a
 new enable with fresh state). Time is an argument (monotonic seconds), so tests drive it directly.
 """
@@ -31,6 +31,7 @@ import numpy as np
 from gr00t_gr1_bridge.joint_map import FOURIER_VECTOR_SIZE, FourierJointMap
 from gr00t_gr1_bridge.robot_interface import MotorState
 from gr00t_policy.safety import JointLimiter
+from gr00t_policy.safety.input_checks import PositionBounds
 
 
 class BridgeState(IntEnum):
@@ -57,7 +58,9 @@ class BridgeConfig:
 
 class BridgeCore:
     def __init__(self, joint_map: FourierJointMap, limiter: JointLimiter, config: BridgeConfig,
-                 ignored_joints: Sequence[str] = ()) -> None:
+                 ignored_joints: Sequence[str] = (), position_bounds: PositionBounds | None = None) -> None:
+        """``position_bounds``: what the controlled joints can physically report; enabling from a
+        reading outside them is refused (the limiter would start the stream *at* that reading)."""
         if tuple(limiter.joint_names) != joint_map.controlled:
             raise ValueError(
                 f"limiter joints {limiter.joint_names} differ from the bridge's controlled joints {joint_map.controlled}"
@@ -65,6 +68,7 @@ class BridgeCore:
         self.joint_map = joint_map
         self.limiter = limiter
         self.config = config
+        self.position_bounds = position_bounds
         self._index = {name: i for i, name in enumerate(joint_map.controlled)}
         # Robot-config joints the client cannot drive (hands): accepted in joint_command, not sent.
         self._ignored = frozenset(ignored_joints) - set(self._index)
@@ -130,6 +134,10 @@ class BridgeCore:
             return False, (f"no joint state from the robot in the last {self.config.state_timeout_s} s: "
                            "is the grx server running and reachable?")
         controlled = self.joint_map.controlled_from_motor_deg(measured.positions_deg)
+        if self.position_bounds is not None:
+            problem = self.position_bounds.problem(dict(zip(self.joint_map.controlled, controlled.tolist())))
+            if problem:
+                return False, f"the robot's joint state is implausible ({problem}): check the encoders and the grx server"
         # Start from where the robot is: the limiter walks any out-of-window joint back in, and the
         # first targets are the measured pose, so enabling alone never moves anything.
         self.limiter.reset(controlled, now)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import rclpy
@@ -33,14 +34,26 @@ from gr00t_gr1_bridge.bridge_core import BridgeConfig, BridgeCore, BridgeState
 from gr00t_gr1_bridge.grx_client import FourierGrxRobot
 from gr00t_gr1_bridge.joint_map import FourierJointMap
 from gr00t_gr1_bridge.robot_interface import Gr1Robot
-from gr00t_policy.ros.common import declare_from_stack, declare_stack
+from gr00t_policy.ros.common import InputLog, declare_config, declare_from_stack, declare_stack, parameter
 from gr00t_policy.safety import JointLimiter, LimiterConfig
+from gr00t_policy.safety.input_checks import PositionBounds
 
 NODE_NAME = "gr00t_gr1_bridge"  # as in gr00t_bringup's graph
 STACK_SECTION = "gr1_bridge"
 _THROTTLE_S = 1.0
 _DIAGNOSTICS_PERIOD_S = 1.0
 _RAD_PER_DEG = math.pi / 180.0
+
+
+@dataclass(frozen=True)
+class BridgeInputChecks:
+    """What the bridge accepts from the robot (values: ``nodes.gr1_bridge`` of the stack YAML)."""
+
+    joint_state_limit_margin_rad: float = field(metadata=parameter(
+        "enable is refused while a controlled joint reads further than this outside its URDF range "
+        "(an encoder or server fault: the stream would start at that reading)",
+        0.0, 3.2,
+    ))
 
 
 class Gr1BridgeNode(Node):
@@ -66,7 +79,14 @@ class Gr1BridgeNode(Node):
         robot_config = self.stack.robot
         self.joint_map = FourierJointMap.create(motor_order, robot_config.joint_names)
         limiter = JointLimiter.from_robot(robot_config, self.joint_map.controlled, limiter_config)
-        self.core = BridgeCore(self.joint_map, limiter, config, ignored_joints=robot_config.joint_names)
+        checks = declare_config(self, self.stack, STACK_SECTION, BridgeInputChecks)
+        self.core = BridgeCore(
+            self.joint_map, limiter, config, ignored_joints=robot_config.joint_names,
+            position_bounds=PositionBounds.from_robot(
+                robot_config, self.joint_map.controlled, checks.joint_state_limit_margin_rad
+            ),
+        )
+        self._input_log = InputLog(self.get_logger(), period_s=_THROTTLE_S)
 
         self.robot: Gr1Robot = robot or FourierGrxRobot(
             server_ip=str(p("server_ip", "127.0.0.1")), namespace=str(p("grx_namespace", "gr"))
@@ -98,7 +118,7 @@ class Gr1BridgeNode(Node):
     def _on_joint_command(self, msg: JointState) -> None:
         error = self.core.on_command(msg.name, msg.position, time.monotonic())
         if error is not None:
-            self.get_logger().warning(f"joint_command rejected: {error}; holding", throttle_duration_sec=_THROTTLE_S)
+            self._input_log.warning("rejected_joint_commands", f"joint_command rejected: {error}; holding")
 
     def _on_set_enabled(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         if not request.data:

@@ -154,3 +154,22 @@ def test_stale_commands_hold_the_last_output(robot_stack):
     assert 0.0 < np.deg2rad(last) < 0.1
     before = core.tick(now + DT)[joint_map.motor_index("head_yaw_joint")]
     assert before == pytest.approx(last)
+
+
+def test_enable_is_refused_from_an_implausible_joint_state(robot_stack):
+    from gr00t_policy.safety.input_checks import PositionBounds
+
+    robot = robot_stack.robot
+    joint_map = FourierJointMap.create(robot_stack.nodes["gr1_bridge"]["motor_order"], robot.joint_names)
+    limiter = JointLimiter.from_robot(robot, joint_map.controlled, LimiterConfig(max_dt_s=3 * DT))
+    bounds = PositionBounds.from_robot(robot, joint_map.controlled, 0.1)
+    core = BridgeCore(joint_map, limiter, BridgeConfig(dry_run=False), robot.joint_names, position_bounds=bounds)
+    broken = _home_state(robot_stack, joint_map, now=9.9)
+    broken.positions_deg[joint_map.motor_index("left_elbow_pitch_joint")] = np.rad2deg(50.0)  # an encoder fault
+    core.on_state(broken)
+    ok, message = core.enable(10.0)
+    # Enabled, the limiter would have started the stream at 50 rad: a command far outside the limits.
+    assert not ok and "left_elbow_pitch_joint measured 50.000 rad" in message
+    assert core.state == BridgeState.DISABLED and core.tick(10.01) is None
+    core.on_state(_home_state(robot_stack, joint_map, now=10.0, sequence=2))
+    assert core.enable(10.02)[0]
