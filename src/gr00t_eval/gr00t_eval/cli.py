@@ -24,7 +24,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "model: a checkpoint in-process on the sim library, the clock stopped while it infers "
                         "(the weights without real-time effects); "
                         "node: the GR00T stack through the ROS nodes (sim + System 2 + System 1 processes)")
-    parser.add_argument("--model", default="", help="model/node: checkpoint directory ('' = the bundled demo model)")
+    parser.add_argument("--model", default="", help="model/node: checkpoint directory or Hugging Face repo id "
+                        "org/name[@revision] from the Hub cache ('' = the bundled demo model)")
     parser.add_argument("--blank-instruction", action="store_true",
                         help="model/node: a neutral instruction instead of the episode's (language ablation)")
     parser.add_argument("--replan-steps", type=int, default=EvalConfig.replan_steps,
@@ -67,6 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"gr00t-eval: {exc}", file=sys.stderr)
         return 2
+    if config.model_path:
+        from gr00t_policy.policy import resolve_model_path
+
+        try:
+            # Before any process starts: a Hub id is fetched (or found in the cache) once, here, and a
+            # missing model is one clear line instead of a node failing in the graph.
+            resolve_model_path(config.model_path)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"gr00t-eval: {exc}", file=sys.stderr)
+            return 2
     stack = load_stack(args.stack)
     total = config.episodes_per_task * len(config.tasks)
     with tqdm(total=total, unit="episode", disable=args.quiet, file=sys.stderr) as bar:

@@ -39,6 +39,7 @@ from .model.embodiments import (
     get_data_config,
     make_metadata,
 )
+from .model.hub import resolve_model
 from .model.modeling_action_head import DenoisingPlan, GoalKV
 from .model.modeling_gr00t_n1 import Gr00tN1Model
 from .model.processing_gr00t_n1 import Gr00tN1Processor, PromptTokenizer
@@ -483,13 +484,14 @@ DEFAULT_MODEL_NAME = "gr00t_demo"
 
 
 def resolve_model_path(model_path: str) -> Path:
-    """'' -> the bundled default model; otherwise the given directory.
+    """'' -> the bundled default model; otherwise a checkpoint directory or a Hugging Face Hub repo
+    id (``org/name[@revision]``, from the Hub cache; see ``model/hub.py``).
 
     Lookup for '': $GR00T_MODEL_DIR, then $GR00T_MODELS_DIR/gr00t_demo, then a `models/gr00t_demo`
     in the current directory or any parent (a source checkout), then next to this installation.
     """
     if model_path:
-        return Path(model_path).expanduser()
+        return resolve_model(model_path)
     if os.environ.get("GR00T_MODEL_DIR"):
         return Path(os.environ["GR00T_MODEL_DIR"])
     if os.environ.get("GR00T_MODELS_DIR"):

@@ -38,6 +38,7 @@ from ..model.checkpoint import (
     safetensors_files,
 )
 from ..model.configuration_gr00t_n1 import ConfigError, Gr00tN1Config, get_preset, preset_names
+from ..model.hub import resolve_model
 from ..model.parity import SKIPPABLE_STAGES
 from ..model.processing_gr00t_n1 import TokenizerLoadError
 
@@ -52,7 +53,7 @@ def _config_from_args(args: argparse.Namespace) -> Gr00tN1Config:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     if args.checkpoint:
-        directory = Path(args.checkpoint)
+        directory = resolve_model(args.checkpoint)
         config = load_config(directory)
         index = read_tensor_index(safetensors_files(directory))
         found = {k: v.shape for k, v in index.items()}
@@ -139,9 +140,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    directory = Path(args.directory)
-    if not directory.is_dir():
-        raise CheckpointError(directory, "checkpoint directory does not exist")
+    directory = resolve_model(args.directory)  # a directory, or a Hub repo id from the cache
     config = load_config(directory)
     files = safetensors_files(directory)
     index = read_tensor_index(files)
@@ -176,6 +175,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 f"metadata[{tag}]: state {state}, action {action}, video {video}"
                 + (f", data_config {entry['data_config']}" if "data_config" in entry else "")
             )
+            for section in ("state", "action"):
+                for group, values in stats.get(section, {}).items():
+                    low, high = values.get("min", []), values.get("max", [])
+                    span = f" range [{min(low):.3g}, {max(high):.3g}]" if low and high else ""
+                    print(f"  {section}.{group}: {', '.join(sorted(values))}{span}")
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -191,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--config", help="config.json (HF layout) or tiny_config.json to build the model from")
     verify.add_argument("--reference", help="JSON {tensor name: shape}, e.g. gr00t_n1_2b_state_dict.json")
     verify.add_argument(
-        "--checkpoint", help="checkpoint directory: check its safetensors headers against its config.json"
+        "--checkpoint", help="checkpoint directory or Hub repo id: check its safetensors headers against its config.json"
     )
     verify.add_argument("--limit", type=int, default=20, help="names listed per category")
     verify.set_defaults(func=cmd_verify)
@@ -226,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parity.set_defaults(func=cmd_parity)
 
-    inspect = sub.add_parser("inspect", help="summarise a checkpoint directory")
-    inspect.add_argument("directory")
+    inspect = sub.add_parser("inspect", help="summarise a checkpoint: weights, config, embodiments and statistics")
+    inspect.add_argument("directory", help="checkpoint directory, or Hugging Face repo id org/name[@revision] (Hub cache)")
     inspect.add_argument("--limit", type=int, default=10, help="names listed per category")
     inspect.set_defaults(func=cmd_inspect)
     return parser

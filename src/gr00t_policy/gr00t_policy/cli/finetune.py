@@ -32,6 +32,7 @@ from pathlib import Path
 from ..model.checkpoint import CheckpointError
 from ..model.configuration_gr00t_n1 import ConfigError, preset_names
 from ..model.embodiments import DATA_CONFIGS, EMBODIMENT_IDS
+from ..model.hub import ModelNotFoundError
 from ..model.processing_gr00t_n1 import TokenizerLoadError
 from ..training.dataset import DatasetError
 from ..training.distributed import env_rank
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--dataset", required=True, type=Path, help="GR00T LeRobot v2 dataset directory")
     io.add_argument("--output-dir", required=True, type=Path, help="checkpoints, logs and the final model")
     base = io.add_mutually_exclusive_group(required=True)
-    base.add_argument("--base-model", type=Path, help="checkpoint directory to start from (HF layout)")
+    base.add_argument("--base-model", help="checkpoint to start from: a directory (HF layout) or a Hugging Face "
+                      "repo id, org/name[@revision], from the Hub cache (HF_HUB_OFFLINE=1: cache only)")
     base.add_argument("--preset", choices=preset_names(), help="start from random weights of a preset")
     io.add_argument("--preset-seed", type=int, default=d.preset_seed, help="seed of the preset's weights")
     io.add_argument("--instruction-first", action=argparse.BooleanOptionalAction, default=None,
@@ -169,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         result = finetune(config_from_args(args))
-    except (DatasetError, CheckpointError, ConfigError, TokenizerLoadError, FileExistsError, ValueError, KeyError) as exc:
+    except (DatasetError, CheckpointError, ConfigError, TokenizerLoadError, FileExistsError, ModelNotFoundError,
+            ValueError, KeyError) as exc:
         print(f"error: {exc}" if rank == 0 else f"error [rank {rank}]: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if rank == 0:

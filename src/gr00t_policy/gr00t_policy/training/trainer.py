@@ -63,6 +63,7 @@ from torch.utils.data import DataLoader
 from ..model.checkpoint import load_checkpoint, load_metadata, save_checkpoint
 from ..model.configuration_gr00t_n1 import TOKENIZER_EAGLE2, get_preset
 from ..model.embodiments import DataConfig, EmbodimentStats, get_data_config
+from ..model.hub import resolve_model
 from ..model.modeling_gr00t_n1 import Gr00tN1Model
 from ..model.processing_gr00t_n1 import PromptTokenizer
 from ..policy import MODEL_DTYPES
@@ -101,7 +102,8 @@ class FinetuneConfig:
 
     Attributes (grouped as the CLI groups them):
         dataset_dir / output_dir: GR00T LeRobot dataset; where checkpoints and logs go.
-        base_model: checkpoint directory to start from; or ``preset`` (e.g. ``demo``) with random
+        base_model: checkpoint to start from: a directory, or a Hugging Face repo id
+            ``org/name[@revision]`` (``model/hub.py``); or ``preset`` (e.g. ``demo``) with random
             weights seeded by ``preset_seed``. Exactly one of the two.
         tokenizer_dir: Eagle-2 tokenizer files for real checkpoints (default ``<base_model>/tokenizer``);
             copied into every checkpoint so that the result loads on its own.
@@ -143,7 +145,7 @@ class FinetuneConfig:
 
     dataset_dir: Path
     output_dir: Path
-    base_model: Path | None = None
+    base_model: Path | str | None = None
     preset: str | None = None
     preset_seed: int = 0
     tokenizer_dir: Path | None = None
@@ -571,12 +573,13 @@ class Gr00tFinetuner:
         config = self.config
         tokenizer_dir = Path(config.tokenizer_dir) if config.tokenizer_dir else None
         base_metadata: dict[str, Any] | None = None
+        base: Path | None = None
         if config.base_model is not None:
-            base = Path(config.base_model)
+            base = resolve_model(config.base_model)  # a directory, or a Hub repo id from the cache
             if tokenizer_dir is None and (base / TOKENIZER_SUBDIR).is_dir():
                 tokenizer_dir = base / TOKENIZER_SUBDIR
             base_metadata = load_metadata(base)
-        source = resume_from or config.base_model
+        source = resume_from or base
         if source is not None:
             # Master weights stay fp32 whatever the storage dtype; bf16 only inside autocast.
             loaded = load_checkpoint(source, dtype=torch.float32, device=self.device)
