@@ -69,7 +69,8 @@ ARGUMENTS: tuple[Argument, ...] = (
              "teleop_sim the leader teleop) compute but send no commands; '' = the stack YAML's value; "
              "robot.launch.py arms only on an explicit false",
              {"sim": "", "robot": "true", "teleop_sim": ""}, "optional_bool"),
-    Argument("model", "checkpoint directory for System 2 and System 1 ('' = the stack's model_path; "
+    Argument("model", "checkpoint directory, or Hugging Face repo id org/name[@revision] from the Hub cache, "
+             "for System 2 and System 1 ('' = the stack's model_path; "
              "'' there = the bundled demo model)", _only("", "sim", "robot")),
     Argument("backend", "System 1 backend ('' = the stack's)", _only("", "sim", "robot"), "choice",
              ("torch", "onnxruntime", "tensorrt")),
