@@ -1,0 +1,61 @@
+"""Hostile input on every interface of every node (gr00t_bringup.fuzz), a few examples each: the node
+process stays up, System 1's and the leader teleop's joint commands stay finite and inside the joint
+limits, every discovered subscription, service and action server is driven, and the node recovers on
+good input. The longer run is `benchmarks/fuzz_nodes.py --examples N` (docs/benchmarks/fuzz_nodes.json)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("hypothesis")
+
+from gr00t_bringup.fuzz.harness import fuzz_node  # noqa: E402
+from gr00t_bringup.fuzz.profiles import PROFILES, names_for  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = 4  # per interface: the whole module stays within ~3 minutes on a loaded 2-core machine
+_DOMAINS = itertools.count(start=120 + os.getpid() % 60)
+
+
+@pytest.mark.parametrize("node", list(PROFILES))
+def test_node_survives_hostile_input_and_recovers(node: str) -> None:
+    report = fuzz_node(names_for(PROFILES[node]), EXAMPLES, run_seed=0, domain_id=next(_DOMAINS))
+    details = f"{report.to_dict()}"
+    assert report.discovered, details
+    assert not report.uncovered, f"interfaces not driven: {report.uncovered}\n{report.output_tail}"
+    assert report.alive, f"{node} died during {report.died_during} (exit {report.exit_code})\n{report.output_tail}"
+    for output in report.outputs:
+        assert output.violations == 0, f"{output.topic}: {output.examples}"
+    assert report.recovered, f"{node}: {report.recovery}\n{report.output_tail}"
+    if report.outputs:
+        assert any(o.messages > 0 for o in report.outputs), "no joint_command seen: the limits check saw nothing"
+
+
+def test_discovery_finds_a_subscription_added_to_a_node() -> None:
+    """Interfaces come from the running node, not from a list: an extra subscription is found."""
+    import rclpy
+    from std_msgs.msg import String
+
+    from gr00t_bringup.fuzz.harness import Session, discover
+
+    session = Session(next(_DOMAINS))
+    other = rclpy.create_node("node_with_a_new_input", context=session.context)
+    session.executor.add_node(other)
+    try:
+        other.create_subscription(String, "brand_new_input", lambda _m: None, 10)
+        other.create_service(
+            __import__("std_srvs.srv", fromlist=["Trigger"]).Trigger, "~/new_service", lambda _q, r: r
+        )
+        interfaces = discover(session, "node_with_a_new_input", lambda: True, 20.0)
+    finally:
+        session.executor.remove_node(other)
+        other.destroy_node()
+        session.close()
+    assert interfaces.subscriptions["/brand_new_input"] == "std_msgs/msg/String"
+    assert "/node_with_a_new_input/new_service" in interfaces.services
+    assert all("set_parameters" not in name for name in interfaces.services)
