@@ -245,31 +245,16 @@ class ScriptedTeleopNode(Node):
 def main(args: list[str] | None = None) -> None:
     import sys
 
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-
     from gr00t_description import ConfigError
+    from gr00t_description.node_main import run_node
 
-    rclpy.init(args=args)
-    node: ScriptedTeleopNode | None = None
-    try:
-        node = ScriptedTeleopNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigError, ValueError, OSError) as exc:
-        if node is not None:
-            raise
-        print(f"scripted_teleop_node: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(
+        ScriptedTeleopNode,
+        num_threads=2,
+        args=args,
+        startup_errors=(ConfigError, ValueError, OSError),
+        report_startup_error=lambda exc: print(f"scripted_teleop_node: {exc}", file=sys.stderr),
+    )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,6 @@ import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.time import Time
@@ -722,23 +721,18 @@ def _next_tick(scheduled: float, period: float, now: float) -> float:
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node: SimNode | None = None
-    try:
-        node = SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C / SIGTERM: a normal way to stop
-    except (ValueError, RuntimeError, OSError) as exc:
-        if node is not None:
-            raise  # a failure while running is a bug: keep its traceback
-        # Bad parameters, config files or rendering set-up: the message says what to fix.
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
-        raise SystemExit(1) from None
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    from gr00t_description.node_main import run_node
+
+    # Ctrl-C / SIGTERM stop it cleanly: destroy_node stops the physics and camera threads while the
+    # context is still valid. A failure while running is a bug and keeps its traceback; bad
+    # parameters, config files or rendering set-up end it with a message that says what to fix.
+    run_node(
+        SimNode,
+        args=args,
+        startup_errors=(ValueError, RuntimeError, OSError),
+        startup_exit_code=1,
+        report_startup_error=lambda exc: rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}"),
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from gr00t_description import ConfigError, StackConfig, load_stack
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -252,30 +251,14 @@ def run_node(
     args: list[str] | None = None,
     startup_errors: tuple[type[BaseException], ...] = (),
 ) -> None:
-    """`main()` of a gr00t node: init, spin on a MultiThreadedExecutor, clean shutdown.
+    """`main()` of a gr00t node (see `gr00t_description.node_main.run_node`): init, spin on a
+    MultiThreadedExecutor, and on SIGINT/SIGTERM a stop in order, exit 0.
 
     `startup_errors` (bad model, unavailable backend, bad config) end the process with a one-line
-    message and exit code 2 instead of a traceback. A node's `shutdown()` (joining its worker
-    threads) runs before rclpy shuts down: a thread still inside torch at exit aborts the process.
+    message and exit code 2 instead of a traceback. A node's `shutdown()` (ending its action,
+    joining its worker threads) runs while the context is still valid: a thread still inside torch
+    at exit aborts the process, one still publishing fails.
     """
-    import rclpy
+    from gr00t_description.node_main import run_node as run
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = factory()
-        executor = MultiThreadedExecutor(num_threads=num_threads)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except startup_errors as exc:
-        print(f"{getattr(factory, '__name__', 'node')}: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
-    finally:
-        if node is not None:
-            if hasattr(node, "shutdown"):
-                node.shutdown()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run(factory, num_threads=num_threads, args=args, startup_errors=startup_errors)

@@ -70,6 +70,10 @@ from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, S
 
 MODES = ("dual_rate", "fused")
 _CLOCK_WAIT_S = 5.0  # an action arriving before the first /clock (use_sim_time) waits this long for it
+# At shutdown: how long a running action may take to notice and end (its loop polls every 0.1 s,
+# but it may be inside a set_instruction call), and the time its result then needs to go out.
+_SHUTDOWN_ACTION_WAIT_S = 3.0
+_RESULT_SEND_GRACE_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,7 @@ class System1Node(Node):
         self._running = True
         self._converter = ImageConverter(max_bytes=self.input_checks.max_image_bytes)
         self._active_goal_handle = None
+        self._executing = 0  # ExecuteInstruction callbacks running (under `_lock`)
 
         topics = self.stack.topics
         self.create_subscription(JointState, topics["joint_states"], self._on_joint_state, SENSOR_QOS)
@@ -250,7 +255,7 @@ class System1Node(Node):
             self,
             ExecuteInstruction,
             self.stack.actions["execute_instruction"],
-            execute_callback=self._execute_instruction,
+            execute_callback=self._execute_counted,
             goal_callback=self._on_goal_request,
             handle_accepted_callback=self._on_goal_accepted,
             cancel_callback=lambda _goal: CancelResponse.ACCEPT,
@@ -382,6 +387,8 @@ class System1Node(Node):
                 if not self._infer_once():
                     time.sleep(0.005)
             except Exception as exc:  # noqa: BLE001 - keep the thread alive; the supervisor holds
+                if not self._running:
+                    return  # stopping: a late join may meet the context going away
                 self.get_logger().error(f"inference failed: {exc!r}", throttle_duration_sec=2.0)
                 time.sleep(0.05)
 
@@ -506,6 +513,8 @@ class System1Node(Node):
             try:
                 self._on_command_tick()
             except Exception as exc:  # noqa: BLE001 - the stream must survive; the supervisor holds
+                if not self._running:
+                    return  # stopping: a late join may meet the context going away
                 self.get_logger().error(f"command tick failed: {exc!r}", throttle_duration_sec=2.0)
             delay = next_tick - time.monotonic()
             if delay > 0:
@@ -596,6 +605,16 @@ class System1Node(Node):
             previous.preempted = True  # read by its execute loop
         goal_handle.execute()
 
+    def _execute_counted(self, goal_handle) -> ExecuteInstruction.Result:
+        """The execute callback, counted so that `shutdown` can wait for running actions to end."""
+        with self._lock:
+            self._executing += 1
+        try:
+            return self._execute_instruction(goal_handle)
+        finally:
+            with self._lock:
+                self._executing -= 1
+
     def _execute_instruction(self, goal_handle) -> ExecuteInstruction.Result:
         request = goal_handle.request
         timeout = request.timeout.sec + request.timeout.nanosec * 1e-9 or self.default_action_timeout_s
@@ -627,7 +646,7 @@ class System1Node(Node):
             goal_handle.abort()
             return finish(ExecuteInstruction.Result.OUTCOME_REJECTED, reason)
         feedback = ExecuteInstruction.Feedback()
-        while self.context.ok():
+        while self._running and self.context.ok():
             elapsed = now_seconds(self) - start
             if getattr(goal_handle, "preempted", False):
                 goal_handle.abort()
@@ -659,7 +678,7 @@ class System1Node(Node):
         message, and an action timed from 0 would end the moment the clock arrived."""
         deadline = time.monotonic() + timeout_s
         while (now := now_seconds(self)) == 0.0:
-            if time.monotonic() > deadline or not self.context.ok():
+            if time.monotonic() > deadline or not self._running or not self.context.ok():
                 return None
             time.sleep(0.05)
         return now
@@ -745,7 +764,17 @@ class System1Node(Node):
         }
 
     def shutdown(self) -> None:
+        """Stop while the executor still spins and the context is valid (see `run_node`): a running
+        ExecuteInstruction ends as aborted ("node shutting down") and its client gets the result,
+        then the command and inference threads end."""
         self._running = False
+        deadline = time.monotonic() + _SHUTDOWN_ACTION_WAIT_S
+        had_action = self._executing > 0
+        while self._executing > 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if had_action:
+            # The result goes out from an executor task scheduled when the callback returned.
+            time.sleep(_RESULT_SEND_GRACE_S)
         if self._command_thread is not None and self._command_thread.is_alive():
             self._command_thread.join(timeout=2.0)
         if self._inference_thread.is_alive():
