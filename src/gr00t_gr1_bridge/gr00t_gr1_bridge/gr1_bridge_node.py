@@ -22,9 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -190,18 +188,9 @@ class Gr1BridgeNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = Gr1BridgeNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    from gr00t_description.node_main import run_node
+
+    run_node(Gr1BridgeNode, args=args)  # destroy_node closes the robot connection before rclpy shuts down
 
 
 if __name__ == "__main__":

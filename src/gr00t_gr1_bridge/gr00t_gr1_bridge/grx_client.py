@@ -96,5 +96,11 @@ class FourierGrxRobot:
             return
         if not self._sent_any:
             self._client.server_connected = False  # skip abort(): it would publish a command
-        self._client.close()
-        self._client = None
+        client, self._client = self._client, None
+        client.close()
+        # fourier_grx_client's close() runs again from __del__ and is not idempotent: with the
+        # undeclared publishers still listed it logs a traceback (AttributeError), and a client
+        # still marked connected would send abort() again. Leave it nothing to do.
+        client.server_connected = False
+        for entities in (client._services, client._subscribers, client._publishers):
+            entities.clear()

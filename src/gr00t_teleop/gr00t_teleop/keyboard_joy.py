@@ -12,6 +12,7 @@ import os
 import select
 import sys
 import termios
+import threading
 import time
 import tty
 
@@ -33,16 +34,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import rclpy
     from rclpy.utilities import remove_ros_args
-    from sensor_msgs.msg import Joy
+
+    from gr00t_description.node_main import init_without_signal_handlers, install_stop_handlers, shutdown_context
 
     args = parse_args(remove_ros_args(sys.argv)[1:] if argv is None else argv)
     if not sys.stdin.isatty():
         print("keyboard_joy: stdin is not a terminal (run it in its own terminal)", file=sys.stderr)
         raise SystemExit(2)
     keyboard = KeyboardJoy(hold_s=args.hold_s)
-    rclpy.init()
+    # Ctrl-C and SIGTERM only set `stop`: the context stays valid, so the all-released Joy goes out.
+    stop = install_stop_handlers()
+    init_without_signal_handlers()
+    try:
+        _publish_keys(keyboard, args, stop)
+    finally:
+        shutdown_context()
+
+
+def _publish_keys(keyboard: KeyboardJoy, args: argparse.Namespace, stop: threading.Event) -> None:
+    import rclpy
+    from sensor_msgs.msg import Joy
+
     node = rclpy.create_node("keyboard_joy")
     publisher = node.create_publisher(Joy, args.topic, 10)
     fd = sys.stdin.fileno()
@@ -52,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         tty.setcbreak(fd)  # keys arrive one by one, unechoed; Ctrl-C stays a signal
         next_publish = time.monotonic()
-        while rclpy.ok():
+        while not stop.is_set():
             ready, _, _ = select.select([fd], [], [], max(0.0, next_publish - time.monotonic()))
             now = time.monotonic()
             if ready:
@@ -70,18 +83,13 @@ def main(argv: list[str] | None = None) -> None:
                 msg.header.stamp = node.get_clock().now().to_msg()
                 publisher.publish(msg)
                 next_publish = max(next_publish + period, now)
-    except KeyboardInterrupt:
-        pass
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
         # Leave the teleop with everything released rather than with the last key held.
-        if rclpy.ok():
-            keyboard.release_all()
-            axes, buttons = keyboard.sample(time.monotonic())
-            publisher.publish(Joy(axes=axes, buttons=buttons))
+        keyboard.release_all()
+        axes, buttons = keyboard.sample(time.monotonic())
+        publisher.publish(Joy(axes=axes, buttons=buttons))
         node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
 
 
 if __name__ == "__main__":
