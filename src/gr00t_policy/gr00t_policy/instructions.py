@@ -40,5 +40,18 @@ def normalize_instruction(text: str, max_bytes: int) -> str:
     return " ".join(cleaned.split())
 
 
+# `new_instruction_id()` gives 32 hex digits; a caller's id is echoed in every GoalTokens message
+# (10 Hz) and in log lines, so a 100 kB id would be republished whole.
+MAX_INSTRUCTION_ID_CHARS = 64
+
+
+def check_instruction_id(instruction_id: str) -> None:
+    """Raise InstructionRejected for an id longer than ``MAX_INSTRUCTION_ID_CHARS``."""
+    if len(instruction_id) > MAX_INSTRUCTION_ID_CHARS:
+        raise InstructionRejected(
+            f"instruction id is {len(instruction_id)} characters, at most {MAX_INSTRUCTION_ID_CHARS} allowed"
+        )
+
+
 def new_instruction_id() -> str:
     return uuid.uuid4().hex

@@ -128,3 +128,40 @@ def test_node_streams_the_leader_through_the_safety_layer():
         node.destroy_node()
         probe.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_node_rejects_implausible_joint_states_and_stamps():
+    """The callbacks alone: joint states at 50 rad or stamped an hour ahead, and a leader sample
+    stamped an hour ahead, are rejected and counted; a plausible one is taken."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.duration import Duration
+    from sensor_msgs.msg import JointState
+
+    from gr00t_teleop.leader_teleop_node import LeaderTeleopNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = LeaderTeleopNode(context=context)
+    try:
+        joints = list(node.joints)
+        home = node.stack.robot.home_positions(joints)
+        now = node.get_clock().now()
+
+        def sample(positions, stamp):
+            msg = JointState(name=joints, position=list(positions))
+            msg.header.stamp = stamp.to_msg()
+            return msg
+
+        node._on_joint_state(sample([50.0] * len(joints), now))
+        node._on_joint_state(sample(home, now + Duration(seconds=3600)))
+        assert node.joint_buffer.positions_of(joints, 0.0, float("inf")) is None  # nothing was kept
+        assert node._input_log.snapshot()["rejected_joint_states"] == 2
+        node._on_leader(sample(home, now + Duration(seconds=3600)))
+        assert node._bad_leader.total == 1 and node._leader_command is None
+        node._on_joint_state(sample(home, node.get_clock().now()))
+        node._on_leader(sample(home, node.get_clock().now()))
+        assert node.joint_buffer.positions_of(joints, 0.0, float("inf")) is not None
+        assert node._leader_command is not None
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)

@@ -21,7 +21,12 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from gr00t_policy.instructions import InstructionRejected, new_instruction_id, normalize_instruction
+from gr00t_policy.instructions import (
+    InstructionRejected,
+    check_instruction_id,
+    new_instruction_id,
+    normalize_instruction,
+)
 from gr00t_policy.metrics import LatencyStats, RateMeter
 from gr00t_policy.ros.common import (
     LATEST_RELIABLE_QOS,
@@ -153,6 +158,7 @@ class System2Node(Node):
         throttled per ``source`` (topic, service) and kind, so a flood cannot flood the log.
         """
         try:
+            check_instruction_id(instruction_id)
             normalized = normalize_instruction(text, self.max_instruction_bytes)
         except InstructionRejected as exc:
             self._input_log.error(f"rejected_{source}", f"instruction rejected ({source}): {exc}")

@@ -168,6 +168,10 @@ def test_an_instruction_that_was_not_utf8_is_rejected(ros, system2):
     response = _call(ros, service, "\ufffd\ufffdllo")
     assert not response.accepted and "UTF-8" in response.message
     assert node._instruction == ""
+    # An id is echoed in every goal-token message: a 100 kB one is refused, not republished.
+    response = _call(ros, service, "wave", "i" * 100_000)
+    assert not response.accepted and "at most 64" in response.message
+    assert node._instruction == ""
 
 
 def test_an_instruction_flood_logs_a_few_lines_and_counts_the_rest(ros, system2, capfd):

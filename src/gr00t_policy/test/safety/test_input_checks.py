@@ -159,3 +159,12 @@ def test_state_changes_go_to_the_log_callback_not_python_logging(caplog):
     assert (logging.ERROR, "RAMPING -> ESTOPPED: button") in lines
     assert any(message.startswith("DISABLED -> RAMPING") for _, message in lines)
     assert not [r for r in caplog.records if r.name.startswith("gr00t_policy")]
+
+
+def test_an_instruction_id_is_bounded():
+    from gr00t_policy.instructions import check_instruction_id, new_instruction_id
+
+    check_instruction_id(new_instruction_id())
+    check_instruction_id("")
+    with pytest.raises(InstructionRejected, match="at most 64"):
+        check_instruction_id("i" * 100_000)
