@@ -228,7 +228,8 @@ class Session:
 
 
 def discover(session: Session, node_name: str, alive: Callable[[], bool], timeout_s: float) -> Interfaces:
-    """The node's interfaces once the graph shows it and its lists stop growing (0.6 s unchanged)."""
+    """The node's interfaces once the graph shows it with interfaces of its own and its lists have
+    stopped changing for 1.5 s."""
     from rclpy.action import get_action_server_names_and_types_by_node
 
     probe = session.node
@@ -246,8 +247,13 @@ def discover(session: Session, node_name: str, alive: Callable[[], bool], timeou
             )
             if current != previous:
                 previous, stable_since = current, time.monotonic()
-            elif time.monotonic() - stable_since > 0.6 and current[1]:
-                break
+            else:
+                # Parameter services come with the node; its own interfaces may follow seconds later
+                # (after a model load or a robot connection): wait for some, then for quiet.
+                own = current[0] or current[2] or any(not _infrastructure(n) for n, _t in current[1])
+                quiet_s = time.monotonic() - stable_since
+                if (own and quiet_s > 1.5) or quiet_s > 15.0:
+                    break
         time.sleep(0.2)
     else:
         raise TimeoutError(f"{node_name} did not appear in the graph within {timeout_s:.0f} s")
@@ -256,11 +262,16 @@ def discover(session: Session, node_name: str, alive: Callable[[], bool], timeou
     interfaces.subscriptions = {n: t[0] for n, t in subscriptions}
     interfaces.actions = {n: t[0] for n, t in actions}
     for name, types in services:
-        if "/_action/" in name or name.rsplit("/", 1)[-1] in PARAMETER_SERVICES:
+        if _infrastructure(name):
             interfaces.infrastructure.append(f"service {name} [{types[0]}]")
         else:
             interfaces.services[name] = types[0]
     return interfaces
+
+
+def _infrastructure(service: str) -> bool:
+    """rclpy's parameter services and an action server's hidden services (see the module docstring)."""
+    return "/_action/" in service or service.rsplit("/", 1)[-1] in PARAMETER_SERVICES
 
 
 class OutputMonitor:
@@ -444,6 +455,7 @@ class NodeProfile:
     recover: Callable[[Session], str | None] = lambda session: None  # None = recovered, else why not
     monitored_outputs: tuple[str, ...] = ()  # joint_command topics checked against the joint limits
     startup_timeout_s: float = DISCOVERY_TIMEOUT_S
+    teardown: Callable[[], None] = lambda: None  # after the node has stopped (fake servers)
 
 
 def fuzz_node(
@@ -520,6 +532,7 @@ def fuzz_node(
         report.log_lines = len(process.lines)
         report.output_tail = process.tail(25 if report.ok else 60)
         session.close()
+        profile.teardown()
         for key, value in previous_env.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -428,8 +428,99 @@ JOY_TELEOP = NodeProfile(
 )
 
 
+# ------------------------------------------------------------------ GR-1 bridge
+# Against the fake grx server (fourier-grx-client's protocol over zenoh) on a loopback address of its
+# own, with dry_run off: hostile joint commands reach the "robot", whose received commands are checked.
+_BRIDGE_SERVER: list[Any] = []
+
+
+def _bridge_parameters(scratch: Path) -> dict[str, Any]:
+    import random
+
+    from gr00t_description import load_stack
+    from gr00t_gr1_bridge.fake_grx_server import FakeGrxServer
+
+    ip = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+    _BRIDGE_SERVER.append(FakeGrxServer(ip=ip, rate_hz=200.0))
+    params = dict(load_stack("gr1t2_robot").node_parameters("gr1_bridge"))
+    return {**params, "stack_config": "gr1t2_robot", "server_ip": ip, "dry_run": False}
+
+
+def _bridge_setup(session: Session) -> None:
+    from sensor_msgs.msg import JointState
+
+    _watch(session, "joint_states_out", JointState, "/joint_states")
+
+
+def _bridge_feed(session: Session) -> None:
+    from sensor_msgs.msg import JointState
+
+    if session.fuzzing == "/joint_command":
+        return
+    robot = _robot_stack().robot
+    msg = JointState(name=list(robot.joint_names), position=[robot.joints[n].home for n in robot.joint_names])
+    _publisher(session, "command", JointState, "/joint_command").publish(_stamped(session, msg))
+
+
+def _robot_stack():
+    from gr00t_description import load_stack
+
+    return load_stack("gr1t2_robot")
+
+
+def _bridge_recover(session: Session) -> str | None:
+    from std_srvs.srv import SetBool
+
+    response = session.call(session.node.create_client(SetBool, "/gr00t_gr1_bridge/set_enabled"),
+                            SetBool.Request(data=True))
+    if response is None or not response.success:
+        return f"set_enabled refused after the fuzzing: {response and response.message}"
+    if not _count_grows(session, "joint_states_out", 20, RECOVERY_TIMEOUT_S):
+        return "no joint_states from the bridge after the fuzzing"
+    server = _BRIDGE_SERVER[-1]
+    before = len(server.received_commands)
+    if not session.wait_for(lambda: len(server.received_commands) > before + 10, 10.0):
+        return "enabled, but no position commands reach the robot"
+    return _robot_commands_problem(server)
+
+
+def _robot_commands_problem(server: Any) -> str | None:
+    """Every position command the fake robot received: finite and inside the joint limits."""
+    stack = _robot_stack()
+    motor_order = list(stack.node_parameters("gr1_bridge")["motor_order"])
+    with server.lock:
+        commands = [np.asarray(c, dtype=float) for c in server.received_commands]
+    bad = 0
+    for command in commands:
+        for index, name in enumerate(motor_order[: len(command)]):
+            value = np.deg2rad(command[index])
+            joint = stack.robot.joints.get(name)
+            if not np.isfinite(value) or (joint is not None and not joint.lower - 1e-6 <= value <= joint.upper + 1e-6):
+                bad += 1
+                break
+    return f"the robot received {bad} of {len(commands)} commands non-finite or outside the limits" if bad else None
+
+
+def _bridge_teardown() -> None:
+    while _BRIDGE_SERVER:
+        _BRIDGE_SERVER.pop().close()
+
+
+BRIDGE = NodeProfile(
+    node="gr00t_gr1_bridge",
+    package="gr00t_gr1_bridge",
+    executable="gr1_bridge_node",
+    parameters=_bridge_parameters,
+    setup=_bridge_setup,
+    feed=_bridge_feed,
+    feed_period_s=0.01,
+    recover=_bridge_recover,
+    teardown=_bridge_teardown,
+)
+
+
 PROFILES: dict[str, NodeProfile] = {
-    p.node: p for p in (SIM, SYSTEM2, SYSTEM1, LEADER_TELEOP, RECORDER, SCRIPTED_TELEOP, JOY_TELEOP)
+    p.node: p for p in (SIM, SYSTEM2, SYSTEM1, LEADER_TELEOP, RECORDER, SCRIPTED_TELEOP, JOY_TELEOP, BRIDGE)
 }
 
 
