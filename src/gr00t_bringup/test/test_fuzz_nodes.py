@@ -59,3 +59,55 @@ def test_discovery_finds_a_subscription_added_to_a_node() -> None:
     assert interfaces.subscriptions["/brand_new_input"] == "std_msgs/msg/String"
     assert "/node_with_a_new_input/new_service" in interfaces.services
     assert all("set_parameters" not in name for name in interfaces.services)
+
+
+_FRAGILE_NODE = '''
+import json, math, sys
+import rclpy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+
+rclpy.init(args=sys.argv)
+node = rclpy.create_node("fragile")
+out = node.create_publisher(JointState, "/joint_command", 10)
+
+def on_text(msg):
+    json.loads(msg.data)  # the sim's old ~/reset_episode: nested JSON raises RecursionError
+
+def on_joints(msg):
+    out.publish(JointState(name=list(msg.name)[:1], position=list(msg.position)[:1]))  # passes NaN on
+
+node.create_subscription(String, "/text_in", on_text, 10)
+node.create_subscription(JointState, "/joints_in", on_joints, 10)
+rclpy.spin(node)
+'''
+
+
+def _fragile_profile(tmp_path, **changes):
+    import sys
+    from dataclasses import replace
+
+    from gr00t_bringup.fuzz.harness import NodeProfile
+
+    script = tmp_path / "fragile_node.py"
+    script.write_text(_FRAGILE_NODE)
+    profile = NodeProfile(node="fragile", package="", executable="", parameters=lambda _scratch: {},
+                          command=(sys.executable, str(script)), names=("left_elbow_pitch_joint",))
+    return replace(profile, **changes)
+
+
+def test_the_harness_reports_a_node_that_dies_on_hostile_input(tmp_path) -> None:
+    """The checks can fail: a node that parses JSON from a string dies, and the report says where."""
+    report = fuzz_node(_fragile_profile(tmp_path), 60, run_seed=0, domain_id=next(_DOMAINS))
+    assert not report.alive and report.died_during in ("topic /text_in", "topic /joints_in"), report.to_dict()
+    assert not report.ok
+
+
+def test_the_harness_reports_joint_commands_outside_the_limits(tmp_path) -> None:
+    """A node that forwards whatever it gets to joint_command fails the limits check."""
+    profile = _fragile_profile(tmp_path, monitored_outputs=("/joint_command",))
+    from dataclasses import replace
+
+    report = fuzz_node(replace(profile, node="fragile"), 40, run_seed=1, domain_id=next(_DOMAINS))
+    assert sum(o.violations for o in report.outputs) > 0, report.to_dict()
+    assert not report.ok

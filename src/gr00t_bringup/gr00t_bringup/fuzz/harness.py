@@ -135,13 +135,14 @@ class NodeReport:
 class NodeProcess:
     """The node under test as a process (as bring-up starts it), its output kept for the report."""
 
-    def __init__(self, package: str, executable: str, name: str, parameters: dict[str, Any], env: dict[str, str]):
+    def __init__(
+        self, executable: list[str], name: str, parameters: dict[str, Any], env: dict[str, str]
+    ) -> None:
         self.name = name
         self._dir = Path(tempfile.mkdtemp(prefix=f"fuzz_{name}_"))
         params = self._dir / "params.yaml"
         params.write_text(yaml.safe_dump({f"/{name}": {"ros__parameters": parameters}}))
-        command = [str(executable_path(package, executable)), "--ros-args", "-r", f"__node:={name}",
-                   "--params-file", str(params)]
+        command = [*executable, "--ros-args", "-r", f"__node:={name}", "--params-file", str(params)]
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
@@ -456,6 +457,10 @@ class NodeProfile:
     monitored_outputs: tuple[str, ...] = ()  # joint_command topics checked against the joint limits
     startup_timeout_s: float = DISCOVERY_TIMEOUT_S
     teardown: Callable[[], None] = lambda: None  # after the node has stopped (fake servers)
+    command: tuple[str, ...] = ()  # instead of package/executable: a program of the tests
+
+    def program(self) -> list[str]:
+        return list(self.command) or [str(executable_path(self.package, self.executable))]
 
 
 def fuzz_node(
@@ -477,7 +482,7 @@ def fuzz_node(
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     scratch = Path(tempfile.mkdtemp(prefix=f"fuzz_{profile.node}_scratch_"))
     session = Session(domain_id)
-    process = NodeProcess(profile.package, profile.executable, profile.node, profile.parameters(scratch), env)
+    process = NodeProcess(profile.program(), profile.node, profile.parameters(scratch), env)
     stop_feed = threading.Event()
     monitors: list[OutputMonitor] = []
     try:
