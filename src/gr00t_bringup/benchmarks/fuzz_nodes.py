@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             f"violations={sum(o.violations for o in report.outputs)}, {report.seconds:.0f} s"
         )
     result = {
+        "code": _code_version(),
         "examples_per_interface": args.examples,
         "seed": args.seed,
         "machine": f"{platform.node()} {platform.machine()} ({platform.processor() or 'cpu'})",
@@ -59,6 +60,19 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0 if not result["nodes_failed"] else 1
+
+
+def _code_version() -> dict[str, object]:
+    """The commit, and the node sources that differed from it (the installed copies were built from
+    the working tree), so a report says what it tested."""
+    import subprocess
+
+    def git(*command: str) -> str:
+        result = subprocess.run(["git", *command], capture_output=True, text=True, cwd=Path(__file__).parent)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", ":/src").splitlines() if line.endswith(".py")]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_sources": changed}
 
 
 if __name__ == "__main__":
