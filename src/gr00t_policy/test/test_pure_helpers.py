@@ -56,8 +56,8 @@ def test_rate_meter_and_latency_stats():
     assert summary["p50"] == pytest.approx(2.0) and summary["max"] == pytest.approx(3.0)
 
 
-def test_rejection_log_reports_at_most_once_per_period_with_the_count():
-    from gr00t_policy.ros.common import RejectionLog
+def test_input_log_logs_each_source_at_most_once_per_period_with_the_count():
+    from gr00t_policy.ros.common import InputLog
 
     class Logger:
         def __init__(self):
@@ -66,14 +66,17 @@ def test_rejection_log_reports_at_most_once_per_period_with_the_count():
         def error(self, message):
             self.lines.append(message)
 
+    now = [0.0]
     logger = Logger()
-    log = RejectionLog(logger, period_s=60.0)
+    log = InputLog(logger, period_s=60.0, clock=lambda: now[0])
     for _ in range(50):
-        log.report("bad sample")
-    assert logger.lines == ["bad sample"] and log.total == 50
-    log._last -= 61.0  # a period later
-    log.report("bad sample")
-    assert logger.lines[-1] == "bad sample (50 rejected since the last report)"
+        log.error("joy", "bad sample")
+    log.error("joint_states", "bad state")
+    assert logger.lines == ["bad sample", "bad state"]
+    assert log.count("joy") == 50 and log.count("joint_states") == 1 and log.count("other") == 0
+    now[0] = 61.0  # a period later
+    log.error("joy", "bad sample")
+    assert logger.lines[-1] == "bad sample (49 more joy not logged)"
 
 
 def test_group_positions_and_ungroup_chunk_follow_the_group_order() -> None:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from gr00t_interfaces.srv import StartDemonstration
-from gr00t_policy.ros.common import RejectionLog
+from gr00t_policy.ros.common import InputLog
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -96,10 +96,7 @@ class ScriptedTeleopNode(Node):
         self._joints_received = -1.0
         self._spec: EpisodeSpec | None = None
         self._steps = 0
-        self._rejections = {
-            name: RejectionLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
-            for name in ("scene_state", "joint_states", "start")
-        }
+        self._rejections = InputLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
         robot = self.stack.robot
         tolerance = JOINT_RANGE_TOLERANCE_RAD
         self._joint_range = {
@@ -129,11 +126,11 @@ class ScriptedTeleopNode(Node):
         try:
             observation = scene_observation(msg)
         except ValueError as exc:
-            self._rejections["scene_state"].report(f"scene_state rejected: {exc}")
+            self._rejections.error("scene_state", f"scene_state rejected: {exc}")
             return
         positions = (*observation.object_positions.values(), *observation.hand_positions.values())
         if not all(np.isfinite(v).all() and np.abs(v).max() <= MAX_SCENE_DISTANCE_M for v in positions):
-            self._rejections["scene_state"].report(
+            self._rejections.error("scene_state", 
                 f"scene_state rejected: non-finite positions or positions beyond {MAX_SCENE_DISTANCE_M:g} m"
             )
             return
@@ -143,11 +140,11 @@ class ScriptedTeleopNode(Node):
 
     def _on_joint_state(self, msg: JointState) -> None:
         if len(msg.name) != len(msg.position) or not np.isfinite(msg.position).all():
-            self._rejections["joint_states"].report("joint_states rejected: names/positions mismatch or non-finite")
+            self._rejections.error("joint_states", "joint_states rejected: names/positions mismatch or non-finite")
             return
         known = {n: float(v) for n, v in zip(msg.name, msg.position) if n in self._joint_range}
         if outside := [n for n, v in known.items() if not self._joint_range[n][0] <= v <= self._joint_range[n][1]]:
-            self._rejections["joint_states"].report(f"joint_states rejected: outside the joint range: {outside[:3]}")
+            self._rejections.error("joint_states", f"joint_states rejected: outside the joint range: {outside[:3]}")
             return
         with self._lock:
             self._joints.update(known)
@@ -160,7 +157,7 @@ class ScriptedTeleopNode(Node):
             task_name, seed = checked_episode(request.task, request.seed)
         except ValueError as exc:
             response.message = f"rejected: {exc}"
-            self._rejections["start"].report(f"start refused: {exc}")
+            self._rejections.error("start", f"start refused: {exc}")
             return response
         with self._lock:
             if self._joints_received < 0 or time.monotonic() - self._joints_received > self.joint_state_timeout_s:
@@ -226,7 +223,7 @@ class ScriptedTeleopNode(Node):
             values=[
                 KeyValue(key="steps", value=str(steps)),
                 KeyValue(key="scene_state_age_s", value=f"{scene_age:.3f}"),
-                *(KeyValue(key=f"{name}_rejected", value=str(log.total)) for name, log in self._rejections.items()),
+                *(KeyValue(key=f"{name}_rejected", value=str(self._rejections.count(name))) for name in ("scene_state", "joint_states", "start")),
             ],
         )
         array = DiagnosticArray(status=[status])

@@ -70,7 +70,7 @@ from trajectory_msgs.msg import JointTrajectory
 from gr00t_description import load_stack
 from gr00t_interfaces.msg import ObjectPlacement as ObjectPlacementMsg
 from gr00t_interfaces.srv import ResetEpisode
-from gr00t_policy.ros.common import RejectionLog
+from gr00t_policy.ros.common import InputLog
 from gr00t_sim.configuration_sim import SimConfig
 from gr00t_sim.pacing import RealtimePacer
 from gr00t_sim.scene import HEAD_CAMERA
@@ -171,10 +171,7 @@ class SimNode(Node):
         self._trajectory: LinearTrajectory | None = None
         self._latest_sim_time = self._sim.time
         self._stop = threading.Event()
-        self._rejections = {
-            name: RejectionLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
-            for name in ("joint_command", "joint_trajectory", "reset_episode")
-        }
+        self._rejections = InputLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
         self._create_interfaces()
         self._camera = _CameraWorker(self, self._sim, self.settings, self._publish_frame)
         self._physics = threading.Thread(target=self._physics_main, name="sim_physics", daemon=True)
@@ -276,7 +273,7 @@ class SimNode(Node):
                 KeyValue(key="camera_frames_skipped", value=str(self._camera.frames_skipped)),
                 KeyValue(key="sim_time_dropped_s", value=f"{self._dropped_sim_s:.3f}"),
                 KeyValue(key="sim_time_s", value=f"{sim_time:.3f}"),
-                *(KeyValue(key=f"{name}_rejected", value=str(log.total)) for name, log in self._rejections.items()),
+                *(KeyValue(key=f"{name}_rejected", value=str(self._rejections.count(name))) for name in ("joint_command", "joint_trajectory", "reset_episode")),
             ],
         )
         array = DiagnosticArray(status=[status])
@@ -372,7 +369,7 @@ class SimNode(Node):
             spec = get_task(checked_task_name(request.task)).sample(int(request.seed), self._layout)
         except ValueError as exc:
             response.message = f"rejected: {exc}"
-            self._rejections["reset_episode"].report(f"reset_episode refused: {exc}")
+            self._rejections.error("reset_episode", f"reset_episode refused: {exc}")
             return response
         episode = _EpisodeRequest(spec)
         with self._inbox.lock:
@@ -388,7 +385,7 @@ class SimNode(Node):
         return response
 
     def _reject(self, topic: str, exc: Exception) -> None:
-        self._rejections[topic].report(f"{topic} message ignored: {exc}; keeping the previous targets")
+        self._rejections.error(topic, f"{topic} message ignored: {exc}; keeping the previous targets")
 
     # --------------------------------------------------------- physics thread
     def _physics_main(self) -> None:

@@ -24,7 +24,7 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import DiagnosticsPublisher, RejectionLog, now_seconds, run_node
+from gr00t_policy.ros.common import DiagnosticsPublisher, InputLog, now_seconds, run_node
 from gr00t_teleop.teleop.ik_teleop import IKTeleop, IKTeleopConfig, IKTeleopError
 from gr00t_teleop.teleop.joy_mapping import JoyCommand, JoyMapping, JoyMappingConfig, JoyMappingError
 
@@ -79,8 +79,7 @@ class JoyTeleopNode(Node):
         self.create_service(Trigger, "~/resync", self._on_resync)
         self.create_timer(1.0 / self.rate_hz, self._on_tick)
         self._samples_published = 0
-        self._bad_joy = RejectionLog(self.get_logger())
-        self._bad_joint_states = RejectionLog(self.get_logger())
+        self._rejections = InputLog(self.get_logger())
         DiagnosticsPublisher(self, "gr00t_joy_teleop", self._diagnostics)
         self.get_logger().info(
             f"joy teleop: {joy_topic} -> {leader_topic} for {len(self.joints)} joints at {self.rate_hz:.0f} Hz, "
@@ -103,7 +102,7 @@ class JoyTeleopNode(Node):
         try:
             command = self.mapping.map(msg.axes, msg.buttons)
         except JoyMappingError as exc:
-            self._bad_joy.report(f"Joy sample ignored: {exc}")
+            self._rejections.error("joy", f"Joy sample ignored: {exc}")
             return
         with self._lock:
             self._command, self._command_time = command, self._now()
@@ -113,7 +112,7 @@ class JoyTeleopNode(Node):
         try:
             self.joint_buffer.update(msg.name, msg.position, now, now)
         except JointStateError as exc:
-            self._bad_joint_states.report(f"joint_states rejected: {exc}")
+            self._rejections.error("joint_states", f"joint_states rejected: {exc}")
 
     def _on_tick(self) -> None:
         now = self._now()
@@ -165,8 +164,8 @@ class JoyTeleopNode(Node):
             started = not self._resync
             joy_age = now - self._command_time if self._command_time >= 0 else float("inf")
             side = self.teleop.active_side
-        values = {"started": started, "active_arm": side, "joy_age_s": joy_age, "joy_rejected": self._bad_joy.total,
-                  "joint_states_rejected": self._bad_joint_states.total,
+        values = {"started": started, "active_arm": side, "joy_age_s": joy_age, "joy_rejected": self._rejections.count("joy"),
+                  "joint_states_rejected": self._rejections.count("joint_states"),
                   "leader_samples_published": self._samples_published}
         if not started:
             return 1, "waiting for joint_states", values

@@ -22,7 +22,6 @@ from gr00t_policy.joint_states import JointStateBuffer, JointStateError
 from gr00t_policy.ros.common import (
     DiagnosticsPublisher,
     InputLog,
-    RejectionLog,
     declare_config,
     now_seconds,
     parameter,
@@ -104,7 +103,6 @@ class LeaderTeleopNode(Node):
         self.create_timer(1.0 / self.command_rate_hz, self._on_tick)
         self._ticks = 0
         self._commands_sent = 0
-        self._bad_leader = RejectionLog(self.get_logger())
         self._input_log = InputLog(self.get_logger())
         DiagnosticsPublisher(self, "gr00t_leader_teleop", self._diagnostics)
         if p("enable_on_start", False):
@@ -121,12 +119,12 @@ class LeaderTeleopNode(Node):
         stamp = stamp_seconds(msg.header.stamp)
         problem = self._leader_stamps.problem(stamp, self._now()) if stamp != 0.0 else None
         if problem:
-            self._bad_leader.report(f"leader sample rejected: {problem}")
+            self._input_log.error("leader_joint_states", f"leader sample rejected: {problem}")
             return
         try:
             command = self.mapping.map(msg.name, msg.position)
         except LeaderMappingError as exc:
-            self._bad_leader.report(f"leader sample rejected: {exc}")
+            self._input_log.error("leader_joint_states", f"leader sample rejected: {exc}")
             return
         with self._lock:
             self._leader_command, self._leader_time = command, self._now()
@@ -165,7 +163,7 @@ class LeaderTeleopNode(Node):
                 "leader_age_s": now - self._leader_time if self._leader_time >= 0 else float("inf"),
                 "ticks": self._ticks,
                 "commands_sent": self._commands_sent,
-                "leader_rejected": self._bad_leader.total,
+                "leader_rejected": self._input_log.count("leader_joint_states"),
                 **self._input_log.snapshot(),
                 **{k: v for k, v in self.supervisor.diagnostics().items() if k != "limiter"},
             }

@@ -38,7 +38,7 @@ from typing import Any
 
 from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens, Instruction
 from gr00t_interfaces.srv import SetInstruction
-from gr00t_policy.ros.common import LATCHED_QOS, DiagnosticsPublisher, RejectionLog, declare_from_stack, declare_stack
+from gr00t_policy.ros.common import LATCHED_QOS, DiagnosticsPublisher, InputLog, declare_from_stack, declare_stack
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -174,7 +174,7 @@ class RecorderNode(Node):
         )
         status_period_s = p("status_period_s", 0.5)
         self._free_bytes = free_bytes
-        self._refused = RejectionLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
+        self._refused = InputLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
 
         # Subscriptions may run in parallel with each other and with a (blocking) stop service.
         self._topic_group = ReentrantCallbackGroup()
@@ -247,7 +247,7 @@ class RecorderNode(Node):
             episode = self.recorder.start(request.text, self._topic_infos(), now_ns, initial_messages=latched)
         except (RecorderStateError, ValueError, OSError) as exc:
             response.accepted, response.message = False, str(exc)
-            self._refused.report(f"start refused: {exc}")
+            self._refused.error("requests", f"start refused: {exc}")
         else:
             response.accepted, response.id = True, episode.name
             response.message = f"recording {episode.name}: {episode.task!r}"
@@ -264,7 +264,7 @@ class RecorderNode(Node):
                 summary = self.recorder.stop(success=action == "stop_success", now_ns=now_ns)
         except RecorderStateError as exc:
             response.success, response.message = False, str(exc)
-            self._refused.report(f"{action} refused: {exc}")
+            self._refused.error("requests", f"{action} refused: {exc}")
         else:
             response.success = summary.outcome is not EpisodeOutcome.INTERRUPTED and summary.close_error is None
             response.message = summary.describe()
@@ -297,7 +297,7 @@ class RecorderNode(Node):
             "queued_bytes": status.get("queued_bytes", 0),
             "free_disk_mib": free_mib,
             "last_episode": status.get("last_episode", ""),
-            "requests_refused": self._refused.total,
+            "requests_refused": self._refused.count("requests"),
         }
         if status.get("writer_failure"):
             return DIAG_ERROR, status["writer_failure"], values

@@ -209,7 +209,7 @@ def test_a_bad_start_during_an_episode_is_refused_counted_and_loses_nothing(ros,
     assert not ros.call(start, SetInstruction.Request(text=text)).accepted  # refused mid-episode
     publish(10)
     assert wait_for(lambda: recorder.recorder.status()["messages"].get("/joint_states", 0) >= 20)
-    assert recorder._refused.total == 2
+    assert recorder._refused.count("requests") == 2
     assert recorder._diagnostics()[2]["requests_refused"] == 2
     stopped = ros.call(stop_success, Trigger.Request())
     assert stopped.success, stopped.message

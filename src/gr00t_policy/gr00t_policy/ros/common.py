@@ -163,6 +163,11 @@ class InputLog:
         if text is not None:
             self._logger.info(text)
 
+    def count(self, source: str) -> int:
+        """Events from ``source`` so far."""
+        with self._lock:
+            return self.counts.get(source, 0)
+
     def snapshot(self) -> dict[str, int]:
         """Events per source so far (a copy: callbacks on other threads keep counting)."""
         with self._lock:
@@ -213,31 +218,6 @@ class DiagnosticsPublisher:
 
 def _format(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-class RejectionLog:
-    """Error log for rejected input that a flood of bad samples cannot turn into a CPU sink.
-
-    rclpy's ``throttle_duration_sec`` inspects the caller's frame on every call (milliseconds each),
-    so 50 bad samples a second starve the node's executor; this checks the clock first and logs at
-    most once per ``period_s`` with the count since the last line.
-    """
-
-    def __init__(self, logger, period_s: float = 2.0) -> None:
-        self._logger = logger
-        self._period_s = period_s
-        self._last = -math.inf
-        self._pending = 0
-        self.total = 0
-
-    def report(self, message: str) -> None:
-        self.total += 1
-        self._pending += 1
-        now = time.monotonic()
-        if now - self._last >= self._period_s:
-            suffix = f" ({self._pending} rejected since the last report)" if self._pending > 1 else ""
-            self._logger.error(message + suffix)
-            self._last, self._pending = now, 0
 
 
 def now_seconds(node: Node) -> float:
