@@ -90,6 +90,9 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument("recorder", "true/false: start the episode recorder", _only("true", "teleop_sim"), "bool"),
     Argument("scripted_teleop", "true/false: the scripted demonstrator drives the teleop input",
              _only("false", "teleop_sim"), "bool"),
+    Argument("console", "true/false: serve the browser console (gr00t_console; address, port and token: "
+             "the stack's nodes.console, 127.0.0.1:8090 in the packaged stacks)",
+             {"sim": "true", "robot": "false", "teleop_sim": "true"}, "bool"),
 )
 
 # The node switches among the arguments, by the stack section they switch.
@@ -150,6 +153,7 @@ def resolve_arguments(profile: str, values: Mapping[str, str]) -> tuple[str, Gra
         realtime_factor=None if v.get("realtime_factor", "") == "" else v["realtime_factor"],
         gr1_bridge=v.get("gr1_bridge"),
         scripted_teleop=v.get("scripted_teleop", False),
+        console=v["console"],
         disabled=disabled,
         params_file=v["params_file"],
         namespace=v["namespace"],

@@ -39,7 +39,12 @@ NODE_NAMES = {
     "leader_teleop": "gr00t_leader_teleop",
     "recorder": "gr00t_recorder",
     "scripted_teleop": "gr00t_scripted_teleop",
+    "console": "gr00t_console",
 }
+
+# The browser console (gr00t_console) is served by default where the graph drives a simulator, not
+# on the robot (GraphOptions.console).
+CONSOLE_BY_DEFAULT = {"sim": True, "robot": False, "teleop_sim": True}
 
 # Nodes a profile starts unless switched off (GraphOptions.disabled); the GR-1 bridge and the
 # scripted teleop have their own switches (GraphOptions.gr1_bridge / scripted_teleop).
@@ -88,6 +93,8 @@ class GraphOptions:
     gr1_bridge: bool | None = None
     # teleop_sim: also start the scripted demonstrator as the teleop input (synthetic demonstrations).
     scripted_teleop: bool = False
+    # Serve the browser console (the stack's nodes.console). None = CONSOLE_BY_DEFAULT of the profile.
+    console: bool | None = None
     # Stack sections of nodes not to start (SWITCHABLE), e.g. {"system2"} when it runs on another host.
     disabled: frozenset[str] = frozenset()
     # ROS 2 parameters file merged over the stack's node parameters ('' = none), matched against the
@@ -113,6 +120,11 @@ def build_graph(stack: StackConfig, profile: str, options: GraphOptions = GraphO
     else:
         nodes = _policy_nodes(stack, profile, options, params)
     nodes = [n for n in nodes if n[0] not in options.disabled]
+    console = options.console if options.console is not None else CONSOLE_BY_DEFAULT[profile]
+    if console:
+        if "console" not in stack.nodes:
+            raise ValueError(f"{stack.path} has no nodes.console section: add one (see gr1t2_sim.yaml) or console false")
+        nodes.append(("console", "gr00t_console", "console_node", params("console")))
     if overlay is not None:
         overlay.check_all_used()
     return _with_common_parameters(stack, nodes, options)

@@ -13,6 +13,7 @@ def test_sim_profile_has_sim_and_both_systems_with_stack_parameters():
         ("gr00t_sim", "sim_node", "gr00t_sim"),
         ("gr00t_policy", "system2_node", "gr00t_system2"),
         ("gr00t_policy", "system1_node", "gr00t_system1"),
+        ("gr00t_console", "console_node", "gr00t_console"),  # the browser console: on in the simulator profiles
     ]
     for spec in specs:
         assert spec.parameters["stack_config"] == str(stack.path)
@@ -52,11 +53,12 @@ def test_teleop_sim_profile_has_sim_leader_teleop_recorder_and_optionally_the_sc
     specs = build_graph(stack, "teleop_sim")
     assert [(s.package, s.executable) for s in specs] == [
         ("gr00t_sim", "sim_node"), ("gr00t_teleop", "leader_teleop_node"), ("gr00t_teleop", "recorder_node"),
+        ("gr00t_console", "console_node"),
     ]
     for spec in specs:
         # Every value must be a ROS parameter (no nested maps: the leader mapping is read from the YAML).
         assert all(not isinstance(v, dict) for v in spec.parameters.values()), spec
-    scripted = build_graph(stack, "teleop_sim", GraphOptions(scripted_teleop=True, dry_run=True))
+    scripted = build_graph(stack, "teleop_sim", GraphOptions(scripted_teleop=True, dry_run=True, console=False))
     assert scripted[-1].executable == "scripted_teleop_node" and scripted[-1].package == "gr00t_sim"
     assert scripted[1].parameters["dry_run"] is True
 
@@ -140,7 +142,7 @@ def test_every_argument_changes_the_graph():
     samples = {"stack": "gr1t2_robot", "namespace": "robot1", "log_level": "debug", "use_sim_time": "true",
                "dry_run": "true", "model": "/models/x", "backend": "onnxruntime", "mode": "fused",
                "instruction": "wave", "realtime_factor": "0", "sim": "false", "system2": "false",
-               "system1": "false", "gr1_bridge": "false", "recorder": "false", "scripted_teleop": "true"}
+               "system1": "false", "gr1_bridge": "false", "recorder": "false", "scripted_teleop": "true", "console": "false"}
     for profile in PROFILES:
         base_stack, base = resolve_arguments(profile, {})
         baseline = build_graph(load_stack(base_stack), profile, base)
@@ -187,11 +189,11 @@ def test_log_level_goes_to_every_node_as_a_ros_argument():
 
 
 def test_node_switches_leave_nodes_out():
-    _stack, options = resolve_arguments("sim", {"system2": "false", "sim": "false"})
+    _stack, options = resolve_arguments("sim", {"system2": "false", "sim": "false", "console": "false"})
     assert [s.name for s in build_graph(load_stack(), "sim", options)] == ["gr00t_system1"]
     _stack, options = resolve_arguments("teleop_sim", {"recorder": "False", "scripted_teleop": "True"})
     assert [s.name for s in build_graph(load_stack(), "teleop_sim", options)] == [
-        "gr00t_sim", "gr00t_leader_teleop", "gr00t_scripted_teleop"]
+        "gr00t_sim", "gr00t_leader_teleop", "gr00t_scripted_teleop", "gr00t_console"]
     with pytest.raises(ValueError, match="cannot switch off"):
         build_graph(load_stack(), "robot", GraphOptions(disabled=frozenset({"sim"})))
 

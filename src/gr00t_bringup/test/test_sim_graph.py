@@ -64,7 +64,7 @@ def test_instruction_runs_to_its_timeout_and_the_arm_follows(tmp_path: Path):
     # The simulated arm follows the commands: measured-vs-commanded gap stays small.
     assert motion["tracking_error_rad"]["p50"] < 0.25, motion
     assert "running" in summary["controller_states"], summary["controller_states"]
-    assert summary["exit_codes"] == {"gr00t_sim": 0, "gr00t_system2": 0, "gr00t_system1": 0}
+    assert summary["exit_codes"] == {"gr00t_sim": 0, "gr00t_system2": 0, "gr00t_system1": 0, "gr00t_console": 0}
 
 
 def test_ctrl_c_cancels_the_action_and_leaves_no_orphans(tmp_path: Path):
@@ -81,7 +81,7 @@ def test_ctrl_c_cancels_the_action_and_leaves_no_orphans(tmp_path: Path):
         if "instruction sent" in line or time.monotonic() > deadline:
             break
     children = _children_of(process.pid)
-    assert len(children) == 3, "".join(lines)
+    assert len(children) == 4, "".join(lines)  # sim, System 2, System 1, console
     time.sleep(5)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
