@@ -17,7 +17,7 @@ Exit codes (for scripts):
   3  the graph is not running: the node / service / action / topic needed is not there (the
      message names it)
   4  no answer in time from a node that is there
-  130  interrupted by Ctrl-C (instruct: the action was canceled first)
+  130  interrupted by Ctrl-C (instruct: the action was canceled first; status --watch ends with 0)
 """
 
 from __future__ import annotations
@@ -328,8 +328,11 @@ class Operator:
                 return EXIT_OK
             changed[0] = False
             next_line = time.monotonic() + period
-            while time.monotonic() < next_line and not changed[0]:
-                self._rclpy.spin_once(self.node, timeout_sec=0.05)
+            try:
+                while time.monotonic() < next_line and not changed[0]:
+                    self._rclpy.spin_once(self.node, timeout_sec=0.05)
+            except KeyboardInterrupt:  # the way to end --watch: a normal end
+                return EXIT_OK
 
     def _format_status(self, seen: dict[str, Any], chunk_rate: float, as_json: bool) -> str:
         msg = seen["controller"]
