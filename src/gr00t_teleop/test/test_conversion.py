@@ -148,7 +148,8 @@ def test_conversion_writes_a_valid_gr00t_dataset(episodes_dir, tmp_path):
         for i in range(2)
     ])
     assert np.allclose(stats["observation.state"]["mean"], all_states.mean(axis=0), atol=1e-5)
-    assert set(stats["action"]) == {"mean", "std", "min", "max", "q01", "q99"}
+    assert set(stats["action"]) == {"mean", "std", "min", "max", "q01", "q99", "count"}
+    assert stats["action"]["count"] == [44]
 
     with av.open(str(out / "videos/chunk-000/observation.images.ego_view/episode_000001.mp4")) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]

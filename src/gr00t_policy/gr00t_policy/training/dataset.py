@@ -1,10 +1,16 @@
-"""GR00T LeRobot v2 datasets -> training windows for the flow-matching loss (no ROS).
+"""GR00T LeRobot v2 and LeRobot v3.0 datasets -> training windows for the flow-matching loss (no ROS).
 
 Layout (``shared/reference/datasets_and_recording.md`` §1, Isaac-GR00T ``gr00t/data/dataset.py``)::
 
     meta/info.json  meta/episodes.jsonl  meta/tasks.jsonl  meta/modality.json  meta/stats.json
     data/chunk-000/episode_000000.parquet                      (observation.state, action, timestamp, ...)
     videos/chunk-000/observation.images.<cam>/episode_000000.mp4
+
+or LeRobot's v3.0 layout (``codebase_version`` v3.x in info.json; what ``gr00t-convert --format
+lerobot-v3`` writes): episodes in ``meta/episodes/*/*.parquet`` with their rows' range in a shared
+``data/chunk-*/file-*.parquet`` and their span (``from_timestamp``) in a shared
+``videos/<key>/chunk-*/file-*.mp4``, tasks in ``meta/tasks.parquet``. Both need GR00T's
+``meta/modality.json`` (which group lies where in the state and action vectors).
 
 One training sample is one frame ``t`` of one episode (every frame is a sample, as in the original
 loader): the state at ``t``, the action chunk ``t .. t+H-1`` (past the episode end the last action
@@ -25,6 +31,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +81,9 @@ class GroupSlice:
 class EpisodeInfo:
     index: int
     length: int
+    # v3.0 only: the shared files holding this episode (relative to the root) and where it starts.
+    data_file: str | None = None
+    video_files: tuple[tuple[str, str, float], ...] = ()  # (feature, file, from_timestamp s)
 
 
 @dataclass(frozen=True)
@@ -106,19 +116,44 @@ class DatasetMeta:
     def episode_chunk(self, episode_index: int) -> int:
         return episode_index // int(self.info.get("chunks_size", 1000))
 
+    @property
+    def is_v3(self) -> bool:
+        return str(self.info.get("codebase_version", "")).startswith("v3")
+
+    @cached_property
+    def _episodes_by_index(self) -> dict[int, EpisodeInfo]:
+        return {episode.index: episode for episode in self.episodes}
+
+    def _episode(self, episode_index: int) -> EpisodeInfo:
+        try:
+            return self._episodes_by_index[episode_index]
+        except KeyError:
+            raise KeyError(f"episode {episode_index} is not in {self.root}") from None
+
     def data_path(self, episode_index: int) -> Path:
+        if self.is_v3:
+            return self.root / str(self._episode(episode_index).data_file)
         template = self.info["data_path"]
         return self.root / template.format(
             episode_chunk=self.episode_chunk(episode_index), episode_index=episode_index
         )
 
     def video_path(self, episode_index: int, video_feature: str) -> Path:
+        return self.video_segment(episode_index, video_feature)[0]
+
+    def video_segment(self, episode_index: int, video_feature: str) -> tuple[Path, float]:
+        """(video file, time of the episode's first frame in it): 0 in v2, one file per episode."""
+        if self.is_v3:
+            for feature, path, start in self._episode(episode_index).video_files:
+                if feature == video_feature:
+                    return self.root / path, start
+            raise KeyError(f"episode {episode_index} of {self.root} has no video for {video_feature}")
         template = self.info["video_path"]
         return self.root / template.format(
             episode_chunk=self.episode_chunk(episode_index),
             video_key=video_feature,
             episode_index=episode_index,
-        )
+        ), 0.0
 
 
 def _read_json(path: Path, problems: list[str]) -> Any:
@@ -209,8 +244,11 @@ def load_dataset_meta(root: str | Path, data_config: DataConfig, *, need_video: 
     meta = root / "meta"
     problems: list[str] = []
     info = _read_json(meta / "info.json", problems)
-    episodes_rows = _read_jsonl(meta / "episodes.jsonl", problems)
-    task_rows = _read_jsonl(meta / "tasks.jsonl", problems)
+    if info is not None and str(info.get("codebase_version", "")).startswith("v3"):
+        episodes_rows, task_rows = _read_v3_episodes_and_tasks(root, info, problems)
+    else:
+        episodes_rows = _read_jsonl(meta / "episodes.jsonl", problems)
+        task_rows = _read_jsonl(meta / "tasks.jsonl", problems)
     modality = _read_json(meta / "modality.json", problems)
     stats = _read_json(meta / "stats.json", problems)
     if problems:
@@ -227,7 +265,8 @@ def load_dataset_meta(root: str | Path, data_config: DataConfig, *, need_video: 
     episodes = []
     for row in episodes_rows:
         try:
-            episodes.append(EpisodeInfo(index=int(row["episode_index"]), length=int(row["length"])))
+            episodes.append(EpisodeInfo(index=int(row["episode_index"]), length=int(row["length"]),
+                                        data_file=row.get("data_file"), video_files=tuple(row.get("video_files", ()))))
         except (KeyError, TypeError, ValueError):
             problems.append(f"meta/episodes.jsonl: row {row} lacks an integer episode_index/length")
     if not episodes and not problems:
@@ -305,6 +344,50 @@ def load_dataset_meta(root: str | Path, data_config: DataConfig, *, need_video: 
     )
 
 
+def _read_v3_episodes_and_tasks(root: Path, info: Mapping[str, Any], problems: list[str]
+                                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Episode and task rows of a LeRobot v3.0 dataset, in the v2 rows' shape plus each episode's
+    shared data file and video segments."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    episode_files = sorted((root / "meta" / "episodes").glob("*/*.parquet"))
+    if not episode_files:
+        problems.append(f"{root / 'meta' / 'episodes'} holds no */*.parquet (LeRobot v3.0 episode metadata)")
+        return [], []
+    tasks_path = root / "meta" / "tasks.parquet"
+    if not tasks_path.is_file():
+        problems.append(f"{tasks_path} is missing")
+        return [], []
+    episodes = pa.concat_tables([pq.read_table(p) for p in episode_files], promote_options="default").to_pylist()
+    tasks_table = pq.read_table(tasks_path)
+    # pandas writes the task string as the DataFrame's index: '__index_level_0__' or 'task'.
+    text_column = next((c for c in ("task", "__index_level_0__") if c in tasks_table.column_names), None)
+    if text_column is None or "task_index" not in tasks_table.column_names:
+        problems.append(f"{tasks_path}: expected columns task_index and task (or a pandas index), got {tasks_table.column_names}")
+        return [], []
+    tasks = [{"task_index": i, "task": t} for i, t in zip(tasks_table.column("task_index").to_pylist(),
+                                                          tasks_table.column(text_column).to_pylist(), strict=True)]
+    video_features = [k for k, f in info.get("features", {}).items() if f.get("dtype") == "video"]
+    rows = []
+    for episode in episodes:
+        try:
+            row = {"episode_index": episode["episode_index"], "length": episode["length"],
+                   "data_file": info["data_path"].format(chunk_index=episode["data/chunk_index"],
+                                                         file_index=episode["data/file_index"])}
+            row["video_files"] = [
+                (feature, info["video_path"].format(video_key=feature, chunk_index=episode[f"videos/{feature}/chunk_index"],
+                                                    file_index=episode[f"videos/{feature}/file_index"]),
+                 float(episode[f"videos/{feature}/from_timestamp"]))
+                for feature in video_features
+            ]
+        except (KeyError, TypeError, AttributeError) as exc:
+            problems.append(f"{episode_files[0].parent.parent}: episode row {episode.get('episode_index')} lacks {exc}")
+            continue
+        rows.append(row)
+    return rows, tasks
+
+
 def _group_stats(stats: Mapping[str, Any], slices: Mapping[str, GroupSlice]) -> dict[str, dict[str, list[float]]]:
     """stats.json column vectors -> per-group slices of every statistic present (doc §2)."""
     out: dict[str, dict[str, list[float]]] = {}
@@ -358,16 +441,36 @@ def _column_matrix(table: Any, column: str, path: Path, problems: list[str]) -> 
     return matrix.reshape(len(values), -1)
 
 
+_DATA_FILE_CACHE: OrderedDict[Path, Any] = OrderedDict()
+
+
+def _read_data_file(path: Path) -> Any:
+    """A parquet file, the last few kept: v3.0 files hold many episodes, read one after another."""
+    import pyarrow.parquet as pq
+
+    table = _DATA_FILE_CACHE.get(path)
+    if table is None:
+        table = pq.read_table(path)
+        _DATA_FILE_CACHE[path] = table
+        while len(_DATA_FILE_CACHE) > 2:
+            _DATA_FILE_CACHE.popitem(last=False)
+    return table
+
+
 def load_episode(meta: DatasetMeta, episode: EpisodeInfo) -> EpisodeArrays:
     """Read one episode's parquet file and check it against the meta files."""
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet  # noqa: F401 - checked here for a clear message
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("reading LeRobot parquet files needs pyarrow (pip install pyarrow)") from exc
     path = meta.data_path(episode.index)
     if not path.is_file():
         raise DatasetError(meta.root, [f"{path} is missing (episode {episode.index} of meta/episodes.jsonl)"])
-    table = pq.read_table(path)
+    table = _read_data_file(path)
+    if meta.is_v3:  # a shared file: this episode's rows only
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.equal(table.column("episode_index"), episode.index))
     problems: list[str] = []
     columns: dict[str, np.ndarray | None] = {}
     for where in [*meta.state_slices.values(), *meta.action_slices.values()]:
@@ -625,8 +728,9 @@ class Gr00tWindowDataset(Dataset):
         images = []
         for key_name in self.data_config.video_keys:
             if self.config.use_video:
-                path = self.meta.video_path(self.meta.episodes[episode_pos].index, self.meta.video_features[key_name])
-                raw = self._videos.frame_at(path, float(episode.timestamps[frame]), tolerance_s=1.0 / self.meta.fps)
+                path, start_s = self.meta.video_segment(self.meta.episodes[episode_pos].index,
+                                                        self.meta.video_features[key_name])
+                raw = self._videos.frame_at(path, start_s + float(episode.timestamps[frame]), tolerance_s=1.0 / self.meta.fps)
             else:
                 raw = self._blank
             images.append(random_crop_and_resize(raw, rng, self.config.crop_scale, self.config.image_size))

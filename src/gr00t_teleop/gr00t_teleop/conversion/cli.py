@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .converter import GROUP_CHOICES, ConversionConfig, ConversionError, convert
+from .converter import FORMATS, GROUP_CHOICES, ConversionConfig, ConversionError, convert
 from .episode_reader import TIME_SOURCES
 from .lerobot_dataset import DatasetValidationError
 
@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=20.0, help="dataset frame rate (default 20, the GR-1 data's)")
     parser.add_argument("--groups", choices=GROUP_CHOICES, default="data_config",
                         help="joint groups to store: those of the data config (default) or all robot groups")
+    parser.add_argument("--format", choices=FORMATS, default="gr00t-v2",
+                        help="gr00t-v2: the LeRobot v2.1 layout with GR00T's modality.json (Isaac-GR00T, default); "
+                        "lerobot-v3: LeRobot's v3.0 layout (LeRobot >= 0.4 and its GR00T integration); "
+                        "both load in LeRobot and in gr00t-finetune")
     parser.add_argument("--include-failed", action="store_true", help="also convert episodes stopped as failures")
     parser.add_argument("--include-interrupted", action="store_true", help="also convert interrupted/recovered episodes")
     parser.add_argument("--task", default=None, help="language instruction for bags that carry none")
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         include_interrupted=args.include_interrupted,
         task=args.task,
         mapping=args.mapping,
+        format=args.format,
         image_size=args.image_size,
         time_source=args.time_source,
         workers=args.workers,

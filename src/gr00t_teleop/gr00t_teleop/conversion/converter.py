@@ -42,6 +42,7 @@ from .video import Mp4Writer, image_to_rgb
 LOG = logging.getLogger(__name__)
 
 GROUP_CHOICES = ("data_config", "all")
+FORMATS = ("gr00t-v2", "lerobot-v3")  # Isaac-GR00T's LeRobot v2.1 flavour, or LeRobot's v3.0 layout
 
 
 class ConversionError(RuntimeError):
@@ -62,6 +63,7 @@ class ConversionConfig:
     include_interrupted: bool = False
     task: str | None = None  # language for bags with neither episode.yaml nor instruction messages
     mapping: Path | None = None  # mapping file for bags not written by our recorder (bag_mapping.py)
+    format: str = "gr00t-v2"  # one of FORMATS
     image_size: tuple[int, int] | None = None  # (width, height); None = as recorded
     time_source: str = "header"  # header stamps (acquisition time), or bag log (receive) time
     workers: int = 1
@@ -76,6 +78,8 @@ class ConversionConfig:
             raise ValueError(f"groups must be one of {GROUP_CHOICES}, got {self.groups!r}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {self.format!r}")
 
 
 @dataclass(frozen=True)
@@ -424,10 +428,15 @@ def convert(config: ConversionConfig) -> ConversionReport:
     if not selected:
         raise ConversionError(f"no episodes to convert in {[str(p) for p in config.inputs]}; skipped: {skipped}")
 
-    output = Path(config.output_dir)
-    if output.exists() and any(output.iterdir()):
+    final_output = Path(config.output_dir)
+    if final_output.exists() and any(final_output.iterdir()):
         if not config.overwrite:
-            raise ConversionError(f"output {output} is not empty; pass --overwrite to replace it")
+            raise ConversionError(f"output {final_output} is not empty; pass --overwrite to replace it")
+        shutil.rmtree(final_output)
+    # v3 packs the episodes into shared files once all are written: the episodes go to a v2.1
+    # staging directory first (the workers write one MP4 per episode), then are repacked.
+    output = final_output if config.format == "gr00t-v2" else final_output.with_name(final_output.name + ".v2-staging")
+    if output != final_output and output.exists():
         shutil.rmtree(output)
     (output / "meta").mkdir(parents=True, exist_ok=True)
 
@@ -459,7 +468,7 @@ def convert(config: ConversionConfig) -> ConversionReport:
     shapes = {key: results[0].video_shapes[key] for key in data_config.video_keys}
     warnings = [w for r in results for w in r.warnings]
     first_index = 0
-    episodes_rows, all_states, all_actions = [], [], []
+    episodes_rows, episodes_stats, all_states, all_actions = [], [], [], []
     for result in results:
         if result.video_shapes != shapes:
             raise ConversionError(
@@ -473,6 +482,12 @@ def convert(config: ConversionConfig) -> ConversionReport:
         )
         ds.write_table(ds.data_path(output, result.episode_index), table)
         length = len(result.state)
+        frames = np.arange(length)
+        episodes_stats.append({"episode_index": result.episode_index, "stats": ds.compute_stats({
+            ds.STATE_COLUMN: result.state, ds.ACTION_COLUMN: result.action, "timestamp": frames / config.fps,
+            "frame_index": frames, "episode_index": np.full(length, result.episode_index),
+            "index": first_index + frames, "task_index": np.full(length, task_index),
+        })})
         episodes_rows.append({"episode_index": result.episode_index, "tasks": [result.task, ds.VALID_TASK], "length": length})
         all_states.append(result.state)
         all_actions.append(result.action)
@@ -481,6 +496,7 @@ def convert(config: ConversionConfig) -> ConversionReport:
     total_frames = first_index
     meta = output / "meta"
     ds.write_jsonl(meta / "episodes.jsonl", episodes_rows)
+    ds.write_jsonl(meta / "episodes_stats.jsonl", episodes_stats)  # LeRobot v2.1's per-episode statistics
     ds.write_jsonl(meta / "tasks.jsonl", ({"task_index": i, "task": t} for i, t in enumerate(tasks)))
     info = ds.info_json(stack.robot.name, config.fps, layout, shapes, len(results), total_frames, len(tasks), annotation_keys)
     (meta / "info.json").write_text(json.dumps(info, indent=2))
@@ -497,8 +513,13 @@ def convert(config: ConversionConfig) -> ConversionReport:
             required_groups={"state": data_config.state_groups, "action": data_config.action_groups},
             required_video_keys=data_config.video_keys,
         )
+    if output != final_output:
+        from .lerobot_v3 import write_v3
+
+        write_v3(output, final_output)
+        shutil.rmtree(output)
     report = ConversionReport(
-        output, [(r.episode_index, r.bag_dir, len(r.state)) for r in results], skipped, warnings, total_frames
+        final_output, [(r.episode_index, r.bag_dir, len(r.state)) for r in results], skipped, warnings, total_frames
     )
     LOG.info(report.describe())
     return report

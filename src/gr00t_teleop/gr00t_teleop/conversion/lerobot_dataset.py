@@ -1,7 +1,10 @@
-"""The GR00T flavour of a LeRobot v2.0 dataset: layout, metadata files, statistics, validation.
+"""The GR00T flavour of a LeRobot v2.1 dataset: layout, metadata files, statistics, validation.
 
 Layout and field meanings: `../shared/reference/datasets_and_recording.md` §1 (Isaac-GR00T
-`getting_started/LeRobot_compatible_data_schema.md`, `gr00t/data/schema.py` at b51a5e8).
+`getting_started/LeRobot_compatible_data_schema.md`, `gr00t/data/schema.py` at b51a5e8). Besides
+what Isaac-GR00T reads (modality.json, the annotation columns, stats.json with q01/q99), it carries
+what stock LeRobot's v2.1 layout has: a `frame_index` column and `meta/episodes_stats.jsonl`, so
+LeRobot's own v2.1 -> v3.0 conversion accepts it (`lerobot_v3.py` writes v3.0 directly).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-CODEBASE_VERSION = "v2.0"
+CODEBASE_VERSION = "v2.1"
 CHUNKS_SIZE = 1000
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
@@ -114,7 +117,7 @@ def info_json(
     features[STATE_COLUMN] = {"dtype": "float64", "shape": [len(names)], "names": names}
     features[ACTION_COLUMN] = {"dtype": "float64", "shape": [len(names)], "names": names}
     features["timestamp"] = {"dtype": "float64", "shape": [1]}
-    for key in [*annotation_keys, "task_index", "episode_index", "index"]:
+    for key in [*annotation_keys, "frame_index", "task_index", "episode_index", "index"]:
         features[key] = {"dtype": "int64", "shape": [1]}
     features["next.reward"] = {"dtype": "float64", "shape": [1]}
     features["next.done"] = {"dtype": "bool", "shape": [1]}
@@ -156,6 +159,7 @@ def episode_table(
     }
     for key in annotation_keys:
         columns[key] = pa.array(np.full(length, valid_index if key == VALIDITY_COLUMN else task_index, np.int64))
+    columns["frame_index"] = pa.array(np.arange(length, dtype=np.int64))
     columns["task_index"] = pa.array(np.full(length, task_index, np.int64))
     columns["episode_index"] = pa.array(np.full(length, episode_index, np.int64))
     columns["index"] = pa.array(np.arange(first_index, first_index + length, dtype=np.int64))
@@ -165,7 +169,8 @@ def episode_table(
 
 
 def compute_stats(columns: Mapping[str, np.ndarray]) -> dict[str, dict[str, list[float]]]:
-    """Per column: mean, std, min, max, q01, q99 per dimension (float32 values, like the loader)."""
+    """Per column: mean, std, min, max, q01, q99 per dimension (float32 values, like the loader),
+    and count (frames; LeRobot aggregates per-episode statistics weighted by it)."""
     stats = {}
     for name, values in columns.items():
         data = np.asarray(values, dtype=np.float64)
@@ -180,6 +185,7 @@ def compute_stats(columns: Mapping[str, np.ndarray]) -> dict[str, dict[str, list
             "q99": np.quantile(data, 0.99, axis=0),
         }
         stats[name] = {k: v.astype(np.float32).astype(float).tolist() for k, v in stats[name].items()}
+        stats[name]["count"] = [int(len(data))]
     return stats
 
 
@@ -266,7 +272,7 @@ def validate_dataset(
             problems.append(f"episode {index}: {path.relative_to(root)} missing")
             continue
         table = pq.read_table(path)
-        missing = {STATE_COLUMN, ACTION_COLUMN, "timestamp", "episode_index", "index", "task_index"} - set(table.column_names)
+        missing = {STATE_COLUMN, ACTION_COLUMN, "timestamp", "frame_index", "episode_index", "index", "task_index"} - set(table.column_names)
         if missing:
             problems.append(f"episode {index}: columns {sorted(missing)} missing")
             continue
@@ -283,6 +289,8 @@ def validate_dataset(
         timestamps = table.column("timestamp").to_numpy()
         if not np.allclose(timestamps, np.arange(length) / fps, atol=1e-6):
             problems.append(f"episode {index}: timestamps are not k / fps")
+        if table.column("frame_index").to_pylist() != list(range(length)):
+            problems.append(f"episode {index}: frame_index is not 0..{length - 1}")
         if set(table.column("episode_index").to_pylist()) != {index}:
             problems.append(f"episode {index}: episode_index column disagrees")
         global_index = table.column("index").to_numpy()
