@@ -115,6 +115,10 @@ class ConsoleState:
         if urgent:
             self.on_urgent()
 
+    def sample_due(self) -> bool:
+        """Whether the next joint state would be a plot sample (the node decodes only those)."""
+        return self.now() - self._last_sample_t >= 1.0 / self.config.plot_rate_hz
+
     def on_joint_state(self, names: list[str], positions: list[float]) -> None:
         now = self.now()
         with self._lock:

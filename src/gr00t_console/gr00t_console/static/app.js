@@ -194,7 +194,7 @@
       width: Math.max(400, el.clientWidth || 900), height: 280,
       scales: { x: { time: false } },
       axes: [{ label: "s" }, { label: "rad" }],
-      legend: { show: false },
+      legend: { show: true, live: false },
       series: series,
       hooks: { draw: [drawChunks] },
     }, [[], ...series.slice(1).map(() => [])], el);
@@ -203,7 +203,8 @@
   function drawChunks(u) {
     const ctx = u.ctx;
     ctx.save();
-    ctx.strokeStyle = "rgba(120,120,120,0.35)";
+    ctx.strokeStyle = "rgba(90,90,90,0.45)";
+    ctx.setLineDash([]);
     ctx.lineWidth = 1;
     for (const t of chunkTimes) {
       const x = u.valToPos(t, "x", true);
