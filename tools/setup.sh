@@ -56,6 +56,16 @@ if ! ldconfig -p | grep -q 'libEGL.so.1'; then
   fi
 fi
 
+# The console's browser test drives Debian's Chromium (playwright from PyPI, no browser download).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing Chromium for the console's browser test"
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "[setup] WARNING: chromium missing (the console's browser test needs it); apt-get install chromium" >&2
+  fi
+fi
+
 # shellcheck disable=SC1091
 . tools/ros_env.sh
 echo "[setup] colcon build"

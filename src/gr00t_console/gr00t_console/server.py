@@ -356,6 +356,8 @@ class ConsoleServer:
             if request.op == "estop":
                 reply["received_t"] = round(self.state.now(), 4)
             reply.update(await self._execute(request))
+            if request.op == "estop":
+                reply["answered_t"] = round(self.state.now(), 4)
         await client.ws.send_json(reply)
 
     async def _push_loop(self, client: _Client) -> None:

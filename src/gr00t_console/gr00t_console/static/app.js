@@ -118,6 +118,7 @@
       stateEl.className = "state state-" + c.state.toLowerCase();
       if (c.state === "ESTOPPED" && window.gr00tConsole.estoppedSeenAt === null && window.gr00tConsole.estopClickedAt !== null) {
         window.gr00tConsole.estoppedSeenAt = performance.now();
+        window.gr00tConsole.estoppedSince = c.since;  // console clock: when the console got the status
       }
       $("controller-reason").textContent = c.reason || "";
       $("dry-run").classList.toggle("hidden", !c.dry_run);
@@ -244,7 +245,8 @@
   $("estop").addEventListener("click", () => {
     window.gr00tConsole.estopClickedAt = performance.now();
     window.gr00tConsole.estoppedSeenAt = null;
-    send("estop", {});
+    window.gr00tConsole.estopReply = null;
+    send("estop", {}, (reply) => { window.gr00tConsole.estopReply = Object.assign({ at: performance.now() }, reply); });
   });
   $("enable").addEventListener("click", () => send("enable", {}));
   $("disable").addEventListener("click", () => send("disable", {}));
