@@ -689,16 +689,22 @@ class System1Node(Node):
                 self._fused_instruction = text
                 self._current_instruction_id = instruction_id
             return True, "ok"
-        if not self.instruction_client.wait_for_service(timeout_sec=5.0):
-            return False, "System 2 set_instruction service not available"
+        # Waits in slices: at shutdown the action must end at once (System 2 is stopping too), or
+        # its result would be computed after the executor that sends it has stopped.
+        deadline = time.monotonic() + 5.0
+        while not self.instruction_client.wait_for_service(timeout_sec=0.1):
+            if not self._running:
+                return False, "node shutting down"
+            if time.monotonic() > deadline:
+                return False, "System 2 set_instruction service not available"
         with self._instruction_lock:
             self._current_instruction_id = instruction_id
             future = self.instruction_client.call_async(SetInstruction.Request(text=text, id=instruction_id))
         deadline = time.monotonic() + 5.0
-        while not future.done() and time.monotonic() < deadline:
+        while not future.done() and time.monotonic() < deadline and self._running:
             time.sleep(0.01)
         if not future.done():
-            return False, "System 2 did not answer set_instruction"
+            return False, "System 2 did not answer set_instruction" if self._running else "node shutting down"
         response = future.result()
         return response.accepted, response.message
 
