@@ -8,6 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-python3.11}"
 VENV=.venv-lerobot
+STAMP="$VENV/.requirements.sha256"
+wanted="$(sha256sum tools/lerobot_check/requirements.txt | cut -d' ' -f1)"
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$wanted" ]; then
+  exit 0  # already made from these pins
+fi
 if ! ldconfig -p | grep -q "libavcodec\.so"; then
   # torchcodec, LeRobot's video decoder, loads FFmpeg's shared libraries (4 to 7) at run time.
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
@@ -25,3 +30,4 @@ fi
 "$VENV/bin/python" -m pip install --quiet torch==2.13.0
 "$VENV/bin/python" -m pip install --quiet --no-deps -r tools/lerobot_check/requirements.txt
 "$VENV/bin/python" -c "import lerobot, torchcodec; print('lerobot', lerobot.__version__, 'ready in $VENV')"
+echo "$wanted" > "$STAMP"
