@@ -107,6 +107,23 @@ def write_bag(path: Path, messages: list[Message], storage: str = "mcap", versio
     return path
 
 
+def as_humble_metadata(bag: Path) -> None:
+    """Rewrite a bag's metadata.yaml the way Humble's rosbag2 writes it (version 5): no custom_data,
+    ros_distro or type hashes, the offered QoS profiles as a YAML string (rosbags writes 8 or 9)."""
+    import yaml
+
+    path = Path(bag) / "metadata.yaml"
+    metadata = yaml.safe_load(path.read_text())
+    info = metadata["rosbag2_bagfile_information"]
+    info["version"] = 5
+    for key in ("custom_data", "ros_distro"):
+        info.pop(key, None)
+    for topic in info["topics_with_message_count"]:
+        topic["topic_metadata"].pop("type_description_hash", None)
+        topic["topic_metadata"]["offered_qos_profiles"] = ""
+    path.write_text(yaml.safe_dump(metadata))
+
+
 def flat_frame(value: int, height: int = 32, width: int = 48) -> np.ndarray:
     """A uniform image whose grey level tells which frame it was (survives JPEG within a few levels)."""
     return np.full((height, width, 3), value % 256, np.uint8)

@@ -15,6 +15,7 @@ import yaml
 from foreign_bag_support import (
     SECOND,
     Message,
+    as_humble_metadata,
     compressed_image,
     flat_frame,
     float_array,
@@ -127,7 +128,7 @@ def write_mapping(path, **overrides) -> str:
 def foreign_bags(tmp_path_factory):
     """Two bags of one robot: an MCAP bag (Jazzy/Kilted's default storage) holding two episodes 3 s
     apart, the task topic changing between them, the camera out for 0.5 s in the first; and a sqlite3
-    bag (Humble's default), metadata version 8, one episode."""
+    bag (Humble's default) with Humble's metadata (version 5), one episode."""
     root = tmp_path_factory.mktemp("foreign")
     rng = np.random.default_rng(0)
     first = session(0.0, 2.0, camera_gap=(0.8, 1.3)) + session(5.0, 1.5)
@@ -138,6 +139,7 @@ def foreign_bags(tmp_path_factory):
     write_bag(root / "bags" / "session_a", shuffled(first, rng), storage="mcap", version=9)
     second = session(20.0, 1.2) + [Message("/task", "std_msgs/msg/String", T0 + 19 * SECOND, text("pick the pear"))]
     write_bag(root / "bags" / "session_b", shuffled(second, rng), storage="sqlite3", version=8)
+    as_humble_metadata(root / "bags" / "session_b")
     return root
 
 
