@@ -14,7 +14,13 @@ console is a convenience, it never takes the control graph down with it.
 
 from __future__ import annotations
 
-import asyncio
+from gr00t_description.node_main import install_stop_handlers
+
+# SIGINT/SIGTERM while the imports below run (rclpy, aiohttp: about a second on a loaded machine) end
+# the process with 0 at main(), not with a KeyboardInterrupt traceback.
+_EARLY_STOP = install_stop_handlers()
+
+import asyncio  # noqa: E402
 import io
 import json
 import os
@@ -406,11 +412,17 @@ class ConsoleNode(Node):
         if not client.service_is_ready():
             owner = RECORDER_NODE if name in ("record_start", "stop_success", "stop_failure", "cancel") else (
                 "gr00t_system2" if name == "set_instruction" else "gr00t_system1")
-            return {"ok": False, "message": f"{owner} is not running (no service {client.srv_name})"}
+            return {"ok": False, "message": f"{owner} is not running (no service {self._resolved(client.srv_name)})"}
         try:
             return await self._wait(client.call_async(request), SERVICE_TIMEOUT_S)
         except asyncio.TimeoutError:
-            return {"ok": False, "message": f"no answer from {client.srv_name} within {SERVICE_TIMEOUT_S:g} s"}
+            return {"ok": False, "message": f"no answer from {self._resolved(client.srv_name)} within {SERVICE_TIMEOUT_S:g} s"}
+
+    def _resolved(self, name: str) -> str:
+        try:
+            return self.resolve_service_name(name)
+        except Exception:  # noqa: BLE001 - only for a message
+            return name
 
     async def _wait(self, ros_future: Any, timeout: float) -> Any:
         loop = asyncio.get_running_loop()
@@ -432,7 +444,8 @@ class ConsoleNode(Node):
 
     async def _instruct(self, text: str, timeout_s: float) -> dict[str, Any]:
         if not self.action_client.server_is_ready():
-            return {"ok": False, "message": f"gr00t_system1 is not running (no action server {self.stack.actions['execute_instruction']})"}
+            name = self._resolved(self.stack.actions["execute_instruction"])
+            return {"ok": False, "message": f"gr00t_system1 is not running (no action server {name})"}
         goal = ExecuteInstruction.Goal(instruction=text)
         goal.timeout.sec = int(timeout_s)
         goal.timeout.nanosec = int((timeout_s - int(timeout_s)) * 1e9)
@@ -503,6 +516,8 @@ def main(args: list[str] | None = None) -> None:
     # The web thread and the e-stop thread must get the interpreter quickly while the stream
     # callbacks run: a 1 ms switch interval instead of 5 ms, and one executor thread for the streams.
     sys.setswitchinterval(0.001)
+    if _EARLY_STOP.is_set():
+        return
     run_node(ConsoleNode, num_threads=1, args=args, startup_errors=(ConfigError, ValueError, OSError))
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -96,6 +97,33 @@ class Counters:
             pass
 
 
+class _CountingHandler(logging.Handler):
+    """aiohttp's own reports of malformed requests (bad request lines, missing Host, oversize
+    headers: logged with tracebacks by `aiohttp.server`) become counted, throttled refusals."""
+
+    def __init__(self, counters: Counters) -> None:
+        super().__init__(logging.WARNING)
+        self.counters = counters
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            exc = record.exc_info[1] if record.exc_info else None
+            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}" if exc else \
+                record.getMessage().splitlines()[0][:160]
+            self.counters.refuse("bad_http", f"malformed request: {detail}")
+        except Exception:  # noqa: BLE001 - a log handler must not raise
+            pass
+
+
+def _route_aiohttp_logs(counters: Counters) -> None:
+    for name in ("aiohttp.server", "aiohttp.web", "aiohttp.websocket", "aiohttp.access"):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if isinstance(h, _CountingHandler)]:
+            logger.removeHandler(handler)
+        logger.addHandler(_CountingHandler(counters))
+        logger.propagate = False
+
+
 class _Bucket:
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
@@ -146,6 +174,7 @@ class ConsoleServer:
         self._static = {name: (_read_static(path), ctype) for name, (path, ctype) in STATIC_FILES.items()}
         self._index = _read_static("index.html")
         self._loopback = _is_loopback(config.host)
+        _route_aiohttp_logs(self.counters)
         self.app = self._make_app()
 
     # ------------------------------------------------------------------ set-up
@@ -196,11 +225,10 @@ class ConsoleServer:
             return _json({"ok": False, "message": "bad Host header"}, 421)
         try:
             response = await handler(request)
-        except web.HTTPException as exc:
+        except web.HTTPException as exc:  # 404, 405, 413 (body over client_max_size): answered in JSON
             if exc.status == 413:
                 self.counters.refuse("too_large", f"{request.method} {request.path[:100]}: body too large")
-            exc.headers.update(SECURITY_HEADERS)
-            raise
+            response = _json({"ok": False, "message": exc.reason}, exc.status)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bad request must never take the node down
