@@ -37,7 +37,7 @@ import torch
 from gr00t_description import StackConfig, load_stack
 from gr00t_eval.model_policy import measured_state
 from gr00t_policy.joint_states import ungroup_chunk
-from gr00t_policy.policy import GoalTokens, Gr00tPolicy
+from gr00t_policy.policy import GoalTokens, Gr00tPolicy, resolve_model_path
 from gr00t_sim import GR1TabletopSim, SimConfig
 from gr00t_sim.tasks import EVAL_SEED_START, EpisodeSpec, get_task
 from gr00t_sim.tasks.sim_binding import layout_of, render_episode_start
@@ -249,7 +249,8 @@ def grounding_readout(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, nargs="+", required=True, help="checkpoint directories")
+    parser.add_argument("--model", nargs="+", required=True,
+                        help="checkpoint directories or Hugging Face repo ids org/name[@revision] (Hub cache)")
     parser.add_argument("--pairs", type=int, default=10, help="scene pairs (default 10)")
     parser.add_argument("--episodes", type=int, default=20, help="episode starts per task for the arm choice")
     parser.add_argument("--draws", type=int, default=5, help="noise draws per episode start for the arm choice")
@@ -263,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = load_stack()
     results = []
     for model in args.model:
-        policy = Gr00tPolicy.from_pretrained(model)
+        policy = Gr00tPolicy.from_pretrained(resolve_model_path(model))
         result = {"model": str(model), **language_sensitivity(policy, stack, args.pairs, args.seed_start)}
         ratio = result["instruction_to_noise_ratio"]
         print(f"{model}: the instruction moves the last chunk step by {result['instruction_effect_rad']:.2e} rad, "

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..model.checkpoint import CheckpointError
 from ..model.configuration_gr00t_n1 import ConfigError
+from ..model.hub import resolve_model
 from ..training.grounding import GroundingConfig, pretrain_grounding
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--scenes", required=True, type=Path, help="training scenes (.npz, gr00t_sim.grounding_scenes)")
     parser.add_argument("--validation", required=True, type=Path, help="held-out scenes (.npz, other seeds)")
-    parser.add_argument("--base-model", required=True, type=Path, help="checkpoint directory to start from")
+    parser.add_argument("--base-model", required=True,
+                        help="checkpoint to start from: a directory or a Hugging Face repo id org/name[@revision]")
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--max-steps", type=int, default=d.max_steps)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("gr00t-pretrain-grounding")
     try:
         config = GroundingConfig(
-            scenes=args.scenes, validation=args.validation, base_model=args.base_model, output_dir=args.output_dir,
+            scenes=args.scenes, validation=args.validation, base_model=resolve_model(args.base_model),
+            output_dir=args.output_dir,
             max_steps=args.max_steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
             warmup_steps=args.warmup_steps, tune_visual=args.tune_visual, tune_llm=args.tune_llm,
             eval_every=args.eval_every, seed=args.seed, device=args.device,
