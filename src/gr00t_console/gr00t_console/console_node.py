@@ -58,6 +58,7 @@ from gr00t_console.state import OUTCOME_NAMES, STATE_NAMES, ConsoleState, StateC
 
 STACK_SECTION = "console"
 RECORDER_NODE = "gr00t_recorder"
+LEADER_NODE = "gr00t_leader_teleop"
 SERVICE_TIMEOUT_S = 5.0
 MAX_RECORDER_STATUS_BYTES = 65536
 ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
@@ -232,11 +233,21 @@ class ConsoleNode(Node):
         # The e-stop path on a node and executor thread of its own: the e-stop call and the controller
         # status it changes never wait behind the streams above in a busy executor (measured: the
         # click-to-ESTOPPED time in the browser went from up to ~340 ms to the bound below).
+        # use_global_arguments=False: a launcher's `-r __node:=gr00t_console` would rename it too.
         self._urgent = Node("gr00t_console_estop", namespace=self.get_namespace(), context=self.context,
-                            start_parameter_services=False)
+                            start_parameter_services=False, use_global_arguments=False)
+        # Controllers: System 1 (policy graphs) and the leader teleop (teleop graphs): the e-stop,
+        # reset, enable and disable go to every one that is running.
         self.clients_["estop"] = self._urgent.create_client(Trigger, services["estop"])
-        self._urgent.create_subscription(ControllerStatus, topics["controller_status"], self._on_controller_status,
-                                         LATCHED_QOS)
+        self.clients_["leader_estop"] = self._urgent.create_client(Trigger, f"{LEADER_NODE}/estop")
+        self.clients_["leader_reset_estop"] = self.create_client(Trigger, f"{LEADER_NODE}/reset_estop",
+                                                                 callback_group=group)
+        self.clients_["leader_set_enabled"] = self.create_client(SetEnabled, f"{LEADER_NODE}/set_enabled",
+                                                                 callback_group=group)
+        self._urgent.create_subscription(ControllerStatus, topics["controller_status"],
+                                         lambda m: self._on_controller_status(m, "gr00t_system1"), LATCHED_QOS)
+        self._urgent.create_subscription(ControllerStatus, f"{LEADER_NODE}/status",
+                                         lambda m: self._on_controller_status(m, LEADER_NODE), LATCHED_QOS)
         self._urgent_executor = SingleThreadedExecutor(context=self.context)
         self._urgent_executor.add_node(self._urgent)
         self._urgent_running = threading.Event()
@@ -356,9 +367,9 @@ class ConsoleNode(Node):
         if msg is not None:
             self.state.on_instruction(msg.instruction)
 
-    def _on_controller_status(self, msg: ControllerStatus) -> None:
+    def _on_controller_status(self, msg: ControllerStatus, source: str) -> None:
         self.state.on_controller_status(msg.state, msg.reason, list(msg.active_faults), msg.chunks_executed,
-                                        msg.command_rate, msg.dry_run)
+                                        msg.command_rate, msg.dry_run, source)
 
     def _on_recorder_status(self, msg: String) -> None:
         try:
@@ -376,16 +387,12 @@ class ConsoleNode(Node):
     async def execute(self, request: Request) -> dict[str, Any]:
         op = request.op
         if op == "estop":
-            return await self._trigger("estop")
+            return await self._on_controllers(("estop", "leader_estop"), Trigger.Request)
         if op == "reset_estop":
-            return await self._trigger("reset_estop")
+            return await self._on_controllers(("reset_estop", "leader_reset_estop"), Trigger.Request)
         if op in ("enable", "disable"):
-            req = SetEnabled.Request(enable=op == "enable", reason="console")
-            response = await self._call("set_enabled", req)
-            if isinstance(response, dict):
-                return response
-            state = STATE_NAMES.get(response.state, str(response.state))
-            return {"ok": bool(response.success), "message": f"{response.message} (state {state})".strip()}
+            return await self._on_controllers(("set_enabled", "leader_set_enabled"),
+                                              lambda: SetEnabled.Request(enable=op == "enable", reason="console"))
         if op == "instruct":
             return await self._instruct(request.args["text"], request.args.get("timeout_s", 0.0))
         if op == "stop":
@@ -399,6 +406,27 @@ class ConsoleNode(Node):
             service = {"success": "stop_success", "failure": "stop_failure", "discard": "cancel"}[request.args["outcome"]]
             return await self._trigger(service)
         return {"ok": False, "message": f"{op}: not a robot operation"}
+
+    async def _on_controllers(self, names: tuple[str, ...], make_request: Any) -> dict[str, Any]:
+        """Call the service on every controller that runs (System 1, the leader teleop); ok when all
+        of them said yes; "no controller is running" naming the services when none does."""
+        ready = [name for name in names if self.clients_[name].service_is_ready()]
+        if not ready:
+            missing = " or ".join(self._resolved(self.clients_[name].srv_name) for name in names)
+            return {"ok": False, "message": f"no controller is running (no service {missing})"}
+        results = await asyncio.gather(*(self._call(name, make_request()) for name in ready))
+        ok, parts = True, []
+        for name, response in zip(ready, results):
+            owner = LEADER_NODE if name.startswith("leader_") else "gr00t_system1"
+            if isinstance(response, dict):
+                ok, text = False, response["message"]
+            else:
+                ok = ok and bool(response.success)
+                text = response.message
+                if hasattr(response, "state"):
+                    text = f"{text} (state {STATE_NAMES.get(response.state, str(response.state))})".strip()
+            parts.append(f"{owner}: {text}" if len(ready) > 1 else text)
+        return {"ok": ok, "message": "; ".join(parts)}
 
     async def _trigger(self, name: str) -> dict[str, Any]:
         response = await self._call(name, Trigger.Request())

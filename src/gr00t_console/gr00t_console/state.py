@@ -80,6 +80,7 @@ class ConsoleState:
         self._measured, self._commanded = list(nan), list(nan)
         self._rates = {"chunks": RateMeter(), "camera": RateMeter(), "joint_states": RateMeter(window_s=1.0)}
         self.controller: dict[str, Any] | None = None
+        self._controllers: dict[str, dict[str, Any]] = {}
         self.controller_seq = 0
         self.action: dict[str, Any] | None = None
         self.instruction = ""
@@ -96,8 +97,11 @@ class ConsoleState:
 
     # ------------------------------------------------------------------ inputs (ROS threads)
     def on_controller_status(self, state: int, reason: str, faults: list[str], chunks_executed: int,
-                             command_rate: float, dry_run: bool) -> None:
+                             command_rate: float, dry_run: bool, source: str = "gr00t_system1") -> None:
+        """A controller's status. With several (System 1, the leader teleop) the page shows System 1's
+        while it has one, else the last one heard."""
         status = {
+            "source": clip(source, 64),
             "state": STATE_NAMES.get(int(state), f"UNKNOWN({int(state)})"),
             "reason": clip(reason),
             "faults": [clip(f, 100) for f in list(faults)[:MAX_FAULTS]],
@@ -106,10 +110,12 @@ class ConsoleState:
             "dry_run": bool(dry_run),
         }
         with self._lock:
-            urgent = self.controller is None or (self.controller["state"], self.controller["faults"]) != \
-                (status["state"], status["faults"])
-            status["since"] = self.controller["since"] if not urgent and self.controller else round(self.now(), 3)
-            self.controller = status
+            previous = self._controllers.get(source)
+            urgent = previous is None or (previous["state"], previous["faults"]) != (status["state"], status["faults"])
+            status["since"] = previous["since"] if not urgent and previous else round(self.now(), 3)
+            self._controllers[source] = status
+            if source == "gr00t_system1" or "gr00t_system1" not in self._controllers:
+                self.controller = status
             self.controller_seq += 1
             self.version += 1
         if urgent:

@@ -121,6 +121,7 @@
         window.gr00tConsole.estoppedSince = c.since;  // console clock: when the console got the status
       }
       $("controller-reason").textContent = c.reason || "";
+      $("controller-source").textContent = c.source || "";
       $("dry-run").classList.toggle("hidden", !c.dry_run);
       const faults = $("faults");
       faults.textContent = "";
