@@ -49,7 +49,7 @@ def _call(client, request, timeout_s: float = 30.0):
 
 
 def run_mode(stack, mode: str, seconds: float, episode_seconds: float) -> dict:
-    graph = Graph(build_graph(stack, "sim", GraphOptions(extra={"gr00t_system1": {"chunk_switch": mode}})), log=None)
+    graph = Graph(build_graph(stack, "sim", GraphOptions(extra={"gr00t_system1": {"chunk_switch": mode}}, console=False)), log=None)
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("chunk_switch_probe", context=context)

@@ -122,7 +122,7 @@ def main() -> int:
     stack = load_stack()
     period = 1.0 / stack.rates["command_hz"]
     node_log = args.node_log.open("w")
-    graph = Graph(build_graph(stack, "sim", GraphOptions()), log=node_log)
+    graph = Graph(build_graph(stack, "sim", GraphOptions(console=False)), log=node_log)
     rclpy.init()
     node = rclpy.create_node("gr00t_soak_probe")
     audit = CommandAudit(stack)

@@ -115,6 +115,7 @@ def record_demonstrations(
     layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
     options = GraphOptions(
         scripted_teleop=True,
+        console=False,  # a batch run: no browser console
         extra={
             RECORDER_NODE: {"output_dir": str(output_dir), "operator": "gr00t-record-demos (scripted demonstrator)"},
             LEADER_NODE: {"startup_ramp_s": float(startup_ramp_s), "enable_on_start": False},

@@ -40,7 +40,7 @@ def light_stack(tmp_path: Path) -> Path:
 
 
 def _light_specs(stack_path: Path) -> list[NodeSpec]:
-    options = GraphOptions(disabled=frozenset({"sim"}))
+    options = GraphOptions(disabled=frozenset({"sim"}), console=False)
     return build_graph(load_stack(stack_path), "teleop_sim", options)
 
 
