@@ -301,16 +301,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cycles", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0, help="for the random delays within a moment")
+    parser.add_argument("--moments", default=",".join(MOMENTS), help=f"comma-separated subset of {MOMENTS}")
+    parser.add_argument("--signals", default=",".join(SIGNALS), help=f"comma-separated subset of {SIGNALS}")
     parser.add_argument("--out", type=Path, help="write the report (JSON) here")
     args = parser.parse_args(argv)
+    moments, signals = args.moments.split(","), args.signals.split(",")
+    if not set(moments) <= set(MOMENTS) or not set(signals) <= set(SIGNALS):
+        parser.error(f"moments from {MOMENTS}, signals from {SIGNALS}")
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stopping this script stops the cycle's nodes too
+        signal.signal(sig, signal.default_int_handler)
     stack = load_stack()
     rng = random.Random(args.seed)
     cycles: list[dict[str, Any]] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gr00t-shutdown-cycles-") as tmp:
         for index in range(args.cycles):
-            moment = MOMENTS[index % len(MOMENTS)]
-            how = SIGNALS[(index // len(MOMENTS)) % len(SIGNALS)]
+            moment = moments[index % len(moments)]
+            how = signals[(index // len(moments)) % len(signals)]
             record = run_cycle(index, moment, how, stack, Path(tmp), rng)
             cycles.append(record)
             bad = {n: v["exit"] for n, v in record["nodes"].items() if v["exit"] != 0 or v["failure_line_count"]}
@@ -322,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         "what": "start/stop cycles of the sim graph (sim, System 2, System 1) + recorder; exits and failure "
                 "lines printed after the signal, per node (src/gr00t_bringup/benchmarks/shutdown_cycles.py)",
         "machine": {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg(), "python": platform.python_version()},
-        "moments": list(MOMENTS),
-        "signals": list(SIGNALS),
+        "moments": moments,
+        "signals": signals,
         "wall_time_s": round(time.monotonic() - started, 1),
         "summary": summary,
         "cycles": cycles,

@@ -10,7 +10,8 @@ in dependency order while the context is still valid:
    an active action (its client gets the result), closes files and joins its worker threads;
 2. the executor stops and its callbacks finish;
 3. `node.destroy_node()` (which may stop more threads, e.g. the simulator's);
-4. the context shuts down; the process exits 0.
+4. the context shuts down, later signals are ignored, and the process exits 0 (skipping Python's
+   final garbage collection, see `shutdown_context`).
 
 Repeated signals (a terminal's Ctrl-C plus launch's forwarded SIGINT, then SIGTERM) change nothing:
 the stop is already under way; a launcher that has waited long enough sends SIGKILL. A signal

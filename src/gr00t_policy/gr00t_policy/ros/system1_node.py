@@ -605,6 +605,11 @@ class System1Node(Node):
             previous.preempted = True  # read by its execute loop
         goal_handle.execute()
 
+    def _action_in_progress(self) -> bool:
+        """An execute callback is running, or the newest goal was accepted and has not ended yet."""
+        handle = self._active_goal_handle
+        return self._executing > 0 or (handle is not None and handle.is_active)
+
     def _execute_counted(self, goal_handle) -> ExecuteInstruction.Result:
         """The execute callback, counted so that `shutdown` can wait for running actions to end."""
         with self._lock:
@@ -644,7 +649,8 @@ class System1Node(Node):
         ok, reason = self._send_instruction(instruction, instruction_id)
         if not ok:
             goal_handle.abort()
-            return finish(ExecuteInstruction.Result.OUTCOME_REJECTED, reason)
+            stopped = ExecuteInstruction.Result.OUTCOME_ABORTED  # the node stopped, not the request
+            return finish(ExecuteInstruction.Result.OUTCOME_REJECTED if self._running else stopped, reason)
         feedback = ExecuteInstruction.Feedback()
         while self._running and self.context.ok():
             elapsed = now_seconds(self) - start
@@ -775,11 +781,12 @@ class System1Node(Node):
         then the command and inference threads end."""
         self._running = False
         deadline = time.monotonic() + _SHUTDOWN_ACTION_WAIT_S
-        had_action = self._executing > 0
-        while self._executing > 0 and time.monotonic() < deadline:
+        had_action = self._action_in_progress()
+        while self._action_in_progress() and time.monotonic() < deadline:
             time.sleep(0.02)
         if had_action:
-            # The result goes out from an executor task scheduled when the callback returned.
+            # The result goes out from executor tasks: the one scheduled when the callback returned,
+            # and the answer to a result request that may still be queued (a goal just accepted).
             time.sleep(_RESULT_SEND_GRACE_S)
         if self._command_thread is not None and self._command_thread.is_alive():
             self._command_thread.join(timeout=2.0)
