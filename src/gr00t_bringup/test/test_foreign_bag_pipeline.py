@@ -1,7 +1,8 @@
 """Someone else's recordings and a Hub model, end to end (issue 25): bags written the way
 `ros2 bag record` writes them on another robot's stack — their topic and joint names, JPEG-compressed
 camera, commands as JointTrajectory, several demonstrations in one MCAP bag with pauses between them
-and one in a sqlite3 bag, messages out of order — are converted with a mapping file, fine-tuned from
+and one in a sqlite3 bag, messages out of order — are converted with a mapping file into LeRobot's
+v3.0 layout, fine-tuned from
 a base model given as a Hugging Face repo id (offline, from a Hub cache the test builds), and the
 result, again as a repo id, runs in the System 2 / System 1 nodes on the simulator.
 
@@ -141,12 +142,15 @@ def test_foreign_bags_convert_finetune_from_a_hub_id_and_run_in_the_nodes(foreig
     add_to_hub_cache(root / "hf_cache", "acme/gr00t-random", REPO / "models" / "gr00t_random", "a" * 40)
 
     dataset = root / "dataset"
+    # LeRobot's v3.0 layout (test_demo_pipeline.py fine-tunes on the default GR00T v2.1 one).
     convert = run_tool("gr00t-convert", str(root / "bags"), "-o", str(dataset), "--mapping", str(root / "mapping.yaml"),
-                       "--workers", "2", "--quiet", env=env, timeout=300)
+                       "--format", "lerobot-v3", "--workers", "2", "--quiet", env=env, timeout=300)
+    import pyarrow.parquet as pq
+
     info = json.loads((dataset / "meta" / "info.json").read_text())
-    episodes = [json.loads(line) for line in (dataset / "meta" / "episodes.jsonl").read_text().splitlines()]
+    episodes = pq.read_table(dataset / "meta" / "episodes" / "chunk-000" / "file-000.parquet").to_pylist()
     # Two demonstrations from the MCAP session (split at the pause), one from the sqlite3 bag.
-    assert info["total_episodes"] == 3, convert.stdout
+    assert info["total_episodes"] == 3 and info["codebase_version"] == "v3.0", convert.stdout
     # Each demonstration's task is the one the operator's task topic carried when it started.
     assert [e["tasks"][0] for e in episodes] == json.loads((root / "instructions.json").read_text())
     assert info["features"]["observation.images.ego_view"]["shape"] == [224, 224, 3]

@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     io = parser.add_argument_group("data and model")
-    io.add_argument("--dataset", required=True, type=Path, help="GR00T LeRobot v2 dataset directory")
+    io.add_argument("--dataset", required=True, type=Path,
+                    help="dataset directory: GR00T LeRobot v2 (modality.json) or LeRobot v3.0 with modality.json")
     io.add_argument("--output-dir", required=True, type=Path, help="checkpoints, logs and the final model")
     base = io.add_mutually_exclusive_group(required=True)
     base.add_argument("--base-model", help="checkpoint to start from: a directory (HF layout) or a Hugging Face "
