@@ -14,7 +14,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         ("bin", glob("scripts/gr00t-*")),
     ],
-    install_requires=["setuptools", "aiohttp", "pillow", "numpy"],
+    install_requires=["setuptools", "aiohttp", "pillow", "numpy", "foxglove-sdk"],
     extras_require={"test": ["pytest", "hypothesis", "playwright"]},
     zip_safe=False,
     maintainer="gr00t-ros maintainers",
@@ -25,6 +25,7 @@ setup(
         "console_scripts": [
             "console_node = gr00t_console.console_node:main",
             "gr00t_operator = gr00t_console.operator:main",
+            "gr00t_foxglove = gr00t_console.foxglove_bridge:main",
         ]
     },
 )

@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the command started (imports, discovery)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "record" and (args.action == "start") != bool(args.text.strip()):
@@ -316,7 +323,9 @@ class Operator:
         if seen["controller"] is None:
             raise self.missing(SYSTEM1_NODE, "controller status on topic", topics["controller_status"])
         window_end = time.monotonic() + 1.0  # a second of chunks for the chunk rate
-        while time.monotonic() < window_end:
+        recorder_runs = (RECORDER_NODE, self.namespace) in set(self.node.get_node_names_and_namespaces())
+        # ... and, when a recorder runs, its (latched) status, which discovery may deliver later
+        while time.monotonic() < window_end or (recorder_runs and seen["recorder"] is None and time.monotonic() < deadline + 1.0):
             self._rclpy.spin_once(self.node, timeout_sec=0.05)
         while True:
             now = time.monotonic()

@@ -76,11 +76,13 @@ def test_status_once_as_json_and_watching(sim_graph):
     assert status["command_rate_hz"] >= 0 and "faults" in status and status["recorder"]["state"] == "idle"
     watch = subprocess.Popen(operator_cmd("status", "--watch", "--period", "0.5", "--json"), env=sim_graph.env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
+    assert watch.stdout is not None
+    first = watch.stdout.readline()  # the first status (after start-up and discovery)
+    time.sleep(3)
     watch.send_signal(signal.SIGINT)
     out, err = watch.communicate(timeout=30)
-    lines = [json.loads(line) for line in out.splitlines()]
-    assert len(lines) >= 3, (out, err)
+    lines = [json.loads(line) for line in (first + out).splitlines()]
+    assert len(lines) >= 3, (first, out, err)
     assert watch.returncode == 0, err  # Ctrl-C is how --watch ends
 
 
@@ -136,6 +138,19 @@ def test_stop_cancels_another_clients_action_and_clears_the_instruction(sim_grap
 
 
 def test_record_start_then_success_fail_discard(sim_graph):
+    # The policy runs meanwhile: an episode without joint commands would be kept as interrupted (exit 1).
+    policy = subprocess.Popen(operator_cmd("instruct", "touch the red cube", "--timeout", "120", "--quiet"),
+                              env=sim_graph.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert policy.stdout is not None and policy.stdout.readline().startswith("running:")
+        time.sleep(2)
+        _record_start_then_success_fail_discard(sim_graph)
+    finally:
+        policy.send_signal(signal.SIGINT)
+        policy.communicate(timeout=30)
+
+
+def _record_start_then_success_fail_discard(sim_graph):
     result = sim_graph.operator("record", "start", "touch the red cube")
     assert result.returncode == 0, result.stderr
     again = sim_graph.operator("record", "start", "touch the red cube")
@@ -156,6 +171,7 @@ def test_record_start_then_success_fail_discard(sim_graph):
     result = sim_graph.operator("record", "discard")
     assert result.returncode == 0 and "discarded" in result.stdout, result.stdout
     assert sim_graph.operator("record", "start", "touch the green cube").returncode == 0
+    time.sleep(1.5)
     result = sim_graph.operator("record", "stop")
     assert result.returncode == 0 and ": success" in result.stdout, result.stdout
     assert len([p for p in sim_graph.episodes_dir.iterdir() if p.is_dir()]) == 3  # the discarded one is gone
