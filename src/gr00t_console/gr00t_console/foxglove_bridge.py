@@ -22,7 +22,6 @@ Foxglove's own `foxglove_bridge` package serves the topics directly instead.
 from __future__ import annotations
 
 import argparse
-import posixpath
 import sys
 import time
 from pathlib import Path
@@ -61,24 +60,12 @@ def package_asset(uri: str, package_roots: dict[str, Path]) -> bytes | None:
 
 def robot_description(stack: Any) -> tuple[str, dict[str, Path]]:
     """(URDF text with meshes as package:// URIs, package name -> root), or ('', {}) without the URDF."""
+    from gr00t_description.robot_description import robot_description as describe
+
     try:
-        urdf_path = Path(stack.robot.urdf_path())
+        return describe(stack.robot)
     except Exception:  # noqa: BLE001 - the robot description package is optional here
         return "", {}
-    package = stack.robot.urdf_package
-    root = urdf_path.parents[len(Path(stack.robot.urdf_relative_path).parts) - 1]
-    text = urdf_path.read_text()
-    base = urdf_path.parent.relative_to(root)
-
-    import re
-
-    def to_package(match: re.Match) -> str:
-        name = match.group(1)
-        if "://" in name:
-            return match.group(0)
-        return f'filename="package://{package}/{posixpath.normpath((base / name).as_posix())}"'
-
-    return re.sub(r'filename="([^"]+)"', to_package, text), {package: root}
 
 
 def build_parser() -> argparse.ArgumentParser:

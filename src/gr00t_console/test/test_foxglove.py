@@ -110,3 +110,26 @@ def test_foxglove_clients_see_the_graph(sim_graph, tmp_path):
     assert "<robot" in found["robot_description"] and found["mesh_uri"].startswith("package://")
     assert found["assets"][1][0] == 0 and len(found["assets"][1][1]) > 1000  # the mesh
     assert found["assets"][2][0] != 0  # outside the package: refused
+
+
+def test_the_simulator_publishes_the_robot_description_latched(sim_graph):
+    """A late subscriber (transient local) gets the URDF with package:// mesh URIs, as RViz reads it."""
+    script = """
+import rclpy, sys
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+rclpy.init()
+node = rclpy.create_node("description_probe")
+got = []
+qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+node.create_subscription(String, "robot_description", lambda m: got.append(m.data), qos)
+end = __import__("time").monotonic() + 20
+while not got and __import__("time").monotonic() < end:
+    rclpy.spin_once(node, timeout_sec=0.1)
+print(got[0] if got else "")
+"""
+    result = subprocess.run([sys.executable, "-c", script], env=sim_graph.env, capture_output=True, text=True,
+                            timeout=60)
+    assert "<robot" in result.stdout, result.stderr[-2000:]
+    assert 'filename="package://fourier_robot_descriptions/' in result.stdout
+    assert 'filename="../' not in result.stdout

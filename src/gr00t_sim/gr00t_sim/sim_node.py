@@ -60,14 +60,16 @@ from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.time import Time
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from gr00t_description import load_stack
+from gr00t_description.robot_description import robot_description
 from gr00t_interfaces.msg import ObjectPlacement as ObjectPlacementMsg
 from gr00t_interfaces.srv import ResetEpisode
 from gr00t_policy.ros.common import InputLog
@@ -238,6 +240,10 @@ class SimNode(Node):
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(ResetEpisode, "~/reset_episode", self._on_reset_episode)
         self._scene_state_pub = self.create_publisher(JointState, "~/scene_state", reliable)
+        # The URDF the simulator is built from, for RViz and Foxglove (latched, like robot_state_publisher's).
+        self._description_pub = self.create_publisher(String, "robot_description", QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self._description_pub.publish(String(data=robot_description(self._stack.robot)[0]))
         self._layout = layout_of(self._sim)
         self._camera_info = self._make_camera_info()
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
