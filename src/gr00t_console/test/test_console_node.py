@@ -4,6 +4,7 @@ configuration with one line, and exits 0 on SIGINT/SIGTERM at any moment."""
 
 from __future__ import annotations
 
+import ast
 import json
 import signal
 import socket
@@ -20,13 +21,21 @@ from conftest import _executable, free_port, fresh_domain, ros_env
 pytestmark = pytest.mark.slow
 
 
+_ENVS: dict[int, dict[str, str]] = {}
+
+
+def process_env(process: subprocess.Popen) -> dict[str, str]:
+    return _ENVS[process.pid]
+
+
 def start(tmp_path: Path, *params: str, port: int | None = None) -> tuple[subprocess.Popen, int, Path]:
     port = port or free_port()
     token_file = tmp_path / f"token{port}"
     args = [sys.executable, _executable("gr00t_console", "console_node"), "--ros-args",
             "-p", f"port:={port}", "-p", f"token_file:={token_file}", *params]
-    process = subprocess.Popen(args, env=ros_env(fresh_domain()), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    env = ros_env(fresh_domain())
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _ENVS[process.pid] = env
     return process, port, token_file
 
 
@@ -155,3 +164,39 @@ def test_sigint_and_sigterm_at_any_moment_exit_0(tmp_path, sig, when):
     finally:
         if client is not None:
             client.close()
+
+
+DIAGNOSTICS_PROBE = """
+import rclpy, sys, time
+from diagnostic_msgs.msg import DiagnosticArray
+rclpy.init()
+node = rclpy.create_node("diagnostics_probe")
+found = {}
+def on(msg):
+    for status in msg.status:
+        if status.hardware_id == "gr00t_console":
+            found.update({kv.key: kv.value for kv in status.values}, level=int.from_bytes(status.level, "little"),
+                         message=status.message)
+node.create_subscription(DiagnosticArray, "/diagnostics", on, 10)
+end = time.monotonic() + 20
+while "refused_bad_token" not in found and time.monotonic() < end:
+    rclpy.spin_once(node, timeout_sec=0.1)
+print(repr(found))
+"""
+
+
+def test_refused_requests_are_counted_in_diagnostics(tmp_path):
+    process, port, _token_file = start(tmp_path)
+    try:
+        wait_serving(process, port)
+        for _ in range(3):
+            assert post(port, "/api/command", b'{"op": "enable"}', "wrong-token-wrong-token")[0] == 401
+        assert post(port, "/api/command", b'{"op": "fly"}')[0] == 400
+        env = {**process_env(process)}
+        result = subprocess.run([sys.executable, "-c", DIAGNOSTICS_PROBE], env=env, capture_output=True, text=True,
+                                timeout=60)
+        found = ast.literal_eval(result.stdout.strip() or "{}")
+        assert found.get("refused_bad_token") == "3" and found.get("refused_invalid") == "1", (found, result.stderr)
+        assert found["level"] == 1 and found["url"] == f"http://127.0.0.1:{port}/"
+    finally:
+        stop(process, signal.SIGINT)
