@@ -102,7 +102,7 @@ def _gr00t_launch(tmp_path: Path, *args: str) -> subprocess.Popen:
     assert executable, "gr00t-launch not on PATH: build the workspace and source install/setup.bash"
     (tmp_path / "tmp").mkdir(exist_ok=True)
     env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, executable, "teleop_sim", "--no-sim", "--quiet", *args],
+    return subprocess.Popen([sys.executable, executable, "teleop_sim", "--no-sim", "--no-console", "--quiet", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
 
