@@ -103,7 +103,7 @@ class Probe:
 @pytest.fixture
 def running_graph():
     stack = load_stack()
-    graph = Graph(build_graph(stack, "sim", GraphOptions()), log=None)
+    graph = Graph(build_graph(stack, "sim", GraphOptions(console=False)), log=None)
     probe = Probe(stack)
     try:
         probe.set_instruction("pick up the red cube")
