@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import _executable, free_port, fresh_domain, ros_env
+from console_testing import _executable, free_port, fresh_domain, ros_env
 
 pytestmark = pytest.mark.slow
 

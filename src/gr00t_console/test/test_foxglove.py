@@ -15,7 +15,7 @@ import time
 
 import aiohttp
 import pytest
-from conftest import free_port
+from console_testing import free_port
 
 from gr00t_console.foxglove_bridge import package_asset, positions_message
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import fresh_domain, ros_env
+from console_testing import fresh_domain, ros_env
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import free_port, fresh_domain, ros_env
+from console_testing import free_port, fresh_domain, ros_env
 
 pytestmark = pytest.mark.slow
 
