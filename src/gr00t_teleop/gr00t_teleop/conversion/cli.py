@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "episode split, joint renames (docs/bag_mapping.md)")
     parser.add_argument("--image-size", type=_image_size, default=None, metavar="WxH", help="resize camera frames")
     parser.add_argument("--time-source", choices=TIME_SOURCES, default="header",
-                        help="align streams by header stamps (default) or by bag receive times")
+                        help="align streams by header stamps (default) or by bag receive times "
+                        "(with --mapping: the mapping file's time_source)")
     parser.add_argument("--workers", type=int, default=max(1, min(4, (os.cpu_count() or 2) - 1)),
                         help="episodes converted in parallel (processes)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
