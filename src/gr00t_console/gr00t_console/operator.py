@@ -323,9 +323,13 @@ class Operator:
         if seen["controller"] is None:
             raise self.missing(SYSTEM1_NODE, "controller status on topic", topics["controller_status"])
         window_end = time.monotonic() + 1.0  # a second of chunks for the chunk rate
-        recorder_runs = (RECORDER_NODE, self.namespace) in set(self.node.get_node_names_and_namespaces())
         # ... and, when a recorder runs, its (latched) status, which discovery may deliver later
-        while time.monotonic() < window_end or (recorder_runs and seen["recorder"] is None and time.monotonic() < deadline + 1.0):
+        recorder_deadline = max(deadline, window_end) + 2.0
+        while True:
+            now = time.monotonic()
+            if now >= window_end and (seen["recorder"] is not None or now >= recorder_deadline
+                                      or (RECORDER_NODE, self.namespace) not in set(self.node.get_node_names_and_namespaces())):
+                break
             self._rclpy.spin_once(self.node, timeout_sec=0.05)
         while True:
             now = time.monotonic()
