@@ -24,10 +24,12 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
+from gr00t_description.robot_description import robot_description
 from gr00t_gr1_bridge.bridge_core import BridgeConfig, BridgeCore, BridgeState
 from gr00t_gr1_bridge.grx_client import FourierGrxRobot
 from gr00t_gr1_bridge.joint_map import FourierJointMap
@@ -97,6 +99,10 @@ class Gr1BridgeNode(Node):
             JointState, topics["joint_states"], QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         )
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # The robot's URDF for RViz and Foxglove (latched, like robot_state_publisher's).
+        self._description_pub = self.create_publisher(String, "robot_description", QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self._description_pub.publish(String(data=robot_description(robot_config)[0]))
         self.create_subscription(
             JointState, topics["joint_command"], self._on_joint_command,
             QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),

@@ -142,3 +142,15 @@ def test_dry_run_bridge_never_sends_or_switches_motors(graph_factory, fake_grx_s
     assert fake_grx_server.received_commands == []
     assert fake_grx_server.enable_requests == []
     assert graph.bridge.core.last_command_deg is not None  # computed, not sent
+
+
+def test_the_bridge_publishes_the_robot_description_latched(graph_factory):
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import String
+
+    graph = graph_factory(dry_run=True)
+    got: list[str] = []
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    graph.peer.create_subscription(String, "robot_description", lambda m: got.append(m.data), latched)
+    assert _wait_for(lambda: got, 10.0), "no robot_description for a late subscriber"
+    assert "<robot" in got[0] and 'filename="package://fourier_robot_descriptions/' in got[0]
