@@ -11,8 +11,10 @@ one (the Foxglove SDK's, `foxglove-sdk` on PyPI) fed from the graph's topics by 
                                 `/joint_states.position.right_elbow_pitch_joint`)
   /gr00t/controller_status      JSON {state, reason, faults, chunks_executed, command_rate, dry_run}
   /gr00t/action_chunk_times     JSON {t}: one message per action chunk (chunk boundaries)
-  /robot_description            JSON {"data": URDF}, sent to every client on connect; its meshes
-                                (`package://...`) are served by the server's asset handler
+  /robot_description            JSON {"data": URDF}, re-sent every 2 s; its meshes (`package://...`)
+                                are served by the server's asset handler
+  /tf                           foxglove.FrameTransforms: every URDF joint's parent -> child link
+                                transform at the measured joint positions (the 3-D robot moves)
 
 `docs/foxglove_layout.json` is a layout with the camera, joint plots, the controller status and
 the 3-D panel. Read-only: nothing from Foxglove reaches the robot. On a machine with ROS 2,
@@ -104,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _bridge_node(stack: Any, urdf: str, args: argparse.Namespace) -> Any:
     import foxglove
-    from foxglove.channels import RawImageChannel
-    from foxglove.messages import RawImage, Timestamp
+    from foxglove.channels import FrameTransformsChannel, RawImageChannel
+    from foxglove.messages import FrameTransform, FrameTransforms, Quaternion, RawImage, Timestamp, Vector3
+
+    from gr00t_console.urdf_frames import joint_transforms, parse_joints
     from gr00t_interfaces.msg import ActionChunk, ControllerStatus
     from gr00t_policy.ros.common import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
     from rclpy.node import Node
@@ -121,6 +125,8 @@ def _bridge_node(stack: Any, urdf: str, args: argparse.Namespace) -> Any:
             self._chunks = foxglove.Channel("/gr00t/action_chunk_times", schema={"type": "object"})
             self._joints = {key: foxglove.Channel(f"/{key}", schema=JSON_POSITION_SCHEMA)
                             for key in ("joint_states", "joint_command")}
+            self._urdf_joints = parse_joints(urdf) if urdf else []
+            self._tf = FrameTransformsChannel("/tf")
             self._cameras = {}
             for camera in stack.camera_topics().values():
                 name = "/" + self.resolve_topic_name(camera["image"]).lstrip("/")
@@ -155,7 +161,15 @@ def _bridge_node(stack: Any, urdf: str, args: argparse.Namespace) -> Any:
 
         def _on_joints(self, key: str, msg: Any) -> None:
             if self._due(key, args.joint_rate) and len(msg.name) == len(msg.position):
-                self._joints[key].log(positions_message(list(msg.name), list(msg.position)))
+                message = positions_message(list(msg.name), list(msg.position))
+                self._joints[key].log(message)
+                if key == "joint_states" and self._urdf_joints:
+                    stamp = Timestamp(sec=msg.header.stamp.sec, nsec=msg.header.stamp.nanosec)
+                    self._tf.log(FrameTransforms(transforms=[
+                        FrameTransform(timestamp=stamp, parent_frame_id=parent, child_frame_id=child,
+                                       translation=Vector3(x=t[0], y=t[1], z=t[2]),
+                                       rotation=Quaternion(x=r[0], y=r[1], z=r[2], w=r[3]))
+                        for parent, child, t, r in joint_transforms(self._urdf_joints, message["position"])]))
 
         def _on_status(self, msg: Any) -> None:
             self._status.log({"state": STATE_NAMES.get(msg.state, str(msg.state)), "reason": msg.reason,

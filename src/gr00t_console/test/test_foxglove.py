@@ -43,8 +43,8 @@ async def _session(url: str) -> dict:
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(url, protocols=["foxglove.sdk.v1"], max_msg_size=0) as ws:
             channels: dict[str, dict] = {}
-            deadline = time.monotonic() + 60
-            wanted = {"/gr00t/controller_status", "/joint_states", "/head_camera/image_raw", "/robot_description"}
+            deadline = time.monotonic() + 120
+            wanted = {"/gr00t/controller_status", "/joint_states", "/head_camera/image_raw", "/robot_description", "/tf"}
             subscribed: dict[int, str] = {}
             asset: bytes | None = None
             while time.monotonic() < deadline:
@@ -73,6 +73,7 @@ async def _session(url: str) -> dict:
                         request_id, status, length = struct.unpack_from("<IBI", msg.data, 1)
                         found.setdefault("assets", {})[request_id] = (status, msg.data[10 + length:])
                 else:
+                    found["ended"] = f"{msg.type}: {msg.data}"
                     break
                 if set(found["messages"]) >= wanted and "robot_description" not in found:
                     description = json.loads(found["messages"]["/robot_description"])["data"]
@@ -103,10 +104,12 @@ def test_foxglove_clients_see_the_graph(sim_graph, tmp_path):
     assert process.returncode == 0 and "Traceback" not in output, output
     channels = found["channels"]
     assert channels["/head_camera/image_raw"]["schemaName"] == "foxglove.RawImage", channels
+    assert channels["/tf"]["schemaName"] == "foxglove.FrameTransforms" and len(found["messages"]["/tf"]) > 1000
     status = json.loads(found["messages"]["/gr00t/controller_status"])
     assert status["state"] in ("DISABLED", "RAMPING", "RUNNING", "HOLDING", "ESTOPPED"), status
     positions = json.loads(found["messages"]["/joint_states"])["position"]
     assert "right_elbow_pitch_joint" in positions
+    assert "robot_description" in found, (sorted(found["messages"]), found.get("ended"), found.get("assets"))
     assert "<robot" in found["robot_description"] and found["mesh_uri"].startswith("package://")
     assert found["assets"][1][0] == 0 and len(found["assets"][1][1]) > 1000  # the mesh
     assert found["assets"][2][0] != 0  # outside the package: refused
@@ -133,3 +136,22 @@ print(got[0] if got else "")
     assert "<robot" in result.stdout, result.stderr[-2000:]
     assert 'filename="package://fourier_robot_descriptions/' in result.stdout
     assert 'filename="../' not in result.stdout
+
+
+def test_joint_transforms_follow_the_urdf():
+    import math
+
+    from gr00t_console.urdf_frames import joint_transforms, parse_joints
+
+    urdf = ('<robot name="r"><link name="a"/><link name="b"/><link name="c"/>'
+            '<joint name="j" type="revolute"><parent link="a"/><child link="b"/><origin xyz="0 0 1" rpy="0 0 0"/>'
+            '<axis xyz="0 0 1"/></joint><joint name="p" type="prismatic"><parent link="b"/><child link="c"/>'
+            '<origin xyz="0 0 0" rpy="0 0 1.5707963267948966"/><axis xyz="1 0 0"/></joint>'
+            '<joint name="f" type="fixed"><parent link="c"/><child link="d"/><origin xyz="1 2 3"/></joint></robot>')
+    (a, b), (b2, c), (c2, d) = [(t[0], t[1]) for t in joint_transforms(parse_joints(urdf), {})]
+    assert (a, b, b2, c, c2, d) == ("a", "b", "b", "c", "c", "d")
+    revolute, prismatic, fixed = joint_transforms(parse_joints(urdf), {"j": math.pi / 2, "p": 2.0, "f": 5.0})
+    assert revolute[2] == (0.0, 0.0, 1.0) and revolute[3] == pytest.approx((0, 0, math.sqrt(0.5), math.sqrt(0.5)))
+    assert prismatic[2] == pytest.approx((0.0, 2.0, 0.0))  # along x rotated 90 degrees about z
+    assert fixed[2] == (1.0, 2.0, 3.0) and fixed[3] == pytest.approx((0, 0, 0, 1))
+    assert joint_transforms(parse_joints(urdf), {"j": float("nan")})[0][3] == pytest.approx((0, 0, 0, 1))
