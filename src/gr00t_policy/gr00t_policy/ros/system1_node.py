@@ -226,6 +226,7 @@ class System1Node(Node):
         self._converter = ImageConverter(max_bytes=self.input_checks.max_image_bytes)
         self._active_goal_handle = None
         self._executing = 0  # ExecuteInstruction callbacks running (under `_lock`)
+        self._goals_being_accepted = 0  # accepted, their accepted-callback still to run (under `_lock`)
 
         topics = self.stack.topics
         self.create_subscription(JointState, topics["joint_states"], self._on_joint_state, SENSOR_QOS)
@@ -596,19 +597,25 @@ class System1Node(Node):
         if self.supervisor.state == ControllerStatus.STATE_ESTOPPED:
             self._input_log.error("rejected_execute_instruction_goals", "ExecuteInstruction rejected: e-stop latched")
             return GoalResponse.REJECT
+        with self._lock:  # `shutdown` sets `_running` under this lock: it sees this goal, or it is refused
+            if not self._running:
+                return GoalResponse.REJECT
+            self._goals_being_accepted += 1
         return GoalResponse.ACCEPT
 
     def _on_goal_accepted(self, goal_handle) -> None:
         with self._lock:
             previous, self._active_goal_handle = self._active_goal_handle, goal_handle
+            self._goals_being_accepted -= 1
         if previous is not None and previous.is_active:
             previous.preempted = True  # read by its execute loop
         goal_handle.execute()
 
     def _action_in_progress(self) -> bool:
-        """An execute callback is running, or the newest goal was accepted and has not ended yet."""
+        """A goal is being accepted, an execute callback is running, or the newest goal was accepted
+        and has not ended yet (the client already holds an accepted goal: it must get a result)."""
         handle = self._active_goal_handle
-        return self._executing > 0 or (handle is not None and handle.is_active)
+        return self._goals_being_accepted > 0 or self._executing > 0 or (handle is not None and handle.is_active)
 
     def _execute_counted(self, goal_handle) -> ExecuteInstruction.Result:
         """The execute callback, counted so that `shutdown` can wait for running actions to end."""
@@ -779,7 +786,8 @@ class System1Node(Node):
         """Stop while the executor still spins and the context is valid (see `run_node`): a running
         ExecuteInstruction ends as aborted ("node shutting down") and its client gets the result,
         then the command and inference threads end."""
-        self._running = False
+        with self._lock:
+            self._running = False
         deadline = time.monotonic() + _SHUTDOWN_ACTION_WAIT_S
         had_action = self._action_in_progress()
         while self._action_in_progress() and time.monotonic() < deadline:
