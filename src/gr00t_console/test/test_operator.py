@@ -178,7 +178,7 @@ def _record_start_then_success_fail_discard(sim_graph):
 
 
 def test_another_namespace_is_named_in_the_error(sim_graph):
-    result = sim_graph.operator("--wait", "1", "--namespace", "robot1", "estop")
+    result = sim_graph.operator("--wait", "3", "--namespace", "robot1", "estop")  # time to discover the graph
     assert result.returncode == 3
     assert "gr00t_system1 is not running in namespace /robot1" in result.stderr
     assert "it runs in /: pass --namespace" in result.stderr, result.stderr
