@@ -150,6 +150,11 @@ def _check_command(words: list[str], where: str, synopsis: bool = False) -> None
             profiles = {p for service in services for p in service.get("profiles", [])}
             assert words[words.index("--profile") + 1] in profiles, where
         return
+    if head == "pytest" or words[:3] == ["python", "-m", "pytest"]:
+        paths = [word.split("::")[0] for word in words[1:] if not word.startswith("-") and word != "pytest" and word != "-m"]
+        for path in paths:
+            assert (REPO / path).exists(), f"{where}: {path}"
+        return
     if head == "python" and words[1].endswith(".py"):
         assert (REPO / words[1]).exists(), f"{where}: {words[1]}"
         return
