@@ -136,11 +136,11 @@ class Client:
                 return
 
     @staticmethod
-    def wait(future, timeout_s: float) -> Any:
+    def wait(future, timeout_s: float, what: str) -> Any:
         deadline = time.monotonic() + timeout_s
         while not future.done():
             if time.monotonic() > deadline:
-                raise TimeoutError
+                raise TimeoutError(f"no answer to {what} within {timeout_s:.0f} s")
             time.sleep(0.02)
         return future.result()
 
@@ -207,14 +207,15 @@ def _stop_cycle(index: int, moment: str, how: str, stack, nodes: list[NodeProces
         elif moment in ("action_start", "mid_action"):
             if not client.record_start.wait_for_service(timeout_sec=30.0):
                 raise RuntimeError("recorder start service not available")
-            started = client.wait(client.record_start.call_async(SetInstruction.Request(text="pick up the red cube")), 30.0)
+            started = client.wait(client.record_start.call_async(SetInstruction.Request(text="pick up the red cube")),
+                                  30.0, "the recorder's start")
             if not started.accepted:
                 raise RuntimeError(f"recording refused: {started.message}")
             if not client.action.wait_for_server(timeout_sec=30.0):
                 raise RuntimeError("ExecuteInstruction server not available")
             goal = ExecuteInstruction.Goal(instruction="pick up the red cube")
             goal.timeout.sec = 120
-            handle = client.wait(client.action.send_goal_async(goal), 30.0)
+            handle = client.wait(client.action.send_goal_async(goal), 30.0, "the goal")
             if not handle.accepted:
                 raise RuntimeError("goal rejected")
             result_future = handle.get_result_async()
@@ -250,7 +251,7 @@ def _stop_cycle(index: int, moment: str, how: str, stack, nodes: list[NodeProces
     record["stop_s"] = round(time.monotonic() - stopped_at, 2)
     if result_future is not None:
         try:
-            result = client.wait(result_future, 5.0).result
+            result = client.wait(result_future, 5.0, "the result").result
             record["action_result"] = {"outcome": int(result.outcome), "reason": result.reason}
         except TimeoutError:
             record["action_result"] = None
