@@ -24,131 +24,25 @@ import json
 import os
 import platform
 import random
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-import rclpy
 from gr00t_bringup.graph import GraphOptions, NodeSpec, build_graph
-from gr00t_bringup.processes import executable_path
+from gr00t_bringup.shutdown_probe import NodeProcess, ProbeClient, first_not_ready
 from gr00t_description import load_stack
 from gr00t_interfaces.action import ExecuteInstruction
-from gr00t_interfaces.msg import ActionChunk
 from gr00t_interfaces.srv import SetInstruction
-from rclpy.action import ActionClient
-from rclpy.executors import SingleThreadedExecutor
 
 MOMENTS = ("ready", "idle", "action_start", "mid_action")
 SIGNALS = ("ctrl_c", "ctrl_c_launch", "sigterm")
-READY = {
-    "sim_node": "GR1 tabletop sim:",
-    "system2_node": "System 2 ready",
-    "system1_node": "System 1 ready",
-    "console_node": "console at ",
-    "recorder_node": "recorder ready",
-}
-FAILURE_LINE = re.compile(r"\[(ERROR|FATAL)\]|Traceback|RCLError|Exception in thread|never retrieved")
 START_TIMEOUT_S = 180.0
 EXIT_TIMEOUT_S = 30.0
-
-
-class NodeProcess:
-    """One node; all of a cycle's nodes share one process group, as under a terminal."""
-
-    def __init__(self, spec: NodeSpec, params_dir: Path, process_group: int) -> None:
-        self.spec = spec
-        if spec.executable not in READY:
-            raise KeyError(f"{spec.executable}: no ready line known for this node; add it to READY")
-        params_file = params_dir / f"{spec.name}.yaml"
-        params_file.write_text(yaml.safe_dump({f"/{spec.name}": {"ros__parameters": spec.parameters}}))
-        command = [str(executable_path(spec.package, spec.executable)), "--ros-args",
-                   "-r", f"__node:={spec.name}", "--params-file", str(params_file)]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        bufsize=1, process_group=process_group,
-                                        env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        self.signal_line: int | None = None
-        self.signalled_at = 0.0
-        self.output_closed_at = 0.0  # ~ when it exited (its output ends then)
-        self._pump = threading.Thread(target=self._read, daemon=True)
-        self._pump.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-            if READY[self.spec.executable] in line:
-                self.ready.set()
-        self.output_closed_at = time.monotonic()
-
-    def mark_signal(self) -> None:
-        if self.signal_line is None:
-            self.signal_line = len(self.lines)
-            self.signalled_at = time.monotonic()
-
-    def finish(self) -> tuple[int | None, list[str]]:
-        try:
-            code: int | None = self.process.wait(timeout=EXIT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            code = None  # hung
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self._pump.join(timeout=5.0)
-        start = self.signal_line if self.signal_line is not None else 0
-        return code, [line.rstrip() for line in self.lines[start:] if FAILURE_LINE.search(line)]
-
-
-class Client:
-    """This script's ROS participant for one cycle: recorder start, the action, chunk counting."""
-
-    def __init__(self, stack) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("shutdown_cycles_client", context=self.context)
-        self.action = ActionClient(self.node, ExecuteInstruction, stack.actions["execute_instruction"])
-        self.record_start = self.node.create_client(SetInstruction, "/gr00t_recorder/start")
-        self.chunks = 0
-        self.node.create_subscription(ActionChunk, stack.topics["action_chunk"], self._on_chunk, 10)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _on_chunk(self, _msg: ActionChunk) -> None:
-        self.chunks += 1
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - the context is shutting down
-                return
-
-    @staticmethod
-    def wait(future, timeout_s: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no answer to {what} within {timeout_s:.0f} s")
-            time.sleep(0.02)
-        return future.result()
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=2.0)
 
 
 def bag_state(episodes: Path) -> str:
@@ -180,6 +74,7 @@ def run_cycle(index: int, moment: str, how: str, stack, workdir: Path, rng: rand
                       {**stack.node_parameters("recorder"), "output_dir": str(episodes)})]
     nodes: list[NodeProcess] = []
     for spec in specs:
+        # One process group for the cycle's nodes, as under a terminal: the first node leads it.
         nodes.append(NodeProcess(spec, workdir, process_group=nodes[0].process.pid if nodes else 0))
     pgid = nodes[0].process.pid
     try:
@@ -194,14 +89,13 @@ def run_cycle(index: int, moment: str, how: str, stack, workdir: Path, rng: rand
 
 def _stop_cycle(index: int, moment: str, how: str, stack, nodes: list[NodeProcess], pgid: int, episodes: Path,
                 rng: random.Random) -> dict[str, Any]:
-    client = Client(stack)
+    client = ProbeClient(stack, "shutdown_cycles_client")
     record: dict[str, Any] = {"cycle": index, "moment": moment, "signal": how}
     result_future = None
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        for node in nodes:
-            if not node.ready.wait(max(0.0, deadline - time.monotonic())):
-                raise RuntimeError(f"{node.spec.name} not up: {''.join(node.lines[-5:])}")
+        late = first_not_ready(nodes, START_TIMEOUT_S)
+        if late is not None:
+            raise RuntimeError(f"{late.spec.name} not up: {''.join(late.lines[-5:])}")
         if moment == "idle":
             time.sleep(rng.uniform(0.5, 2.0))
         elif moment in ("action_start", "mid_action"):
@@ -245,7 +139,8 @@ def _stop_cycle(index: int, moment: str, how: str, stack, nodes: list[NodeProces
     stopped_at = time.monotonic()
     record["nodes"] = {}
     for node in nodes:
-        code, failures = node.finish()
+        code = node.finish(EXIT_TIMEOUT_S)
+        failures = [line.rstrip() for line in node.failures_after_signal()]
         record["nodes"][node.spec.name] = {"exit": code, "exit_s": round(node.output_closed_at - node.signalled_at, 2),
                                            "failure_lines": failures[:5], "failure_line_count": len(failures)}
     record["stop_s"] = round(time.monotonic() - stopped_at, 2)
