@@ -11,6 +11,7 @@ import numpy as np
 from gr00t_description import StackConfig
 from gr00t_interfaces.action import ExecuteInstruction
 from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
+from gr00t_interfaces.srv import SetInstruction
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -81,6 +82,8 @@ class StackMonitor(Node):
         # Counted, not decoded: raw delivery keeps the monitor from competing for CPU with the graph.
         self.create_subscription(Image, first_camera["image"], self._on_image, qos_profile_sensor_data, raw=True)
         self.action_client = ActionClient(self, ExecuteInstruction, stack.actions["execute_instruction"])
+        # Only probed for readiness: System 1 hands an action's instruction to System 2 through it.
+        self.system2_instruction_client = self.create_client(SetInstruction, stack.services["set_instruction"])
 
     # wall-clock receive times: rates and jitter as the consumer sees them
     def _on_goal(self, msg: GoalTokens) -> None:

@@ -210,14 +210,24 @@ def run(args: argparse.Namespace, stack: StackConfig, specs: list[NodeSpec]) -> 
         # to wait for or send the instruction to.
         local_system1 = any(spec.name == "gr00t_system1" for spec in specs)
         instruction = instruction if local_system1 else ""
+        # System 1 gives an action's instruction to System 2 and refuses the goal if System 2's
+        # service is not up within 5 s: on a loaded machine System 2 may still be loading its model
+        # when System 1's action server appears.
+        local_system2 = any(spec.name == "gr00t_system2" for spec in specs)
+
+        def graph_up() -> bool:
+            return monitor.action_client.wait_for_server(timeout_sec=0.1) and (
+                not local_system2 or monitor.system2_instruction_client.wait_for_service(timeout_sec=0.1))
+
         deadline = time.monotonic() + args.startup_timeout
-        while local_system1 and not monitor.action_client.wait_for_server(timeout_sec=0.2):
+        while local_system1 and not graph_up():
             if stop.is_set():
                 raise RuntimeError("stopped before the graph was up")
             if node_failure := graph.supervise():
                 raise RuntimeError(f"{node_failure} during start-up")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"ExecuteInstruction server not available after {args.startup_timeout:.0f} s")
+                raise RuntimeError(f"ExecuteInstruction server or System 2's instruction service not available "
+                                   f"after {args.startup_timeout:.0f} s")
         if judge is not None:
             _reset_episode(monitor, graph, *episode)
             judge.start()
