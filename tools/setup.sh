@@ -71,4 +71,4 @@ fi
 echo "[setup] colcon build"
 colcon build --base-paths src --event-handlers console_direct- summary- \
   --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$ROOT/.venv/bin/python" >/dev/null
-echo "[setup] done: . .venv/bin/activate && . tools/ros_env.sh && . install/setup.bash"
+echo "[setup] done: run a command with tools/in_env.sh CMD, or in a shell: . .venv/bin/activate && . tools/ros_env.sh && . install/setup.sh"
