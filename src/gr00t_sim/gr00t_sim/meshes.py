@@ -1,7 +1,7 @@
 """Reading and decimating the GR-1's STL meshes (pure NumPy + fast-simplification).
 
 Fourier's GR1T2 meshes total 684 k faces; rendering them on a CPU runs at ~35 fps at 224x224,
-decimated 10x at ~167 fps (../shared/reference/mujoco_gr1_sim.md). Decimation runs once per
+decimated 10x at ~167 fps (measured on a CPU when the scene was built). Decimation runs once per
 cold build; the compiled model is cached (see `model_cache`).
 """
 

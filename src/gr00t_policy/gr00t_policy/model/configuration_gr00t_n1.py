@@ -2,7 +2,7 @@
 
 The field names follow the original code (NVIDIA/Isaac-GR00T at b51a5e8) and the GR00T-N1-2B
 ``config.json`` wherever one exists, so that a reader can check a value against the reference
-(``shared/reference/gr00t_n1_architecture.md`` §1-§4).
+(NVIDIA/Isaac-GR00T ``gr00t/model``, arXiv:2503.14734).
 
 Three sources can produce a :class:`Gr00tN1Config`:
 
@@ -11,7 +11,7 @@ Three sources can produce a :class:`Gr00tN1Config`:
   ``config.json`` does not describe the VLM (the original builds it from a vendored Eagle-2 config),
   so missing ``vision_cfg`` / ``llm_cfg`` sections fall back to the Eagle-2 shape; checkpoints we
   write carry them explicitly;
-* :meth:`Gr00tN1Config.from_parity_dict` -- ``shared/reference/parity/tiny_config.json``.
+* :meth:`Gr00tN1Config.from_parity_dict` -- ``src/gr00t_policy/test/data/reference/parity/tiny_config.json``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ TOKENIZER_DEMO = "demo"
 SUPPORTED_TOKENIZERS = (TOKENIZER_EAGLE2, TOKENIZER_DEMO)
 SUPPORTED_ATTN_IMPLEMENTATIONS = ("eager", "sdpa")
 
-# Identifies the tiny parity configuration format (shared/reference/parity/tiny_config.json).
+# Identifies the tiny parity configuration format (src/gr00t_policy/test/data/reference/parity/tiny_config.json).
 PARITY_CONFIG_SCHEMA = "gr00t_n1_tiny_parity_config/v1"
 
 
@@ -399,7 +399,7 @@ class Gr00tN1Config:
     # ------------------------------------------------------------------ tiny parity layout
     @classmethod
     def from_parity_dict(cls, data: dict[str, Any]) -> Gr00tN1Config:
-        """Parse ``shared/reference/parity/tiny_config.json`` (schema gr00t_n1_tiny_parity_config/v1)."""
+        """Parse ``src/gr00t_policy/test/data/reference/parity/tiny_config.json`` (schema gr00t_n1_tiny_parity_config/v1)."""
         _require(
             data.get("schema") == PARITY_CONFIG_SCHEMA,
             f"expected schema {PARITY_CONFIG_SCHEMA!r}, got {data.get('schema')!r}",

@@ -2,7 +2,7 @@
 
 State-dict keys equal the reference checkpoint's (``backbone.*``, ``action_head.*``; no ``model.``
 prefix), so ``Gr00tN1Model(get_preset("gr00t_n1_2b")).state_dict()`` lists exactly the 802 names
-and shapes of ``shared/reference/gr00t_n1_2b_state_dict.json``.
+and shapes of ``src/gr00t_policy/test/data/reference/gr00t_n1_2b_state_dict.json``.
 """
 
 from __future__ import annotations

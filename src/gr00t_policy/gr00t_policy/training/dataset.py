@@ -1,6 +1,6 @@
 """GR00T LeRobot v2 and LeRobot v3.0 datasets -> training windows for the flow-matching loss (no ROS).
 
-Layout (``shared/reference/datasets_and_recording.md`` §1, Isaac-GR00T ``gr00t/data/dataset.py``)::
+Layout (Isaac-GR00T's LeRobot-compatible data schema, Isaac-GR00T ``gr00t/data/dataset.py``)::
 
     meta/info.json  meta/episodes.jsonl  meta/tasks.jsonl  meta/modality.json  meta/stats.json
     data/chunk-000/episode_000000.parquet                      (observation.state, action, timestamp, ...)

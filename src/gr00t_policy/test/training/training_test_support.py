@@ -3,7 +3,7 @@
 A uniquely named module rather than conftest.py, so that `from … import` cannot pick up another test
 directory's conftest when several are collected in one run (the fixtures are in conftest.py).
 
-The layout follows ``shared/reference/datasets_and_recording.md`` §1 and this project's storage
+The layout follows Isaac-GR00T's LeRobot-compatible data schema and this project's storage
 order (§1.5 example: left_arm, right_arm, left_hand, right_hand, waist, neck = 32 dims). Episodes
 are smooth joint trajectories with ``action[t] = state[t + 1]`` (the last action repeats the last
 state), the relation a policy should learn; videos are tiny H.264 clips whose colour follows the

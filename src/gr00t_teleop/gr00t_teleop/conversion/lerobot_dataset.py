@@ -1,6 +1,6 @@
 """The GR00T flavour of a LeRobot v2.1 dataset: layout, metadata files, statistics, validation.
 
-Layout and field meanings: `../shared/reference/datasets_and_recording.md` §1 (Isaac-GR00T
+Layout and field meanings: Isaac-GR00T's `getting_started/LeRobot_compatible_data_schema.md` (Isaac-GR00T
 `getting_started/LeRobot_compatible_data_schema.md`, `gr00t/data/schema.py` at b51a5e8). Besides
 what Isaac-GR00T reads (modality.json, the annotation columns, stats.json with q01/q99), it carries
 what stock LeRobot's v2.1 layout has: a `frame_index` column and `meta/episodes_stats.jsonl`, so

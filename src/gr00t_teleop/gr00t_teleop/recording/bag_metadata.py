@@ -4,7 +4,7 @@ Why version 8 with integer QoS enums: Humble writes version 5 and parses `offere
 YAML *string* of integer enums; Jazzy writes version 9 (a YAML *list* of string enums) but still
 reads ≤ v8 the integer way; `rosbags` reads and writes only 8 and 9. Version 8 with integer-enum
 strings is the one form that Humble, Jazzy and rosbags all accept
-(`../shared/reference/datasets_and_recording.md` §3.3). The same QoS string must be in the MCAP
+(rosbag2's `metadata.yaml` format, as Humble, Jazzy and `rosbags` read it). The same QoS string must be in the MCAP
 channel metadata: `rosbags` yields zero messages, silently, when the two disagree.
 """
 
