@@ -66,7 +66,8 @@ def _wait_state(sim_graph, states: set[str], timeout: float = 15.0) -> str:
 
 
 def test_status_once_as_json_and_watching(sim_graph):
-    result = sim_graph.operator("status")
+    # --wait: time for the recorder's latched status to arrive on a loaded machine (seen missing at the default)
+    result = sim_graph.operator("--wait", "5", "status")
     assert result.returncode == 0, result.stderr
     assert "faults:" in result.stdout and "commands" in result.stdout and "recorder: idle" in result.stdout
     result = sim_graph.operator("status", "--json")
