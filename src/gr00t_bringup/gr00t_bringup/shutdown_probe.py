@@ -21,6 +21,7 @@ from typing import Any
 
 import rclpy
 import yaml
+from gr00t_description.node_main import spin_in_background
 from gr00t_interfaces.action import ExecuteInstruction
 from gr00t_interfaces.msg import ActionChunk
 from gr00t_interfaces.srv import SetInstruction
@@ -171,18 +172,10 @@ class ProbeClient:
         self.node.create_subscription(ActionChunk, stack.topics["action_chunk"], self._on_chunk, 10)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        self._thread = spin_in_background(self.executor, self.context, "shutdown_probe_spin")
 
     def _on_chunk(self, _msg: ActionChunk) -> None:
         self.chunks += 1
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - the context is shutting down
-                return
 
     @staticmethod
     def wait(future: Any, timeout_s: float, what: str) -> Any:

@@ -162,3 +162,22 @@ def spin_until_stopped(node: Any, stop: threading.Event, *, num_threads: int = 1
         executor.shutdown()
     if failure:
         raise failure[0]
+
+
+def spin_in_background(executor: Any, context: Any, name: str = "ros_client_spin") -> threading.Thread:
+    """A daemon thread spinning `executor` until `context` shuts down: the ROS side of a tool or test
+    client (its own context) that waits on futures from the main thread. An exception while the
+    context is going down ends the thread quietly; one while it is up is raised (a real error)."""
+
+    def spin() -> None:
+        while context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.05)
+            except Exception:  # noqa: BLE001 - re-raised unless the context is shutting down
+                if context.ok():
+                    raise
+                return
+
+    thread = threading.Thread(target=spin, name=name, daemon=True)
+    thread.start()
+    return thread

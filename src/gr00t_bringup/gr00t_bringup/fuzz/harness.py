@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from gr00t_description.node_main import spin_in_background
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
@@ -188,18 +189,9 @@ class Session:
         self.node = rclpy.create_node("gr00t_fuzzer", context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=3, context=self.context)
         self.executor.add_node(self.node)
-        self._spinner = threading.Thread(target=self._spin, daemon=True)
-        self._spinner.start()
+        self._spinner = spin_in_background(self.executor, self.context, "fuzz_session_spin")
         self.fuzzing: str | None = None  # the interface being fuzzed: the good-input feed skips it
         self.state: dict[str, Any] = {}  # profile-specific (publishers, latest outputs)
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - shutting down
-                if not self.context.ok():
-                    return
 
     def now_s(self) -> float:
         return self.node.get_clock().now().nanoseconds * 1e-9
