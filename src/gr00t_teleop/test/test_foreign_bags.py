@@ -6,6 +6,7 @@ and joint names, compressed images, commands as trajectories or bare arrays, no 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import av
 import numpy as np
@@ -251,3 +252,19 @@ def test_mapping_mistakes_and_damaged_bags_give_clear_errors(foreign_bags, tmp_p
                          "--mapping", write_mapping(tmp_path / "ok.yaml")])
     assert code == 1
     assert "session_a" in capsys.readouterr().err
+
+
+def convert_two_task_session(root: Path, fps: float) -> dict[str, Path]:
+    """One MCAP bag of two episodes whose task text comes from a topic, converted to both layouts
+    (format name -> dataset directory): the shared input of the LeRobot layout and loader tests."""
+    messages = session(0.0, 2.0) + session(5.0, 1.5)
+    messages += [Message("/task", "std_msgs/msg/String", T0, text("pick the pear")),
+                 Message("/task", "std_msgs/msg/String", T0 + 4 * 10**9, text("place the pear"))]
+    write_bag(root / "bags" / "session", sorted(messages, key=lambda m: m.log_time_ns), storage="mcap")
+    mapping = write_mapping(root / "mapping.yaml")
+    out = {}
+    for fmt in ("gr00t-v2", "lerobot-v3"):
+        out[fmt] = root / fmt
+        convert(ConversionConfig(inputs=(root / "bags",), output_dir=out[fmt], fps=fps, progress=False,
+                                 mapping=mapping, format=fmt))
+    return out

@@ -14,10 +14,8 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from foreign_bag_support import Message, text, write_bag
-from test_foreign_bags import T0, session, write_mapping
+from test_foreign_bags import convert_two_task_session
 
-from gr00t_teleop.conversion import ConversionConfig, convert
 
 REPO = Path(__file__).resolve().parents[3]
 LEROBOT_PYTHON = Path(os.environ.get("GR00T_LEROBOT_PYTHON", REPO / ".venv-lerobot" / "bin" / "python"))
@@ -32,17 +30,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("lerobot")
-    messages = session(0.0, 2.0) + session(5.0, 1.5)
-    messages += [Message("/task", "std_msgs/msg/String", T0, text("pick the pear")),
-                 Message("/task", "std_msgs/msg/String", T0 + 4 * 10**9, text("place the pear"))]
-    write_bag(root / "bags" / "session", sorted(messages, key=lambda m: m.log_time_ns), storage="mcap")
-    mapping = write_mapping(root / "mapping.yaml")
-    out = {}
-    for fmt in ("gr00t-v2", "lerobot-v3"):
-        out[fmt] = root / fmt
-        convert(ConversionConfig(inputs=(root / "bags",), output_dir=out[fmt], fps=FPS, progress=False,
-                                 mapping=mapping, format=fmt))
-    return out
+    return convert_two_task_session(root, FPS)
 
 
 def lerobot_view(layout_flag: str, dataset: Path, out: Path) -> tuple[dict, np.lib.npyio.NpzFile]:
