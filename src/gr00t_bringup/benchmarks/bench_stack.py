@@ -31,7 +31,7 @@ PUBLISHER = r"""
 import sys, time
 import rclpy
 from gr00t_interfaces.msg import GoalTokens
-from gr00t_policy.ros.common import LATEST_RELIABLE_QOS
+from gr00t_description.ros.qos import LATEST_RELIABLE_QOS
 tokens, width, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 rclpy.init()
 node = rclpy.create_node("goal_token_bench_publisher")
@@ -72,7 +72,7 @@ def measure_stream(duration: float) -> dict:
 def measure_transport(tokens: int, width: int, count: int) -> dict:
     import rclpy
     from gr00t_interfaces.msg import GoalTokens
-    from gr00t_policy.ros.common import LATEST_RELIABLE_QOS
+    from gr00t_description.ros.qos import LATEST_RELIABLE_QOS
 
     rclpy.init()
     node = rclpy.create_node("goal_token_bench_subscriber")

@@ -21,7 +21,7 @@ from typing import Any
 
 import rclpy
 import yaml
-from gr00t_description.node_main import spin_in_background
+from gr00t_description.ros.node_main import spin_in_background
 from gr00t_interfaces.action import ExecuteInstruction
 from gr00t_interfaces.msg import ActionChunk
 from gr00t_interfaces.srv import SetInstruction

@@ -14,7 +14,7 @@ console is a convenience, it never takes the control graph down with it.
 
 from __future__ import annotations
 
-from gr00t_description.node_main import install_stop_handlers
+from gr00t_description.ros.node_main import install_stop_handlers
 
 # SIGINT/SIGTERM while the imports below run (rclpy, aiohttp: about a second on a loaded machine) end
 # the process with 0 at main(), not with a KeyboardInterrupt traceback.
@@ -34,14 +34,9 @@ from action_msgs.srv import CancelGoal
 from gr00t_interfaces.action import ExecuteInstruction
 from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
 from gr00t_interfaces.srv import SetEnabled, SetInstruction
-from gr00t_policy.ros.common import (
-    LATCHED_QOS,
-    LATEST_RELIABLE_QOS,
-    SENSOR_QOS,
-    DiagnosticsPublisher,
-    InputLog,
-    declare_stack,
-)
+from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog
+from gr00t_description.ros.parameters import declare_stack
+from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -539,7 +534,7 @@ class ConsoleNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     from gr00t_description import ConfigError
-    from gr00t_description.node_main import run_node
+    from gr00t_description.ros.node_main import run_node
 
     # The web thread and the e-stop thread must get the interpreter quickly while the stream
     # callbacks run: a 1 ms switch interval instead of 5 ms, and one executor thread for the streams.

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import foxglove
     from gr00t_description import load_stack
-    from gr00t_description.node_main import run_node
+    from gr00t_description.ros.node_main import run_node
 
     stack = load_stack(args.stack or None)
     urdf, roots = robot_description(stack)
@@ -111,7 +111,7 @@ def _bridge_node(stack: Any, urdf: str, args: argparse.Namespace) -> Any:
 
     from gr00t_console.urdf_frames import joint_transforms, parse_joints
     from gr00t_interfaces.msg import ActionChunk, ControllerStatus
-    from gr00t_policy.ros.common import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
+    from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
     from rclpy.node import Node
     from sensor_msgs.msg import Image, JointState
 

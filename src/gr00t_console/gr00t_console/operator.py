@@ -121,7 +121,7 @@ class Operator:
         self.stack = stack
         self.wait_s = wait_s
         self.namespace = "/" + namespace.strip("/") if namespace.strip("/") else "/"
-        from gr00t_description.node_main import init_without_signal_handlers
+        from gr00t_description.ros.node_main import init_without_signal_handlers
 
         # Without rclpy's signal handler: Ctrl-C is a KeyboardInterrupt here, and the context stays
         # valid to send the cancel of a running goal.
@@ -290,7 +290,7 @@ class Operator:
     # ------------------------------------------------------------------ status
     def status(self, watch: bool, period: float, as_json: bool) -> int:
         from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
-        from gr00t_policy.ros.common import LATCHED_QOS, LATEST_RELIABLE_QOS
+        from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS
         from std_msgs.msg import String
 
         seen: dict[str, Any] = {"controller": None, "instruction": None, "recorder": None}

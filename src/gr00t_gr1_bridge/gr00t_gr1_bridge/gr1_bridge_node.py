@@ -34,7 +34,8 @@ from gr00t_gr1_bridge.bridge_core import BridgeConfig, BridgeCore, BridgeState
 from gr00t_gr1_bridge.grx_client import FourierGrxRobot
 from gr00t_gr1_bridge.joint_map import FourierJointMap
 from gr00t_gr1_bridge.robot_interface import Gr1Robot
-from gr00t_policy.ros.common import InputLog, declare_config, declare_from_stack, declare_stack, parameter
+from gr00t_description.ros.diagnostics import InputLog
+from gr00t_description.ros.parameters import declare_config, declare_from_stack, declare_stack, parameter
 from gr00t_policy.safety import JointLimiter, LimiterConfig
 from gr00t_policy.safety.input_checks import PositionBounds
 
@@ -79,7 +80,7 @@ class Gr1BridgeNode(Node):
         robot_config = self.stack.robot
         self.joint_map = FourierJointMap.create(motor_order, robot_config.joint_names)
         limiter = JointLimiter.from_robot(robot_config, self.joint_map.controlled, limiter_config)
-        checks = declare_config(self, self.stack, STACK_SECTION, BridgeInputChecks)
+        checks = declare_config(self, self.stack, STACK_SECTION, BridgeInputChecks, reject_unknown=False)
         self.core = BridgeCore(
             self.joint_map, limiter, config, ignored_joints=robot_config.joint_names,
             position_bounds=PositionBounds.from_robot(
@@ -194,7 +195,7 @@ class Gr1BridgeNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    from gr00t_description.node_main import run_node
+    from gr00t_description.ros.node_main import run_node
 
     run_node(Gr1BridgeNode, args=args)  # destroy_node closes the robot connection before rclpy shuts down
 

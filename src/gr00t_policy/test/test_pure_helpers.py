@@ -57,7 +57,7 @@ def test_rate_meter_and_latency_stats():
 
 
 def test_input_log_logs_each_source_at_most_once_per_period_with_the_count():
-    from gr00t_policy.ros.common import InputLog
+    from gr00t_description.ros.diagnostics import InputLog
 
     class Logger:
         def __init__(self):

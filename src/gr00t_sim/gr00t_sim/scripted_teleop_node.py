@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from gr00t_interfaces.srv import StartDemonstration
-from gr00t_policy.ros.common import InputLog
+from gr00t_description.ros.diagnostics import InputLog
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -243,7 +243,7 @@ def main(args: list[str] | None = None) -> None:
     import sys
 
     from gr00t_description import ConfigError
-    from gr00t_description.node_main import run_node
+    from gr00t_description.ros.node_main import run_node
 
     run_node(
         ScriptedTeleopNode,

@@ -72,7 +72,7 @@ from gr00t_description import load_stack
 from gr00t_description.robot_description import robot_description
 from gr00t_interfaces.msg import ObjectPlacement as ObjectPlacementMsg
 from gr00t_interfaces.srv import ResetEpisode
-from gr00t_policy.ros.common import InputLog
+from gr00t_description.ros.diagnostics import InputLog
 from gr00t_sim.configuration_sim import SimConfig
 from gr00t_sim.pacing import RealtimePacer
 from gr00t_sim.scene import HEAD_CAMERA
@@ -724,7 +724,7 @@ def _next_tick(scheduled: float, period: float, now: float) -> float:
 
 
 def main(args: list[str] | None = None) -> None:
-    from gr00t_description.node_main import run_node
+    from gr00t_description.ros.node_main import run_node
 
     # Ctrl-C / SIGTERM stop it cleanly: destroy_node stops the physics and camera threads while the
     # context is still valid. A failure while running is a bug and keeps its traceback; bad

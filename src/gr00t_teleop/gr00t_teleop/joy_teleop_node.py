@@ -24,7 +24,8 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import DiagnosticsPublisher, InputLog, now_seconds, run_node
+from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog, now_seconds
+from gr00t_description.ros.node_main import run_node
 from gr00t_teleop.teleop.ik_teleop import IKTeleop, IKTeleopConfig, IKTeleopError
 from gr00t_teleop.teleop.joy_mapping import JoyCommand, JoyMapping, JoyMappingConfig, JoyMappingError
 

@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     from rclpy.utilities import remove_ros_args
 
-    from gr00t_description.node_main import init_without_signal_handlers, install_stop_handlers, shutdown_context
+    from gr00t_description.ros.node_main import init_without_signal_handlers, install_stop_handlers, shutdown_context
 
     args = parse_args(remove_ros_args(sys.argv)[1:] if argv is None else argv)
     if not sys.stdin.isatty():

@@ -19,15 +19,9 @@ from std_srvs.srv import Trigger
 
 from gr00t_description import load_stack
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.ros.common import (
-    DiagnosticsPublisher,
-    InputLog,
-    declare_config,
-    now_seconds,
-    parameter,
-    ros_log_callback,
-    run_node,
-)
+from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog, now_seconds, ros_log_callback
+from gr00t_description.ros.node_main import run_node
+from gr00t_description.ros.parameters import declare_config, parameter
 from gr00t_policy.safety.input_checks import PositionBounds, StampWindow, stamp_seconds
 from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
@@ -64,7 +58,7 @@ class LeaderTeleopNode(Node):
         robot = self.stack.robot
         self.mapping = LeaderMapping.from_config(robot.group_joints(groups), section.get("mapping", {}))
         self.joints = list(self.mapping.follower_joints)
-        checks = declare_config(self, self.stack, "leader_teleop", LeaderInputChecks)
+        checks = declare_config(self, self.stack, "leader_teleop", LeaderInputChecks, reject_unknown=False)
         skew = checks.max_stamp_skew_s
         self._leader_stamps = StampWindow(skew, skew + self.leader_timeout_s)
         self.joint_buffer = JointStateBuffer(

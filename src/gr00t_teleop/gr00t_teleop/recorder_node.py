@@ -38,7 +38,9 @@ from typing import Any
 
 from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens, Instruction
 from gr00t_interfaces.srv import SetInstruction
-from gr00t_policy.ros.common import LATCHED_QOS, DiagnosticsPublisher, InputLog, declare_from_stack, declare_stack
+from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog
+from gr00t_description.ros.parameters import declare_from_stack, declare_stack
+from gr00t_description.ros.qos import LATCHED_QOS
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -318,7 +320,7 @@ class RecorderNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    from gr00t_description.node_main import run_node
+    from gr00t_description.ros.node_main import run_node
 
     # On SIGINT/SIGTERM `shutdown()` closes the bag of an episode in progress: nothing is lost.
     run_node(RecorderNode, num_threads=3, args=args)

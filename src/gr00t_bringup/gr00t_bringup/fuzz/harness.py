@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from gr00t_description.node_main import spin_in_background
+from gr00t_description.ros.node_main import spin_in_background
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 

@@ -182,7 +182,7 @@ def good_goal_tokens() -> Any:
 
 def _system1_setup(session: Session) -> None:
     from gr00t_interfaces.msg import ControllerStatus
-    from gr00t_policy.ros.common import LATCHED_QOS
+    from gr00t_description.ros.qos import LATCHED_QOS
     from sensor_msgs.msg import JointState
 
     session.state["goal_msg"] = good_goal_tokens()
@@ -192,7 +192,7 @@ def _system1_setup(session: Session) -> None:
 
 def _system1_feed(session: Session) -> None:
     from gr00t_interfaces.msg import GoalTokens
-    from gr00t_policy.ros.common import LATEST_RELIABLE_QOS
+    from gr00t_description.ros.qos import LATEST_RELIABLE_QOS
 
     _feed_joint_states(session)
     _feed_image(session)
@@ -260,7 +260,7 @@ SYSTEM1 = NodeProfile(
 # ------------------------------------------------------------------ leader teleop
 def _leader_setup(session: Session) -> None:
     from gr00t_interfaces.msg import ControllerStatus
-    from gr00t_policy.ros.common import LATCHED_QOS
+    from gr00t_description.ros.qos import LATCHED_QOS
     from sensor_msgs.msg import JointState
 
     _watch(session, "commands", JointState, "/joint_command")

@@ -39,21 +39,11 @@ from gr00t_policy.execution import (
 )
 from gr00t_policy.instructions import InstructionRejected, new_instruction_id, normalize_instruction
 from gr00t_policy.metrics import LatencyStats, RateMeter
-from gr00t_policy.ros.common import (
-    LATCHED_QOS,
-    LATEST_RELIABLE_QOS,
-    SENSOR_QOS,
-    DiagnosticsPublisher,
-    InputLog,
-    declare_config,
-    declare_from_stack,
-    declare_stack,
-    load_node_policy,
-    now_seconds,
-    parameter,
-    ros_log_callback,
-    run_node,
-)
+from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog, now_seconds, ros_log_callback
+from gr00t_description.ros.node_main import run_node
+from gr00t_description.ros.parameters import declare_config, declare_from_stack, declare_stack, parameter
+from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
+from gr00t_policy.ros.policy_loading import load_node_policy
 from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError, group_positions, ungroup_chunk
 from gr00t_policy.ros.messages import (
@@ -132,7 +122,7 @@ class System1Node(Node):
         self.default_action_timeout_s = p("default_action_timeout_s", 30.0)
         self.max_instruction_bytes = p("max_instruction_bytes", 2048)
         status_period_s = p("status_period_s", 0.5)
-        self.input_checks = declare_config(self, self.stack, "system1", System1InputChecks)
+        self.input_checks = declare_config(self, self.stack, "system1", System1InputChecks, reject_unknown=False)
         skew = self.input_checks.max_stamp_skew_s
         # Behind the clock, each input may be as old as its own watchdog lets it be, plus the skew;
         # goal tokens carry their camera frame's stamp, which may lag the newest frame that long.

@@ -28,20 +28,11 @@ from gr00t_policy.instructions import (
     normalize_instruction,
 )
 from gr00t_policy.metrics import LatencyStats, RateMeter
-from gr00t_policy.ros.common import (
-    LATEST_RELIABLE_QOS,
-    LATCHED_QOS,
-    SENSOR_QOS,
-    DiagnosticsPublisher,
-    InputLog,
-    declare_config,
-    declare_from_stack,
-    declare_stack,
-    load_node_policy,
-    now_seconds,
-    parameter,
-    run_node,
-)
+from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog, now_seconds
+from gr00t_description.ros.node_main import run_node
+from gr00t_description.ros.parameters import declare_config, declare_from_stack, declare_stack, parameter
+from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
+from gr00t_policy.ros.policy_loading import load_node_policy
 from gr00t_policy.ros.image_conversion import ImageConversionError, ImageConverter
 from gr00t_policy.ros.messages import (
     TOKEN_DTYPES,
@@ -83,7 +74,7 @@ class System2Node(Node):
         self.max_image_age_s = declare_from_stack(self, self.stack, section, "max_image_age_s", 0.5)
         self.token_dtype = declare_from_stack(self, self.stack, section, "token_dtype", "float16")
         initial_instruction = declare_from_stack(self, self.stack, section, "instruction", "")
-        self.input_checks = declare_config(self, self.stack, section, System2InputChecks)
+        self.input_checks = declare_config(self, self.stack, section, System2InputChecks, reject_unknown=False)
         skew = self.input_checks.max_stamp_skew_s
         # A frame older than max_image_age_s is never used: reject it before converting it.
         self._frame_stamps = StampWindow(skew, skew + self.max_image_age_s)

@@ -16,7 +16,7 @@ from rclpy.parameter import Parameter
 from gr00t_interfaces.action import ExecuteInstruction
 from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
 from gr00t_interfaces.srv import SetEnabled, SetInstruction
-from gr00t_policy.ros.common import LATCHED_QOS, LATEST_RELIABLE_QOS
+from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS
 from gr00t_policy.ros.messages import encode_goal_tokens
 from gr00t_policy.ros.system1_node import System1Node
 from sensor_msgs.msg import JointState
@@ -367,7 +367,7 @@ def test_no_chunk_is_planned_from_an_ended_actions_goal(ros, system1):
 
 
 def test_goal_tokens_lagging_the_camera_are_treated_as_stale(ros, system1):
-    from gr00t_policy.ros.common import SENSOR_QOS
+    from gr00t_description.ros.qos import SENSOR_QOS
     from gr00t_policy.ros.image_conversion import rgb_to_image_fields
     from rclpy.duration import Duration
     from sensor_msgs.msg import Image
@@ -403,7 +403,7 @@ def test_goal_tokens_lagging_the_camera_are_treated_as_stale(ros, system1):
 
 def test_fused_mode_runs_backbone_and_head_per_chunk(ros, demo_policy):
     from gr00t_interfaces.msg import Instruction
-    from gr00t_policy.ros.common import SENSOR_QOS
+    from gr00t_description.ros.qos import SENSOR_QOS
     from gr00t_policy.ros.image_conversion import rgb_to_image_fields
     from sensor_msgs.msg import Image
 
@@ -548,7 +548,7 @@ def _call_service(ros, client, request):
 
 
 def test_a_camera_frame_from_the_future_neither_holds_nor_disables(ros, system1):
-    from gr00t_policy.ros.common import SENSOR_QOS
+    from gr00t_description.ros.qos import SENSOR_QOS
     from gr00t_policy.ros.image_conversion import rgb_to_image_fields
     from sensor_msgs.msg import Image
 

@@ -10,7 +10,7 @@ from rclpy.parameter import Parameter
 
 from gr00t_interfaces.msg import GoalTokens
 from gr00t_interfaces.srv import SetInstruction
-from gr00t_policy.ros.common import LATEST_RELIABLE_QOS, SENSOR_QOS
+from gr00t_description.ros.qos import LATEST_RELIABLE_QOS, SENSOR_QOS
 from gr00t_policy.ros.image_conversion import rgb_to_image_fields
 from gr00t_policy.ros.messages import decode_goal_tokens
 from gr00t_policy.ros.system2_node import System2Node
@@ -157,7 +157,7 @@ def _invalid_utf8_instruction() -> bytes:
 
 def test_an_instruction_that_was_not_utf8_is_rejected(ros, system2):
     from gr00t_interfaces.msg import Instruction
-    from gr00t_policy.ros.common import LATCHED_QOS
+    from gr00t_description.ros.qos import LATCHED_QOS
 
     node, client, camera, service, goals = system2
     publisher = client.create_publisher(Instruction, node.stack.topics["instruction"], LATCHED_QOS)
@@ -202,7 +202,7 @@ def _frame(stamp_s: float, size: int = 224) -> Image:
 def test_an_oversize_frame_is_rejected_before_any_copy(ros, system2):
     import tracemalloc
 
-    from gr00t_policy.ros.common import now_seconds
+    from gr00t_description.ros.diagnostics import now_seconds
 
     node, client, camera, service, goals = system2
     frame = _frame(now_seconds(node), size=4000)  # 48 MB of rgb8, as rclpy hands it over (array.array)
@@ -219,7 +219,7 @@ def test_an_oversize_frame_is_rejected_before_any_copy(ros, system2):
 
 
 def test_a_frame_stamped_far_ahead_is_rejected_and_good_frames_still_count(ros, system2):
-    from gr00t_policy.ros.common import now_seconds
+    from gr00t_description.ros.diagnostics import now_seconds
 
     node, client, camera, service, goals = system2
     node._on_image("ego_view", _frame(now_seconds(node) + 3600.0))
