@@ -11,8 +11,9 @@ one (the Foxglove SDK's, `foxglove-sdk` on PyPI) fed from the graph's topics by 
                                 `/joint_states.position.right_elbow_pitch_joint`)
   /gr00t/controller_status      JSON {state, reason, faults, chunks_executed, command_rate, dry_run}
   /gr00t/action_chunk_times     JSON {t}: one message per action chunk (chunk boundaries)
-  /robot_description            JSON {"data": URDF}, re-sent every 2 s; its meshes (`package://...`)
-                                are served by the server's asset handler
+  /robot_description            JSON {"data": URDF}, sent when a client subscribes (the protocol has no
+                                latching) and every 10 s; its meshes (`package://...`) are served by
+                                the server's asset handler
   /tf                           foxglove.FrameTransforms: every URDF joint's parent -> child link
                                 transform at the measured joint positions (the 3-D robot moves)
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,24 @@ JSON_STATUS_SCHEMA = {"type": "object", "properties": {
     "state": {"type": "string"}, "reason": {"type": "string"}, "faults": {"type": "array", "items": {"type": "string"}},
     "chunks_executed": {"type": "integer"}, "command_rate": {"type": "number"}, "dry_run": {"type": "boolean"}}}
 JSON_STRING_SCHEMA = {"type": "object", "properties": {"data": {"type": "string"}}}
+DESCRIPTION_TOPIC = "/robot_description"
+# A subscription to the description is answered by the next check; the periodic resend only covers
+# a message dropped for a client that fell behind (the server drops its oldest queued messages).
+DESCRIPTION_CHECK_PERIOD_S = 0.2
+DESCRIPTION_RESEND_PERIOD_S = 10.0
+
+
+class DescriptionSubscriptions:
+    """Foxglove server listener: notes that a client subscribed to the robot description.
+
+    The node sends it from its own timer, not from this callback, which runs on the server's thread."""
+
+    def __init__(self) -> None:
+        self.wanted = threading.Event()
+
+    def on_subscribe(self, _client: Any, channel: Any) -> None:
+        if channel.topic == DESCRIPTION_TOPIC:
+            self.wanted.set()
 STATE_NAMES = {0: "DISABLED", 1: "RAMPING", 2: "RUNNING", 3: "HOLDING", 4: "ESTOPPED"}
 MAX_ASSET_BYTES = 64 << 20
 
@@ -92,19 +112,20 @@ def main(argv: list[str] | None = None) -> int:
 
     stack = load_stack(args.stack or None)
     urdf, roots = robot_description(stack)
-    server = foxglove.start_server(name="gr00t-ros", host=args.host, port=args.port,
+    subscriptions = DescriptionSubscriptions()
+    server = foxglove.start_server(name="gr00t-ros", host=args.host, port=args.port, server_listener=subscriptions,
                                    asset_handler=lambda uri: package_asset(uri, roots))
     print(f"gr00t-foxglove: ws://{args.host}:{server.port} (Foxglove: Open connection -> Foxglove WebSocket)",
           flush=True)
     ros_args = ["--ros-args", "-r", f"__ns:=/{args.namespace.strip('/')}"] if args.namespace.strip("/") else None
     try:
-        run_node(lambda: _bridge_node(stack, urdf, args), args=ros_args)
+        run_node(lambda: _bridge_node(stack, urdf, subscriptions, args), args=ros_args)
     finally:
         server.stop()
     return 0
 
 
-def _bridge_node(stack: Any, urdf: str, args: argparse.Namespace) -> Any:
+def _bridge_node(stack: Any, urdf: str, subscriptions: DescriptionSubscriptions, args: argparse.Namespace) -> Any:
     import foxglove
     from foxglove.channels import FrameTransformsChannel, RawImageChannel
     from foxglove.messages import FrameTransform, FrameTransforms, Quaternion, RawImage, Timestamp, Vector3
@@ -120,7 +141,7 @@ def _bridge_node(stack: Any, urdf: str, args: argparse.Namespace) -> Any:
             super().__init__("gr00t_foxglove")
             self._last: dict[str, float] = {}
             topics = stack.topics
-            self._description = foxglove.Channel("/robot_description", schema=JSON_STRING_SCHEMA)
+            self._description = foxglove.Channel(DESCRIPTION_TOPIC, schema=JSON_STRING_SCHEMA)
             self._status = foxglove.Channel("/gr00t/controller_status", schema=JSON_STATUS_SCHEMA)
             self._chunks = foxglove.Channel("/gr00t/action_chunk_times", schema={"type": "object"})
             self._joints = {key: foxglove.Channel(f"/{key}", schema=JSON_POSITION_SCHEMA)
@@ -139,10 +160,17 @@ def _bridge_node(stack: Any, urdf: str, args: argparse.Namespace) -> Any:
             self.create_subscription(ControllerStatus, topics["controller_status"], self._on_status, LATCHED_QOS)
             self.create_subscription(ActionChunk, topics["action_chunk"],
                                      lambda _m: self._chunks.log({"t": time.time()}), LATEST_RELIABLE_QOS)
-            if urdf:  # re-sent every 2 s so a client that connects later gets it (no latching in the protocol)
+            if urdf:
                 self._urdf = urdf
-                self.create_timer(2.0, lambda: self._description.log({"data": self._urdf}))
-                self._description.log({"data": urdf})
+                self._description_sent = -float("inf")
+                self.create_timer(DESCRIPTION_CHECK_PERIOD_S, self._send_description)
+
+        def _send_description(self) -> None:
+            now = time.monotonic()
+            if subscriptions.wanted.is_set() or now - self._description_sent >= DESCRIPTION_RESEND_PERIOD_S:
+                subscriptions.wanted.clear()
+                self._description_sent = now
+                self._description.log({"data": self._urdf})
 
         def _due(self, key: str, rate: float) -> bool:
             now = time.monotonic()

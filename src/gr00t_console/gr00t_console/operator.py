@@ -35,6 +35,7 @@ SYSTEM2_NODE = "gr00t_system2"
 RECORD_SERVICES = {"stop": "stop_success", "success": "stop_success", "fail": "stop_failure", "discard": "cancel"}
 STATE_NAMES = {0: "DISABLED", 1: "RAMPING", 2: "RUNNING", 3: "HOLDING", 4: "ESTOPPED"}
 OUTCOME_NAMES = {0: "timeout_reached", 1: "canceled", 2: "preempted", 3: "aborted", 4: "rejected"}
+_NODE_DISCOVERY_GRACE_S = 2.0
 
 
 class OperatorError(Exception):
@@ -171,9 +172,20 @@ class Operator:
             return name
         return (self.namespace.rstrip("/") + "/" + name) if self.namespace != "/" else "/" + name
 
+    def _graph_nodes(self, owner: str) -> set[tuple[str, str]]:
+        """(name, namespace) of the nodes in the graph. Node names are discovered separately from
+        services and, on a loaded machine, later: wait up to 2 s more for `owner` before concluding
+        that it runs nowhere (which would send the user to start a graph that is already running)."""
+        deadline = time.monotonic() + _NODE_DISCOVERY_GRACE_S
+        while True:
+            nodes = set(self.node.get_node_names_and_namespaces())
+            if any(n == owner for n, _ in nodes) or time.monotonic() >= deadline:
+                return nodes
+            time.sleep(0.1)
+
     def missing(self, owner: str, what: str, name: str) -> OperatorError:
         """The 'graph not running' error: which node, and whether it runs without the interface."""
-        nodes = {(n, ns) for n, ns in self.node.get_node_names_and_namespaces()}
+        nodes = self._graph_nodes(owner)
         ns = self.namespace
         if (owner, ns) in nodes:
             text = f"{owner} is running in namespace {ns} but offers no {what} {self._resolved(name)}"

@@ -39,7 +39,8 @@ def test_only_package_files_are_served(tmp_path):
 
 
 async def _session(url: str) -> dict:
-    found: dict = {"messages": {}}
+    found: dict = {"messages": {}, "counts": {}}
+    start = time.monotonic()
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(url, protocols=["foxglove.sdk.v1"], max_msg_size=0) as ws:
             channels: dict[str, dict] = {}
@@ -68,7 +69,9 @@ async def _session(url: str) -> dict:
                     op = msg.data[0]
                     if op == 1:  # message data: subscription id, log time, payload
                         sub_id, _stamp = struct.unpack_from("<IQ", msg.data, 1)
-                        found["messages"].setdefault(subscribed.get(sub_id), msg.data[13:])
+                        topic = subscribed.get(sub_id)
+                        found["messages"].setdefault(topic, msg.data[13:])
+                        found["counts"][topic] = found["counts"].get(topic, 0) + 1
                     elif op == 4:  # fetch asset response: request id, status, error message, data
                         request_id, status, length = struct.unpack_from("<IBI", msg.data, 1)
                         found.setdefault("assets", {})[request_id] = (status, msg.data[10 + length:])
@@ -86,6 +89,7 @@ async def _session(url: str) -> dict:
                 if len(found.get("assets", {})) == 2:
                     break
             found["channels"] = channels
+            found["elapsed_s"] = round(time.monotonic() - start, 1)
     return found
 
 
@@ -112,7 +116,7 @@ def test_foxglove_clients_see_the_graph(sim_graph, tmp_path):
     assert status["state"] in ("DISABLED", "RAMPING", "RUNNING", "HOLDING", "ESTOPPED"), status
     positions = json.loads(found["messages"]["/joint_states"])["position"]
     assert "right_elbow_pitch_joint" in positions
-    assert "robot_description" in found, (sorted(found["messages"]), found.get("ended"), found.get("assets"))
+    assert "robot_description" in found, (found["counts"], found["elapsed_s"], found.get("ended"), found.get("assets"))
     assert "<robot" in found["robot_description"] and found["mesh_uri"].startswith("package://")
     assert found["assets"][1][0] == 0 and len(found["assets"][1][1]) > 1000  # the mesh
     assert found["assets"][2][0] != 0  # outside the package: refused
