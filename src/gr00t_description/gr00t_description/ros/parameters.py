@@ -192,6 +192,8 @@ def _descriptor(kind: Any, metadata: dict[str, Any]) -> Any:
     if origin is dict:
         description += " (a YAML mapping, as flow text)"
     constraints = f"one of {list(metadata['choices'])}" if metadata["choices"] else ""
+    if origin is list:
+        constraints = f"a list of {scalar.__name__}"
     ranges: dict[str, Any] = {}
     if metadata["range"] is not None and scalar in (int, float):
         low, high = metadata["range"]
@@ -200,9 +202,11 @@ def _descriptor(kind: Any, metadata: dict[str, Any]) -> Any:
         else:
             ranges["floating_point_range"] = [FloatingPointRange(from_value=float(low), to_value=float(high))]
         if origin is list:  # rclpy checks ranges of scalars only: say it, the node checks each element
-            constraints = f"each element in [{low}, {high}]"
+            constraints += f", each in [{low}, {high}]"
+    # rclpy types an empty list as a byte array, whatever the descriptor says, and would then refuse
+    # a list of strings from a params file: lists are declared dynamically typed, and checked here.
     return ParameterDescriptor(description=description, type=ros_type, additional_constraints=constraints,
-                               read_only=not metadata["dynamic"], **ranges)
+                               read_only=not metadata["dynamic"], dynamic_typing=origin is list, **ranges)
 
 
 def declare_from_stack(node: Any, stack: StackConfig, section: str, name: str, default: Any) -> Any:
