@@ -2,9 +2,12 @@
 tool, launch argument or message field breaks a test, not a user's first try.
 
 Fenced `bash` blocks are checked in full (each option and value parsed by the tool's own argument
-parser, without running it); the README's command table, whose cells are synopses with
+parser, without running it); the command table of docs/commands.md, whose cells are synopses with
 placeholders, is checked for the tool and each `--option` it names. A command this test has no rule
 for fails it: add the rule with the new documentation.
+
+The docs themselves are kept short and whole: the README fits on a few screens, and every file under
+docs/ is cited by some document (see `test_every_file_under_docs_is_cited`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import os
 import re
 import shlex
 from contextlib import contextmanager
@@ -24,11 +28,14 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 DOCUMENTS = sorted(
-    {REPO / "README.md", REPO / "models/README.md", REPO / "docker/README.md",
+    {REPO / "README.md", REPO / "CONTRIBUTING.md", REPO / "models/README.md", REPO / "docker/README.md",
      *REPO.glob("docs/**/*.md"), *REPO.glob("src/*/benchmarks/*.md")}
 )
 # Other projects' tools shown in the docs for what users run around the stack; not ours to check.
 EXTERNAL_TOOLS = {"colcon", "export", "ros2 security"}
+# The reference table of every tool, one synopsis per row (checked option by option).
+COMMAND_TABLE = "docs/commands.md"
+README_MAX_LINES = 150
 
 
 class _Parsed(Exception):
@@ -219,9 +226,8 @@ def _documented_commands() -> list[tuple[str, list[str], bool]]:
         name = str(document.relative_to(REPO))
         for command in _commands_in_blocks(text):
             found.append((f"{name}: {command}", shlex.split(command), False))
-        if document.name == "README.md" and document.parent == REPO:
-            table = text.split("## Commands", 1)[1].split("\n## ", 1)[0]
-            for cell in re.findall(r"^\| (.*?) \|", table, re.M)[2:]:
+        if name == COMMAND_TABLE:
+            for cell in re.findall(r"^\| (.*?) \|", text, re.M)[2:]:
                 for snippet in re.findall(r"`([^`]+)`", cell):
                     if snippet.startswith("$("):
                         continue
@@ -248,3 +254,40 @@ def test_docs_never_point_at_the_team_folder() -> None:
     """A user's clone has no team reference folder beside it: no document may send them there."""
     offenders = [str(d.relative_to(REPO)) for d in DOCUMENTS if re.search(r"\.\./shared\b", d.read_text(encoding="utf-8"))]
     assert not offenders
+
+
+def test_the_command_table_lists_the_tools() -> None:
+    tables = [c for c in COMMANDS if c[0].startswith(f"{COMMAND_TABLE} (table)")]
+    assert len(tables) > 15, f"{COMMAND_TABLE} lost its command table"
+
+
+def test_readme_is_short() -> None:
+    """The README is what a newcomer reads in five minutes; details live in docs/."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines (at most {README_MAX_LINES})"
+
+
+def test_every_file_under_docs_is_cited() -> None:
+    """Every file under docs/ (reports, images, layouts included) is cited, or it does not belong there.
+
+    The rule: a file counts as cited when its path relative to the repository, its path relative to
+    the citing document, or its file name appears in the text of README.md, CONTRIBUTING.md,
+    models/README.md, docker/README.md or a Markdown file under docs/ other than itself. Being read
+    by a test or written by a script alone is not enough: a report nobody quotes is named in
+    docs/benchmarks.md (the index of reports) or docs/experiments/ (the history), or deleted (git
+    history keeps it).
+    """
+    citing = {REPO / "README.md", REPO / "CONTRIBUTING.md", REPO / "models/README.md",
+              REPO / "docker/README.md", *REPO.glob("docs/**/*.md")}
+    texts = {doc: doc.read_text(encoding="utf-8") for doc in citing if doc.is_file()}
+    uncited = []
+    for path in sorted(p for p in (REPO / "docs").rglob("*") if p.is_file()):
+        names = {path.name, str(path.relative_to(REPO))}
+        if not any(doc != path and any(name in text for name in names | {_relative(path, doc)})
+                   for doc, text in texts.items()):
+            uncited.append(str(path.relative_to(REPO)))
+    assert not uncited, f"files under docs/ that no document cites: {uncited}"
+
+
+def _relative(path: Path, document: Path) -> str:
+    return os.path.relpath(path, document.parent)
