@@ -26,7 +26,7 @@ import json
 import os
 import sys
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,8 @@ from gr00t_interfaces.action import ExecuteInstruction
 from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
 from gr00t_interfaces.srv import SetEnabled, SetInstruction
 from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog
-from gr00t_description.ros.parameters import declare_stack
+from gr00t_description.ros.parameters import declare_config, declare_stack, parameter
 from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import SingleThreadedExecutor
@@ -59,61 +58,29 @@ MAX_RECORDER_STATUS_BYTES = 65536
 ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 
 
-def _param(description: str, low: float | None = None, high: float | None = None) -> dict[str, Any]:
-    return {"description": description, "range": (low, high)}
-
-
 @dataclass(frozen=True)
 class ConsoleConfig:
     """The console node's parameters (values: `nodes.console` of the stack YAML)."""
 
-    host: str = field(metadata=_param("address the web server listens on (127.0.0.1 = this machine only; "
-                                      "0.0.0.0 = every interface)"))
-    port: int = field(metadata=_param("TCP port of the web server (0 = any free port, logged)", 0, 65535))
-    token_file: str = field(metadata=_param("file holding the token that commands need; '' = generate one at start "
-                                            "and print it; a named file that does not exist is created (0600) "
-                                            "with a generated token"))
-    max_clients: int = field(metadata=_param("WebSocket connections at once", 1, 64))
-    max_request_bytes: int = field(metadata=_param("largest request (HTTP body or WebSocket message)", 256, 65536))
-    max_instruction_bytes: int = field(metadata=_param("longest instruction or task text (UTF-8 bytes)", 16, 8192))
-    requests_per_s: float = field(metadata=_param("requests per second a WebSocket client may sustain", 1.0, 1000.0))
-    push_rate_hz: float = field(metadata=_param("state pushes per second to each client (controller state "
-                                                "changes are pushed at once)", 1.0, 60.0))
-    camera_max_fps: float = field(metadata=_param("camera frames per second sent to each client", 0.5, 60.0))
-    jpeg_quality: int = field(metadata=_param("JPEG quality of the camera frames", 10, 95))
-    max_image_bytes: int = field(metadata=_param("larger camera frames are ignored (not encoded)", 1024, 100_000_000))
-    plot_rate_hz: float = field(metadata=_param("samples per second of the commanded/measured plot", 1.0, 200.0))
-    plot_window_s: float = field(metadata=_param("seconds of history in the plot", 1.0, 120.0))
-    default_group: str = field(metadata=_param("joint group plotted first (a group of the robot YAML)"))
-
-
-def declare_console_config(node: Node, values: dict[str, Any], section: str) -> ConsoleConfig:
-    """Every ConsoleConfig field as a parameter (description, range), values from the stack YAML."""
-    from gr00t_description import ConfigError
-
-    result: dict[str, Any] = {}
-    for f in fields(ConsoleConfig):
-        description = f.metadata["description"]
-        low, high = f.metadata["range"]
-        if f.name not in values:
-            raise ConfigError(f"nodes.{section}.{f.name} is missing from the stack YAML ({description})")
-        raw = values[f.name]
-        if f.type in ("int", int):
-            value: Any = int(raw)
-            descriptor = ParameterDescriptor(description=description, integer_range=[
-                IntegerRange(from_value=int(low), to_value=int(high), step=1)])
-        elif f.type in ("float", float):
-            value = float(raw)
-            descriptor = ParameterDescriptor(description=description, floating_point_range=[
-                FloatingPointRange(from_value=float(low), to_value=float(high))])
-        else:
-            value = "" if raw is None else str(raw)
-            descriptor = ParameterDescriptor(description=description)
-        try:
-            result[f.name] = node.declare_parameter(f.name, value, descriptor).value
-        except Exception as exc:  # InvalidParameterValueException: out of range
-            raise ConfigError(f"parameter {f.name} ({description}): {exc}") from exc
-    return ConsoleConfig(**result)
+    host: str = field(metadata=parameter("address the web server listens on (127.0.0.1 = this machine only; "
+                                         "0.0.0.0 = every interface)"))
+    port: int = field(metadata=parameter("TCP port of the web server (0 = any free port, logged)", 0, 65535))
+    token_file: str = field(metadata=parameter("file holding the token that commands need; '' = generate one at "
+                                               "start and print it; a named file that does not exist is created "
+                                               "(0600) with a generated token"))
+    max_clients: int = field(metadata=parameter("WebSocket connections at once", 1, 64))
+    max_request_bytes: int = field(metadata=parameter("largest request (HTTP body or WebSocket message)", 256, 65536))
+    max_instruction_bytes: int = field(metadata=parameter("longest instruction or task text (UTF-8 bytes)", 16, 8192))
+    requests_per_s: float = field(metadata=parameter("requests per second a WebSocket client may sustain", 1.0, 1000.0))
+    push_rate_hz: float = field(metadata=parameter("state pushes per second to each client (controller state "
+                                                   "changes are pushed at once)", 1.0, 60.0))
+    camera_max_fps: float = field(metadata=parameter("camera frames per second sent to each client", 0.5, 60.0))
+    jpeg_quality: int = field(metadata=parameter("JPEG quality of the camera frames", 10, 95))
+    max_image_bytes: int = field(metadata=parameter("larger camera frames are ignored (not encoded), bytes",
+                                                    1024, 100_000_000))
+    plot_rate_hz: float = field(metadata=parameter("samples per second of the commanded/measured plot", 1.0, 200.0))
+    plot_window_s: float = field(metadata=parameter("seconds of history in the plot", 1.0, 120.0))
+    default_group: str = field(metadata=parameter("joint group plotted first (a group of the robot YAML)"))
 
 
 def load_token(token_file: str) -> tuple[str, bool]:
@@ -162,7 +129,7 @@ class ConsoleNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("gr00t_console", **node_kwargs)
         self.stack = declare_stack(self)
-        self.config = declare_console_config(self, self.stack.nodes.get(STACK_SECTION, {}), STACK_SECTION)
+        self.config = declare_config(self, self.stack, STACK_SECTION, ConsoleConfig)
         robot = self.stack.robot
         if self.config.default_group not in robot.groups:
             from gr00t_description import ConfigError

@@ -12,8 +12,9 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
+from gr00t_interfaces.msg import ControllerStatus
+from gr00t_interfaces.srv import SetEnabled
 from sensor_msgs.msg import JointState
-from std_srvs.srv import SetBool
 
 from gr00t_gr1_bridge.gr1_bridge_node import Gr1BridgeNode
 from gr00t_gr1_bridge.grx_client import FourierGrxRobot
@@ -33,16 +34,16 @@ class _Graph:
         self.states: list[JointState] = []
         self.peer.create_subscription(JointState, "joint_states", self.states.append, 10)
         self.command_pub = self.peer.create_publisher(JointState, "joint_command", 1)
-        self.enable_client = self.peer.create_client(SetBool, "gr00t_gr1_bridge/set_enabled")
+        self.enable_client = self.peer.create_client(SetEnabled, "gr00t_gr1_bridge/set_enabled")
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.bridge)
         self.executor.add_node(self.peer)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
 
-    def set_enabled(self, enabled: bool) -> SetBool.Response:
+    def set_enabled(self, enabled: bool) -> SetEnabled.Response:
         assert self.enable_client.wait_for_service(timeout_sec=5.0)
-        future = self.enable_client.call_async(SetBool.Request(data=enabled))
+        future = self.enable_client.call_async(SetEnabled.Request(enable=enabled, reason="bridge test"))
         deadline = time.monotonic() + 5.0
         while not future.done() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -106,6 +107,7 @@ def test_armed_bridge_streams_limited_full_vectors_in_degrees_only_after_enable(
 
     response = graph.set_enabled(True)
     assert response.success, response.message
+    assert response.state == ControllerStatus.STATE_RUNNING
     assert fake_grx_server.enable_requests == ["ON"]
     graph.command(names, targets, duration_s=1.5)
     with fake_grx_server.lock:
@@ -131,6 +133,10 @@ def test_armed_bridge_streams_limited_full_vectors_in_degrees_only_after_enable(
     graph.command(names, [0.0, -0.5, -0.3], duration_s=0.3)
     assert len(fake_grx_server.received_commands) == count
     assert graph.bridge.core.state.name == "FAULT"
+    # Disabling answers in the same vocabulary as System 1's set_enabled.
+    response = graph.set_enabled(False)
+    assert response.success and response.state == ControllerStatus.STATE_DISABLED, response.message
+    assert "bridge test" in response.message
 
 
 def test_dry_run_bridge_never_sends_or_switches_motors(graph_factory, fake_grx_server):

@@ -15,54 +15,91 @@ logged (flood-proof), counted in /diagnostics and ignored; without a fresh Joy f
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import JointState, Joy
 from std_srvs.srv import Trigger
 
-from gr00t_description import load_stack
-from gr00t_policy.joint_states import JointStateBuffer, JointStateError
 from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog, now_seconds
 from gr00t_description.ros.node_main import run_node
+from gr00t_description.ros.parameters import declare_config, declare_stack, parameter
+from gr00t_description.ros.qos import LATEST_RELIABLE_QOS, SENSOR_QOS
+from gr00t_policy.joint_states import JointStateBuffer, JointStateError
 from gr00t_teleop.teleop.ik_teleop import IKTeleop, IKTeleopConfig, IKTeleopError
 from gr00t_teleop.teleop.joy_mapping import JoyCommand, JoyMapping, JoyMappingConfig, JoyMappingError
+
+STACK_SECTION = "joy_teleop"
+MAX_JOY_INDEX = 63  # axes and buttons of any gamepad (joy_linux reports at most a few dozen)
+_BUTTON = "index in sensor_msgs/Joy.buttons"
+
+
+@dataclass(frozen=True)
+class JoyTeleopConfig:
+    """The joy teleop's parameters (values: ``nodes.joy_teleop`` of the stack YAML)."""
+
+    joy_topic: str = field(metadata=parameter("the sensor_msgs/Joy topic (joy_linux, keyboard_joy)"))
+    rate_hz: float = field(metadata=parameter("IK steps and leader samples per second, Hz", 1.0, 500.0))
+    joy_timeout_s: float = field(metadata=parameter(
+        "no valid Joy for this long -> the palms stop (targets held), s", 0.01, 10.0))
+    joint_state_timeout_s: float = field(metadata=parameter(
+        "the IK starts from measured joint states at most this old, s", 0.005, 10.0))
+    start_side: str = field(metadata=parameter("arm driven first", choices=("left", "right")))
+    axes: list[int] = field(metadata=parameter(
+        "Joy axes (indices) -> palm x (forward), y (left), z (up) velocity", 0, MAX_JOY_INDEX))
+    axis_scales_m_s: list[float] = field(metadata=parameter(
+        "palm speed at full deflection per axis (negative inverts the axis), m/s", -2.0, 2.0))
+    deadzone: float = field(metadata=parameter("fraction of full deflection read as zero", 0.0, 0.95))
+    button_switch_arm: int = field(metadata=parameter(
+        f"{_BUTTON}: toggle the arm being driven", 0, MAX_JOY_INDEX))
+    button_open_hand: int = field(metadata=parameter(
+        f"{_BUTTON}: open the active hand while held", 0, MAX_JOY_INDEX))
+    button_close_hand: int = field(metadata=parameter(
+        f"{_BUTTON}: close the active hand while held", 0, MAX_JOY_INDEX))
+    button_home: int = field(metadata=parameter(
+        f"{_BUTTON}: both arms and hands back to the home pose", 0, MAX_JOY_INDEX))
+    workspace_min_m: list[float] = field(metadata=parameter(
+        "palm target box, lower corner (x, y, z) in the robot frame, m", -3.0, 3.0))
+    workspace_max_m: list[float] = field(metadata=parameter(
+        "palm target box, upper corner (x, y, z) in the robot frame, m", -3.0, 3.0))
+    max_target_lead_m: float = field(metadata=parameter(
+        "the palm target stops this far ahead of a palm that cannot follow, m", 0.001, 1.0))
+    home_speed_m_s: float = field(metadata=parameter("palm speed while homing, m/s", 0.01, 2.0))
+    hand_speed_per_s: float = field(metadata=parameter(
+        "hand closing/opening speed as a fraction of its open->closed range per second, 1/s", 0.01, 20.0))
+    max_joint_speed_rad_s: float = field(metadata=parameter("IK joint speed bound, rad/s", 0.01, 10.0))
 
 
 class JoyTeleopNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("gr00t_joy_teleop", **node_kwargs)
-        self.stack = load_stack(self.declare_parameter("stack_config", "").value or None)
-        section = self.stack.nodes.get("joy_teleop", {})
-        p = lambda name, default: self.declare_parameter(name, section.get(name, default)).value  # noqa: E731
-        defaults_map, defaults_ik = JoyMappingConfig(), IKTeleopConfig()
-        joy_topic = p("joy_topic", "joy")
+        self.stack = declare_stack(self)
+        config = declare_config(self, self.stack, STACK_SECTION, JoyTeleopConfig)
+        joy_topic = config.joy_topic
         # The leader teleop's input, read from its own section so the two cannot disagree.
-        leader_topic = p("leader_topic", self.stack.nodes.get("leader_teleop", {}).get("leader_topic", "leader/joint_states"))
-        self.rate_hz = float(p("rate_hz", 60.0))
-        self.joy_timeout_s = float(p("joy_timeout_s", 0.5))
-        self.joint_state_timeout_s = float(p("joint_state_timeout_s", 0.25))
-        mapping_config = JoyMappingConfig.from_dict(
-            {
-                "axes": p("axes", list(defaults_map.axes)),
-                "axis_scales_m_s": p("axis_scales_m_s", list(defaults_map.axis_scales_m_s)),
-                "deadzone": p("deadzone", defaults_map.deadzone),
-                "button_switch_arm": p("button_switch_arm", defaults_map.button_switch_arm),
-                "button_open_hand": p("button_open_hand", defaults_map.button_open_hand),
-                "button_close_hand": p("button_close_hand", defaults_map.button_close_hand),
-                "button_home": p("button_home", defaults_map.button_home),
-            }
+        leader_topic = self.stack.nodes["leader_teleop"]["leader_topic"]
+        self.rate_hz = config.rate_hz
+        self.joy_timeout_s = config.joy_timeout_s
+        self.joint_state_timeout_s = config.joint_state_timeout_s
+        mapping_config = JoyMappingConfig(
+            axes=tuple(config.axes),
+            axis_scales_m_s=tuple(config.axis_scales_m_s),
+            deadzone=config.deadzone,
+            button_switch_arm=config.button_switch_arm,
+            button_open_hand=config.button_open_hand,
+            button_close_hand=config.button_close_hand,
+            button_home=config.button_home,
         )
         ik_config = IKTeleopConfig(
             period_s=1.0 / self.rate_hz,
-            start_side=p("start_side", defaults_ik.start_side),
-            workspace_min_m=tuple(float(v) for v in p("workspace_min_m", list(defaults_ik.workspace_min_m))),
-            workspace_max_m=tuple(float(v) for v in p("workspace_max_m", list(defaults_ik.workspace_max_m))),
-            max_target_lead_m=float(p("max_target_lead_m", defaults_ik.max_target_lead_m)),
-            home_speed_m_s=float(p("home_speed_m_s", defaults_ik.home_speed_m_s)),
-            hand_speed_per_s=float(p("hand_speed_per_s", defaults_ik.hand_speed_per_s)),
-            max_joint_speed_rad_s=float(p("max_joint_speed_rad_s", defaults_ik.max_joint_speed_rad_s)),
+            start_side=config.start_side,
+            workspace_min_m=tuple(config.workspace_min_m),
+            workspace_max_m=tuple(config.workspace_max_m),
+            max_target_lead_m=config.max_target_lead_m,
+            home_speed_m_s=config.home_speed_m_s,
+            hand_speed_per_s=config.hand_speed_per_s,
+            max_joint_speed_rad_s=config.max_joint_speed_rad_s,
         )
         self.mapping = JoyMapping(mapping_config)
         self.teleop = self._build_teleop(ik_config)
@@ -74,9 +111,9 @@ class JoyTeleopNode(Node):
         self._command_time = -1.0
         self._resync = True
 
-        self.create_subscription(Joy, joy_topic, self._on_joy, qos_profile_sensor_data)
-        self.create_subscription(JointState, self.stack.topics["joint_states"], self._on_joint_state, qos_profile_sensor_data)
-        self.leader_pub = self.create_publisher(JointState, leader_topic, QoSProfile(depth=1))
+        self.create_subscription(Joy, joy_topic, self._on_joy, SENSOR_QOS)
+        self.create_subscription(JointState, self.stack.topics["joint_states"], self._on_joint_state, SENSOR_QOS)
+        self.leader_pub = self.create_publisher(JointState, leader_topic, LATEST_RELIABLE_QOS)
         self.create_service(Trigger, "~/resync", self._on_resync)
         self.create_timer(1.0 / self.rate_hz, self._on_tick)
         self._samples_published = 0

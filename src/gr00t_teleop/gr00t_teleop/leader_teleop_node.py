@@ -10,35 +10,62 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from gr00t_interfaces.msg import ControllerStatus
-from gr00t_interfaces.srv import SetEnabled
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
-from gr00t_description import load_stack
-from gr00t_policy.joint_states import JointStateBuffer, JointStateError
 from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog, now_seconds, ros_log_callback
 from gr00t_description.ros.node_main import run_node
-from gr00t_description.ros.parameters import declare_config, parameter
+from gr00t_description.ros.parameters import declare_config, declare_stack, parameter
+from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
+from gr00t_interfaces.msg import ControllerStatus
+from gr00t_interfaces.srv import SetEnabled
+from gr00t_policy.joint_states import JointStateBuffer, JointStateError
 from gr00t_policy.safety.input_checks import PositionBounds, StampWindow, stamp_seconds
 from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import SafetySupervisor, SupervisorConfig, SupervisorState
 from gr00t_teleop.teleop.leader_mapping import LeaderMapping, LeaderMappingError
 
+STACK_SECTION = "leader_teleop"
+
 
 @dataclass(frozen=True)
-class LeaderInputChecks:
-    """What the leader teleop accepts from its inputs (values: ``nodes.leader_teleop`` of the stack YAML)."""
+class LeaderTeleopConfig:
+    """The leader teleop's parameters (values: ``nodes.leader_teleop`` of the stack YAML)."""
 
+    leader_topic: str = field(metadata=parameter("the leader's sensor_msgs/JointState topic (relative: namespaced)"))
+    groups: list[str] = field(metadata=parameter(
+        "joint groups of the robot YAML the leader drives (their joints are the commanded follower joints)"))
+    mapping: dict = field(metadata=parameter(
+        "follower joint -> leader joint name or {source, scale, offset}; {} = the same names"))
+    leader_timeout_s: float = field(metadata=parameter(
+        "no leader sample for this long -> hold the pose, s", 0.01, 10.0))
+    joint_state_timeout_s: float = field(metadata=parameter(
+        "no joint state for this long -> hold at once (the safety layer is blind), s", 0.005, 10.0))
+    startup_ramp_s: float = field(metadata=parameter(
+        "minimum blend time from the measured pose to the leader on enable and resume, s", 0.0, 60.0))
+    ramp_max_velocity_rad_s: float = field(metadata=parameter(
+        "the ramp is lengthened so the joint furthest from the leader moves no faster than this on "
+        "average (0 = fixed duration), rad/s", 0.0, 10.0))
+    disable_after_s: float = field(metadata=parameter(
+        "holding for this long -> disabled (needs an explicit enable; 0 = never), s", 0.0, 3600.0))
+    resume_after_s: float = field(metadata=parameter(
+        "faults must stay clear this long before the stream resumes (no flapping), s", 0.0, 60.0))
+    restart_position_threshold_rad: float = field(metadata=parameter(
+        "measured pose this far from the last command: after a joint-state outage a controller restart "
+        "(re-ramp from the measured pose), otherwise a tracking-error hold (0 = neither check), rad", 0.0, 6.3))
+    tracking_error_timeout_s: float = field(metadata=parameter(
+        "how long such a gap (without an outage) lasts before the tracking-error hold, s", 0.0, 60.0))
+    enable_on_start: bool = field(metadata=parameter(
+        "enable the command stream at start-up (otherwise enable explicitly with ~/set_enabled)"))
+    dry_run: bool = field(metadata=parameter("compute the commands, publish none"))
     max_stamp_skew_s: float = field(metadata=parameter(
         "how far a joint-state or leader stamp may lie ahead of this node's clock, and behind it beyond "
-        "the input's timeout (0 = unstamped: receive time). Implausibly stamped samples are rejected",
+        "the input's timeout (0 = unstamped: receive time). Implausibly stamped samples are rejected, s",
         0.001, 60.0,
     ))
     joint_state_limit_margin_rad: float = field(metadata=parameter(
-        "joint states further than this outside a joint's URDF range are rejected as implausible",
+        "joint states further than this outside a joint's URDF range are rejected as implausible, rad",
         0.0, 3.2,
     ))
 
@@ -46,37 +73,36 @@ class LeaderInputChecks:
 class LeaderTeleopNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("gr00t_leader_teleop", **node_kwargs)
-        self.stack = load_stack(self.declare_parameter("stack_config", "").value or None)
-        section = self.stack.nodes.get("leader_teleop", {})
-        p = lambda name, default: self.declare_parameter(name, section.get(name, default)).value  # noqa: E731
-        leader_topic = p("leader_topic", "leader/joint_states")
-        groups = p("groups", ["left_arm", "right_arm", "left_hand", "right_hand"])
-        self.leader_timeout_s = p("leader_timeout_s", 0.2)
-        self.joint_state_timeout_s = p("joint_state_timeout_s", 0.25)
-        self.command_rate_hz = p("command_rate_hz", self.stack.rates["command_hz"])
-        dry_run = p("dry_run", False)
+        self.stack = declare_stack(self)
+        config = declare_config(self, self.stack, STACK_SECTION, LeaderTeleopConfig)
+        self.leader_timeout_s = config.leader_timeout_s
+        self.joint_state_timeout_s = config.joint_state_timeout_s
+        # The rate of every joint_command stream of the stack (System 1's too).
+        self.command_rate_hz = float(self.stack.rates["command_hz"])
         robot = self.stack.robot
-        self.mapping = LeaderMapping.from_config(robot.group_joints(groups), section.get("mapping", {}))
+        self.mapping = LeaderMapping.from_config(robot.group_joints(config.groups), config.mapping)
         self.joints = list(self.mapping.follower_joints)
-        checks = declare_config(self, self.stack, "leader_teleop", LeaderInputChecks, reject_unknown=False)
-        skew = checks.max_stamp_skew_s
+        skew = config.max_stamp_skew_s
         self._leader_stamps = StampWindow(skew, skew + self.leader_timeout_s)
         self.joint_buffer = JointStateBuffer(
             self.joints,
             stamp_window=StampWindow(skew, skew + self.joint_state_timeout_s),
-            position_bounds=PositionBounds.from_robot(robot, self.joints, checks.joint_state_limit_margin_rad),
+            position_bounds=PositionBounds.from_robot(robot, self.joints, config.joint_state_limit_margin_rad),
         )
         self.supervisor = SafetySupervisor(
             SupervisorConfig(
-                ramp_duration_s=p("startup_ramp_s", 1.0),
-                ramp_max_velocity_rad_s=p("ramp_max_velocity_rad_s", 0.5),
+                ramp_duration_s=config.startup_ramp_s,
+                ramp_max_velocity_rad_s=config.ramp_max_velocity_rad_s,
                 joint_state_timeout_s=self.joint_state_timeout_s,
                 goal_timeout_s=0.0,  # no goal tokens, chunks or inference in teleop: watchdogs off
                 chunk_timeout_s=0.0,
                 exhausted_timeout_s=0.0,
                 inference_timeout_s=0.0,
-                disable_after_s=p("disable_after_s", 30.0),
-                dry_run=dry_run,
+                disable_after_s=config.disable_after_s,
+                resume_after_s=config.resume_after_s,
+                restart_position_threshold_rad=config.restart_position_threshold_rad,
+                tracking_error_timeout_s=config.tracking_error_timeout_s,
+                dry_run=config.dry_run,
             ),
             JointLimiter.from_robot(robot, self.joints),
             log=ros_log_callback(self.get_logger()),
@@ -86,11 +112,10 @@ class LeaderTeleopNode(Node):
         self._leader_time = -1.0
 
         topics = self.stack.topics
-        self.create_subscription(JointState, leader_topic, self._on_leader, qos_profile_sensor_data)
-        self.create_subscription(JointState, topics["joint_states"], self._on_joint_state, qos_profile_sensor_data)
-        self.command_pub = self.create_publisher(JointState, topics["joint_command"], QoSProfile(depth=1))
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.status_pub = self.create_publisher(ControllerStatus, "~/status", latched)
+        self.create_subscription(JointState, config.leader_topic, self._on_leader, SENSOR_QOS)
+        self.create_subscription(JointState, topics["joint_states"], self._on_joint_state, SENSOR_QOS)
+        self.command_pub = self.create_publisher(JointState, topics["joint_command"], LATEST_RELIABLE_QOS)
+        self.status_pub = self.create_publisher(ControllerStatus, "~/status", LATCHED_QOS)
         self.create_service(SetEnabled, "~/set_enabled", self._on_set_enabled)
         self.create_service(Trigger, "~/estop", self._on_estop)
         self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
@@ -99,11 +124,11 @@ class LeaderTeleopNode(Node):
         self._commands_sent = 0
         self._input_log = InputLog(self.get_logger())
         DiagnosticsPublisher(self, "gr00t_leader_teleop", self._diagnostics)
-        if p("enable_on_start", False):
+        if config.enable_on_start:
             self.supervisor.enable(self._now(), "enable_on_start")
         self.get_logger().info(
-            f"leader teleop: {leader_topic} -> {topics['joint_command']} for {len(self.joints)} joints "
-            f"at {self.command_rate_hz:.0f} Hz (dry_run={dry_run})"
+            f"leader teleop: {config.leader_topic} -> {topics['joint_command']} for {len(self.joints)} joints "
+            f"at {self.command_rate_hz:.0f} Hz (dry_run={config.dry_run})"
         )
 
     def _now(self) -> float:
@@ -195,6 +220,7 @@ def main(args: list[str] | None = None) -> None:
     from gr00t_description import ConfigError
 
     run_node(LeaderTeleopNode, num_threads=2, args=args, startup_errors=(ConfigError, LeaderMappingError))
+
 
 if __name__ == "__main__":
     main()

@@ -14,15 +14,16 @@ is logged at most once per REJECTION_LOG_PERIOD_S and counted in /diagnostics (`
 
 Recorded topics: the stack YAML's `topics.<key>` for each key in the `topic_keys` parameter
 (`cameras` = every camera's image and camera_info). An episode stopped as a success with no message
-on a `required_topic_keys` topic (default joint_states, joint_command: what training needs) is kept
+on a `required_topic_keys` topic (joint_states, joint_command: what training needs) is kept
 as interrupted, with the reason, so gr00t-convert skips it. QoS, on purpose:
   sensors (joint states, images, camera info): BEST_EFFORT, depth 10 — matches best-effort drivers
       and reliable publishers alike; a little deeper than SensorDataQoS so an executor hiccup does
       not drop frames;
   streams (joint commands, action chunks, goal tokens): RELIABLE, depth 100 — the command actually
       sent is the training target, so none may be lost on the wire (System 1 publishes reliable);
-  latched (instruction, controller status): RELIABLE + TRANSIENT_LOCAL, depth 1 — the last value
-      is cached and written at the start of every episode, as `ros2 bag record` gets it on subscribe.
+  latched (instruction, controller status): LATCHED_QOS (RELIABLE + TRANSIENT_LOCAL, depth 1) — the
+      last value is cached and written at the start of every episode, as `ros2 bag record` gets it
+      on subscribe.
 Subscriptions are `raw=True`: callbacks get the CDR bytes as received (no deserialise/serialise
 round trip) and hand them to the writer thread; log time = the node clock on receipt (sim time
 under `use_sim_time`), publish time = the publisher's source timestamp.
@@ -32,23 +33,23 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens, Instruction
-from gr00t_interfaces.srv import SetInstruction
-from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog
-from gr00t_description.ros.parameters import declare_from_stack, declare_stack
-from gr00t_description.ros.qos import LATCHED_QOS
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog
+from gr00t_description.ros.parameters import declare_config, declare_stack, parameter
+from gr00t_description.ros.qos import LATCHED_QOS
+from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens, Instruction
+from gr00t_interfaces.srv import SetInstruction
 from gr00t_teleop.recording import (
     BagWriterConfig,
     EpisodeOutcome,
@@ -69,12 +70,7 @@ LATCHED = "latched"
 SUBSCRIPTION_QOS = {
     SENSOR: QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
     STREAM: QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE),
-    LATCHED: QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=1,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL,
-    ),
+    LATCHED: LATCHED_QOS,
 }
 
 # Stack topic key -> (message class, QoS class). `cameras` expands to every camera's topics.
@@ -86,8 +82,6 @@ RECORDABLE_TOPICS: dict[str, tuple[type, str]] = {
     "instruction": (Instruction, LATCHED),
     "controller_status": (ControllerStatus, LATCHED),
 }
-DEFAULT_TOPIC_KEYS = ["joint_states", "joint_command", "action_chunk", "instruction", "controller_status", "cameras"]
-REQUIRED_TOPIC_KEYS = ["joint_states", "joint_command"]  # gr00t-convert's states and actions
 MIB = 1 << 20
 DIAG_OK, DIAG_WARN, DIAG_ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 REJECTION_LOG_PERIOD_S = 2.0
@@ -144,37 +138,79 @@ class _TopicTap:
         self._node.recorder.record(self._topic.name, data, now_ns, info.get("source_timestamp") or None)
 
 
+STACK_SECTION = "recorder"
+_MB = "MiB"
+
+
+@dataclass(frozen=True)
+class RecorderNodeConfig:
+    """The recorder node's parameters (values: ``nodes.recorder`` of the stack YAML)."""
+
+    output_dir: str = field(metadata=parameter("directory of the episode bags (~ is expanded)"))
+    topic_keys: list[str] = field(metadata=parameter(
+        "stack topic keys to record: " + ", ".join([*RECORDABLE_TOPICS, "cameras"])
+        + " (cameras = every camera's image and camera_info)"))
+    required_topic_keys: list[str] = field(metadata=parameter(
+        "topic keys a successful episode needs at least one message of (else it is kept as interrupted): "
+        "what training needs"))
+    operator: str = field(metadata=parameter("operator written into every episode's metadata"))
+    calibration: str = field(metadata=parameter("calibration id or file of the robot, written into the metadata"))
+    compression: str = field(metadata=parameter("compression of each MCAP chunk", choices=("zstd", "lz4", "none")))
+    chunk_size_bytes: int = field(metadata=parameter(
+        "uncompressed size at which an MCAP chunk is written (a crash loses at most the chunk in progress), "
+        "bytes", 1024, 1 << 30))
+    flush_period_s: float = field(metadata=parameter(
+        "the open chunk is written at least this often, s", 0.01, 60.0))
+    fsync_period_s: float = field(metadata=parameter(
+        "data forced to the device this often (0 = never: then only a process crash is covered, not power "
+        "loss), s", 0.0, 600.0))
+    max_queue_mb: float = field(metadata=parameter(
+        f"writer back-pressure: beyond this much queued data incoming messages are dropped and counted, {_MB}",
+        1.0, 65536.0))
+    max_queue_messages: int = field(metadata=parameter(
+        "writer back-pressure: beyond this many queued messages incoming ones are dropped and counted",
+        1, 10_000_000))
+    min_free_disk_mb_to_start: float = field(metadata=parameter(
+        f"an episode is refused below this much free disk space, {_MB}", 0.0, 1e7))
+    min_free_disk_mb: float = field(metadata=parameter(
+        f"below this much free disk space while recording: stop, keep the bag, mark it interrupted, {_MB}",
+        0.0, 1e7))
+    disk_check_period_s: float = field(metadata=parameter("free disk space checked this often, s", 0.05, 60.0))
+    status_period_s: float = field(metadata=parameter(
+        "~/status published this often (and on every change), s", 0.01, 60.0))
+
+
 class RecorderNode(Node):
     def __init__(self, free_bytes: FreeBytesFn = disk_free_bytes, **node_kwargs: Any) -> None:
         super().__init__("gr00t_recorder", **node_kwargs)
         self.stack = declare_stack(self)
-        p = lambda name, default: declare_from_stack(self, self.stack, "recorder", name, default)  # noqa: E731
-        output_dir = Path(p("output_dir", "~/gr00t_episodes")).expanduser()
-        topic_keys = list(p("topic_keys", DEFAULT_TOPIC_KEYS))
+        params = declare_config(self, self.stack, STACK_SECTION, RecorderNodeConfig)
+        output_dir = Path(params.output_dir).expanduser()
+        topic_keys = list(params.topic_keys)
         # A "successful" episode without these is useless for training: it is kept as interrupted.
-        required_keys = list(p("required_topic_keys", REQUIRED_TOPIC_KEYS))
+        required_keys = list(params.required_topic_keys)
         if unknown := sorted(set(required_keys) - set(RECORDABLE_TOPICS)):
             raise ValueError(f"required_topic_keys: unknown key(s) {unknown}; choose from {sorted(RECORDABLE_TOPICS)}")
         queue = WriterQueueConfig(
-            max_queue_messages=p("max_queue_messages", 20_000),
-            max_queue_bytes=int(p("max_queue_mb", 256.0) * MIB),
-            flush_period_s=p("flush_period_s", 0.5),
-            fsync_period_s=p("fsync_period_s", 2.0),
-            disk_check_period_s=p("disk_check_period_s", 1.0),
-            min_free_bytes=int(p("min_free_disk_mb", 1024.0) * MIB),
+            max_queue_messages=params.max_queue_messages,
+            max_queue_bytes=int(params.max_queue_mb * MIB),
+            flush_period_s=params.flush_period_s,
+            fsync_period_s=params.fsync_period_s,
+            disk_check_period_s=params.disk_check_period_s,
+            min_free_bytes=int(params.min_free_disk_mb * MIB),
         )
         config = RecorderConfig(
             output_dir=output_dir,
             robot=self.stack.robot.name,
             embodiment_tag=self.stack.embodiment_tag,
             data_config=self.stack.data_config,
-            operator=p("operator", ""),
-            calibration=p("calibration", ""),
-            min_free_bytes_to_start=int(p("min_free_disk_mb_to_start", 2048.0) * MIB),
-            bag=BagWriterConfig(chunk_size_bytes=p("chunk_size_bytes", 1 << 20), compression=p("compression", "zstd")),
+            operator=params.operator,
+            calibration=params.calibration,
+            min_free_bytes_to_start=int(params.min_free_disk_mb_to_start * MIB),
+            bag=BagWriterConfig(chunk_size_bytes=params.chunk_size_bytes, compression=params.compression),
             queue=queue,
         )
-        status_period_s = p("status_period_s", 0.5)
+        status_period_s = params.status_period_s
         self._free_bytes = free_bytes
         self._refused = InputLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
 
@@ -320,10 +356,11 @@ class RecorderNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
+    from gr00t_description import ConfigError
     from gr00t_description.ros.node_main import run_node
 
     # On SIGINT/SIGTERM `shutdown()` closes the bag of an episode in progress: nothing is lost.
-    run_node(RecorderNode, num_threads=3, args=args)
+    run_node(RecorderNode, num_threads=3, args=args, startup_errors=(ConfigError, ValueError))
 
 
 if __name__ == "__main__":

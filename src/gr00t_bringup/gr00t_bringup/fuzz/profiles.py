@@ -471,17 +471,17 @@ def _robot_stack():
 
 
 def _bridge_recover(session: Session) -> str | None:
-    from std_srvs.srv import SetBool
+    from gr00t_interfaces.srv import SetEnabled
 
-    client = session.node.create_client(SetBool, "/gr00t_gr1_bridge/set_enabled")
+    client = session.node.create_client(SetEnabled, "/gr00t_gr1_bridge/set_enabled")
     # The bridge refuses to enable while the robot's joint states are older than 0.1 s, and on a
     # loaded machine one such gap right after the fuzzing is the machine, not a wedged node: the
     # node must accept the request again once states flow, within the recovery time.
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
-    response = session.call(client, SetBool.Request(data=True))
+    response = session.call(client, SetEnabled.Request(enable=True, reason="fuzz recovery"))
     while (response is None or not response.success) and time.monotonic() < deadline:
         time.sleep(0.5)
-        response = session.call(client, SetBool.Request(data=True))
+        response = session.call(client, SetEnabled.Request(enable=True, reason="fuzz recovery"))
     if response is None or not response.success:
         return f"set_enabled refused after the fuzzing: {response and response.message}"
     if not _count_grows(session, "joint_states_out", 20, RECOVERY_TIMEOUT_S):
