@@ -26,6 +26,7 @@ import numpy as np
 from gr00t_gr1_bridge.robot_interface import MotorState
 
 GRX_SITE_ENV = "GR00T_GRX_SITE"
+CLOSE_TIMEOUT_S = 3.0
 
 
 def import_fourier_grx_client() -> ModuleType:
@@ -97,7 +98,16 @@ class FourierGrxRobot:
         if not self._sent_any:
             self._client.server_connected = False  # skip abort(): it would publish a command
         client, self._client = self._client, None
-        client.close()
+        # A zenoh session closing while samples keep arriving can block (seen with the fake server
+        # at 200 Hz, and once in a bridge stopped right after start-up): bounded, so the node still
+        # exits before a launcher escalates to SIGKILL; the process ending closes the socket anyway.
+        closer = threading.Thread(target=client.close, name="grx_client_close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_TIMEOUT_S)
+        if closer.is_alive():
+            print(f"gr1 bridge: the fourier-grx-client session did not close within {CLOSE_TIMEOUT_S:g} s; "
+                  "leaving it to the process exit", file=sys.stderr)
+            return
         # fourier_grx_client's close() runs again from __del__ and is not idempotent: with the
         # undeclared publishers still listed it logs a traceback (AttributeError), and a client
         # still marked connected would send abort() again. Leave it nothing to do.
