@@ -98,7 +98,7 @@ class FakeInputs:
             self.goal_pub.publish(self.goal_msg)
 
     def state(self) -> int | None:
-        return self.node.supervisor.state
+        return self.node.runtime.state
 
     def stop(self) -> None:
         self._stop.set()
@@ -139,7 +139,7 @@ def _wait_published_fault(ros, inputs, fault, timeout=2.0) -> bool:
 
 def test_streams_limited_commands_by_name_and_publishes_chunks(ros, system1):
     node, inputs = system1
-    assert _wait_state(ros, inputs, RUNNING, 10.0), node.supervisor.reason
+    assert _wait_state(ros, inputs, RUNNING, 10.0), node.runtime.reason
     count = len(inputs.commands)
     time.sleep(1.0)
     received = inputs.commands[count:]
@@ -149,7 +149,7 @@ def test_streams_limited_commands_by_name_and_publishes_chunks(ros, system1):
     assert 30 <= len(received) <= 130
     robot = node.stack.robot
     for msg in received:
-        assert list(msg.name) == node.action_joints
+        assert list(msg.name) == node.runtime.action_joints
         for name, value in zip(msg.name, msg.position):
             assert robot.joints[name].lower - 1e-9 <= value <= robot.joints[name].upper + 1e-9
     assert len(inputs.chunks) >= 5
@@ -164,7 +164,7 @@ def test_a_new_fault_while_holding_is_published_at_once(ros, demo_policy):
     node = ros.add(System1Node(policy=demo_policy, context=ros.context, parameter_overrides=parameters))
     inputs = FakeInputs(ros, node, demo_policy)
     try:
-        assert _wait_state(ros, inputs, RUNNING, 10.0), node.supervisor.reason
+        assert _wait_state(ros, inputs, RUNNING, 10.0), node.runtime.reason
         inputs.send_goals = False
         assert ros.wait_for(lambda: inputs.status and inputs.status[-1].state == HOLDING, 3.0)
         assert "stale_joint_states" not in inputs.status[-1].active_faults
@@ -360,7 +360,7 @@ def test_no_chunk_is_planned_from_an_ended_actions_goal(ros, system1):
     chunks_after_end = len(inputs.chunks)
     time.sleep(1.0)
     assert len(inputs.chunks) == chunks_after_end
-    assert node._goal is None
+    assert not node.runtime.has_goal
     # The next action plans again once its own tokens arrive.
     assert run_action(1).chunks_executed > 0
     assert len(inputs.chunks) > chunks_after_end
@@ -395,7 +395,7 @@ def test_goal_tokens_lagging_the_camera_are_treated_as_stale(ros, system1):
         assert _wait_state(ros, inputs, HOLDING, 3.0)
         # Wait for the fault itself: a HOLDING seen first may have another cause (the fake robot
         # here does not follow the commands, which can raise a tracking_error hold on a slow machine).
-        assert ros.wait_for(lambda: "stale_goal_tokens" in node._last_faults, 3.0), node._last_faults
+        assert ros.wait_for(lambda: "stale_goal_tokens" in node.runtime.active_faults, 3.0), node.runtime.active_faults
     finally:
         stop.set()
         thread.join()
@@ -429,7 +429,7 @@ def test_fused_mode_runs_backbone_and_head_per_chunk(ros, demo_policy):
             frame.header.stamp = inputs.client.get_clock().now().to_msg()
             camera.publish(frame)
             time.sleep(0.05)
-        assert inputs.state() == RUNNING, node.supervisor.reason
+        assert inputs.state() == RUNNING, node.runtime.reason
         assert len(inputs.chunks) > 0 and inputs.chunks[-1].goal_sequence == 0  # no System 2 goal used
     finally:
         inputs.stop()
@@ -450,7 +450,7 @@ def test_onnxruntime_backend_drives_the_stream(ros, demo_policy, tmp_path):
     )
     inputs = FakeInputs(ros, node, demo_policy)
     try:
-        assert _wait_state(ros, inputs, RUNNING, 20.0), node.supervisor.reason
+        assert _wait_state(ros, inputs, RUNNING, 20.0), node.runtime.reason
         assert ros.wait_for(lambda: len(inputs.chunks) > 0, 5.0)
         assert inputs.chunks[-1].backend == "onnxruntime"
         assert any(tmp_path.rglob("*.onnx"))  # exported into the configured cache
@@ -479,7 +479,7 @@ def test_rtc_chunk_switching_runs_guided_sampling(ros, demo_policy):
     node.backend.predict_chunk = spy
     inputs = FakeInputs(ros, node, demo_policy)
     try:
-        assert _wait_state(ros, inputs, RUNNING, 15.0), node.supervisor.reason
+        assert _wait_state(ros, inputs, RUNNING, 15.0), node.runtime.reason
         assert ros.wait_for(lambda: sum(calls) >= 3, 10.0)  # chunks after the first are guided
         assert calls[0] is False
     finally:
@@ -501,7 +501,7 @@ def test_dtype_parameter_loads_the_model_in_that_precision(ros, demo_policy):
     assert {p.dtype for p in node.policy.model.parameters()} == {torch.bfloat16}
     inputs = FakeInputs(ros, node, demo_policy)
     try:
-        assert _wait_state(ros, inputs, RUNNING, 20.0), node.supervisor.reason
+        assert _wait_state(ros, inputs, RUNNING, 20.0), node.runtime.reason
         assert ros.wait_for(lambda: len(inputs.chunks) > 0 and len(inputs.commands) > 10, 10.0)
         assert all(np.isfinite(c.position).all() for c in inputs.commands)
     finally:
@@ -563,7 +563,7 @@ def test_a_camera_frame_from_the_future_neither_holds_nor_disables(ros, system1)
     # Taken as the newest frame, it made every goal lag by an hour: hold, then disable for good.
     assert not ros.wait_for(lambda: "stale_goal_tokens" in inputs.status[-1].active_faults, 2.0), inputs.status[-1]
     assert inputs.status[-1].state == RUNNING
-    assert node._input_log.snapshot()["rejected_camera_frames"] >= 1
+    assert node.input_log.snapshot()["rejected_camera_frames"] >= 1
 
 
 def test_joint_states_from_the_future_do_not_wedge_the_chunk_executor(ros, system1):
@@ -578,9 +578,9 @@ def test_joint_states_from_the_future_do_not_wedge_the_chunk_executor(ros, syste
     # refuses the new ones as out of order.
     assert ros.wait_for(lambda: inputs.status[-1].state == RUNNING, 10.0), inputs.status[-1]
     chunks = len(inputs.chunks)
-    assert ros.wait_for(lambda: len(inputs.chunks) >= chunks + 3, 5.0), node.chunk_executor.rejections_by_reason
-    assert node.chunk_executor.rejections_by_reason.get("out_of_order", 0) == 0
-    assert node._input_log.snapshot()["rejected_joint_states"] > 0
+    assert ros.wait_for(lambda: len(inputs.chunks) >= chunks + 3, 5.0), node.runtime.chunk_executor.rejections_by_reason
+    assert node.runtime.chunk_executor.rejections_by_reason.get("out_of_order", 0) == 0
+    assert node.input_log.snapshot()["rejected_joint_states"] > 0
 
 
 def test_impossible_joint_states_are_rejected_as_implausible(ros, system1):
@@ -589,7 +589,7 @@ def test_impossible_joint_states_are_rejected_as_implausible(ros, system1):
     inputs.joint_state_override = lambda: JointState(name=inputs.names, position=[50.0] * len(inputs.names))
     # Not a measurement (no tracking error against it): rejected, so the robot holds blind.
     assert _wait_published_fault(ros, inputs, "stale_joint_states", 3.0), inputs.status[-1]
-    assert node._input_log.snapshot()["rejected_joint_states"] > 0
+    assert node.input_log.snapshot()["rejected_joint_states"] > 0
     robot = node.stack.robot
     for msg in inputs.commands[-20:]:
         for name, value in zip(msg.name, msg.position):
@@ -608,7 +608,7 @@ def test_goal_tokens_the_model_cannot_use_do_not_count_as_fresh(ros, system1):
         data=np.zeros(28, np.float32).tobytes(), attention_mask=[True] * 4,
     )
     assert _wait_published_fault(ros, inputs, "stale_goal_tokens", 3.0), inputs.status[-1]
-    assert node._input_log.snapshot()["rejected_goal_tokens"] > 0
+    assert node.input_log.snapshot()["rejected_goal_tokens"] > 0
 
 
 def test_a_huge_set_enabled_reason_is_bounded(ros, system1):
@@ -628,4 +628,4 @@ def test_an_instruction_that_was_not_utf8_is_refused(ros, system1):
     future = client.send_goal_async(ExecuteInstruction.Goal(instruction="\ufffd\ufffdck up the cube"))
     assert ros.wait_for(future.done, 5.0)
     assert not future.result().accepted
-    assert node._input_log.snapshot()["rejected_execute_instruction_goals"] == 1
+    assert node.input_log.snapshot()["rejected_execute_instruction_goals"] == 1

@@ -19,13 +19,7 @@ from sensor_msgs.msg import Image
 
 @pytest.fixture
 def system2(ros, demo_policy):
-    node = ros.add(
-        System2Node(
-            policy=demo_policy,
-            context=ros.context,
-            parameter_overrides=[Parameter("rate_hz", value=20.0)],
-        )
-    )
+    node = ros.add(System2Node(policy=demo_policy, context=ros.context))
     client = ros.node("system2_test_client")
     goals: list[GoalTokens] = []
     client.create_subscription(GoalTokens, node.stack.topics["goal_tokens"], goals.append, LATEST_RELIABLE_QOS)
@@ -79,7 +73,7 @@ def test_no_goal_without_instruction_or_with_bad_images(ros, system2):
     node, client, camera, service, goals = system2
     _stream(ros, client, camera, 0.5)  # fresh frames but no instruction yet
     assert goals == []
-    time.sleep(node.max_image_age_s)  # let those frames age out
+    time.sleep(node.config.max_image_age_s)  # let those frames age out
     assert _call(ros, service, "wave").accepted
     _stream(ros, client, camera, 0.5, encoding="yuv422")  # unsupported encoding: dropped
     _stream(ros, client, camera, 0.5, age_s=5.0)  # stale frames
@@ -128,7 +122,7 @@ def test_dtype_parameter_runs_the_backbone_in_that_precision(ros, demo_policy):
     node = ros.add(
         System2Node(
             context=ros.context,
-            parameter_overrides=[Parameter("rate_hz", value=20.0), Parameter("dtype", value="bfloat16")],
+            parameter_overrides=[Parameter("dtype", value="bfloat16")],
         )
     )
     assert {p.dtype for p in node.policy.model.parameters()} == {torch.bfloat16}
@@ -162,16 +156,16 @@ def test_an_instruction_that_was_not_utf8_is_rejected(ros, system2):
     node, client, camera, service, goals = system2
     publisher = client.create_publisher(Instruction, node.stack.topics["instruction"], LATCHED_QOS)
     publisher.publish(_invalid_utf8_instruction())
-    assert ros.wait_for(lambda: node._input_log.snapshot().get("rejected_instruction_topic", 0) >= 1, 5.0)
-    assert node._instruction == ""
+    assert ros.wait_for(lambda: node.input_log.snapshot().get("rejected_instruction_topic", 0) >= 1, 5.0)
+    assert node.goal_encoder.instruction == ""
     # The service gets the same decoding: replacement characters instead of the sender's bytes.
     response = _call(ros, service, "\ufffd\ufffdllo")
     assert not response.accepted and "UTF-8" in response.message
-    assert node._instruction == ""
+    assert node.goal_encoder.instruction == ""
     # An id is echoed in every goal-token message: a 100 kB one is refused, not republished.
     response = _call(ros, service, "wave", "i" * 100_000)
     assert not response.accepted and "at most 64" in response.message
-    assert node._instruction == ""
+    assert node.goal_encoder.instruction == ""
 
 
 def test_an_instruction_flood_logs_a_few_lines_and_counts_the_rest(ros, system2, capfd):
@@ -180,15 +174,15 @@ def test_an_instruction_flood_logs_a_few_lines_and_counts_the_rest(ros, system2,
     node, client, camera, service, goals = system2
     capfd.readouterr()
     for i in range(500):  # the callbacks themselves, as a 1 kHz publisher would call them
-        node._on_instruction(Instruction(id=f"good{i}", text=f"wave {i}"))
-        node._on_instruction(Instruction(id=f"bad{i}", text="x" * 10_000))
+        node.on_instruction(Instruction(id=f"good{i}", text=f"wave {i}"))
+        node.on_instruction(Instruction(id=f"bad{i}", text="x" * 10_000))
     log = capfd.readouterr().err
     accepted = [line for line in log.splitlines() if "instruction [" in line]
     rejected = [line for line in log.splitlines() if "instruction rejected" in line]
     assert 1 <= len(accepted) <= 3 and 1 <= len(rejected) <= 3, log[-2000:]
-    counts = node._input_log.snapshot()
+    counts = node.input_log.snapshot()
     assert counts["accepted_instruction_topic"] == 500 and counts["rejected_instruction_topic"] == 500
-    assert node._instruction == "wave 499"  # throttled logging, not throttled handling
+    assert node.goal_encoder.instruction == "wave 499"  # throttled logging, not throttled handling
 
 
 def _frame(stamp_s: float, size: int = 224) -> Image:
@@ -209,22 +203,22 @@ def test_an_oversize_frame_is_rejected_before_any_copy(ros, system2):
     assert len(frame.data) == 48_000_000
     tracemalloc.start()
     try:
-        node._on_image("ego_view", frame)
+        node.on_image("ego_view", frame)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 1_000_000, f"{peak} bytes allocated for a rejected frame"
-    assert "ego_view" not in node._frames
-    assert node._input_log.snapshot()["rejected_frames_ego_view"] == 1
+    assert node.goal_encoder.frame_stamp("ego_view") is None
+    assert node.input_log.snapshot()["rejected_frames_ego_view"] == 1
 
 
 def test_a_frame_stamped_far_ahead_is_rejected_and_good_frames_still_count(ros, system2):
     from gr00t_description.ros.diagnostics import now_seconds
 
     node, client, camera, service, goals = system2
-    node._on_image("ego_view", _frame(now_seconds(node) + 3600.0))
+    node.on_image("ego_view", _frame(now_seconds(node) + 3600.0))
     # Kept, it would look fresh for an hour: goals from a frozen frame after the camera died.
-    assert "ego_view" not in node._frames
-    node._on_image("ego_view", _frame(now_seconds(node)))
-    assert "ego_view" in node._frames
-    assert node._input_log.snapshot()["rejected_frames_ego_view"] == 1
+    assert node.goal_encoder.frame_stamp("ego_view") is None
+    node.on_image("ego_view", _frame(now_seconds(node)))
+    assert node.goal_encoder.frame_stamp("ego_view") is not None
+    assert node.input_log.snapshot()["rejected_frames_ego_view"] == 1
