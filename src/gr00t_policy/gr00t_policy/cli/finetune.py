@@ -34,9 +34,10 @@ from ..model.configuration_gr00t_n1 import ConfigError, preset_names
 from ..model.embodiments import DATA_CONFIGS, EMBODIMENT_IDS
 from ..model.hub import ModelNotFoundError
 from ..model.processing_gr00t_n1 import TokenizerLoadError
+from ..training.config import NORMALIZATION_STATS, SAVE_DTYPES, FinetuneConfig
 from ..training.dataset import DatasetError
 from ..training.distributed import env_rank
-from ..training.trainer import NORMALIZATION_STATS, SAVE_DTYPES, FinetuneConfig, finetune
+from ..training.trainer import finetune
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 _DEFAULTS = FinetuneConfig(dataset_dir=Path("."), output_dir=Path("."), preset="demo")

@@ -1,6 +1,8 @@
 """Fine-tuning GR00T N1 on GR00T LeRobot datasets: dataset windows, batching, the trainer (no ROS)."""
 
+from .checkpointing import latest_checkpoint
 from .collate import Gr00tTrainingCollator
+from .config import FinetuneConfig
 from .dataset import (
     DatasetError,
     DatasetMeta,
@@ -11,16 +13,9 @@ from .dataset import (
     load_dataset_meta,
 )
 from .distributed import DistributedContext, distributed_session, launched_by_torchrun
-from .trainer import (
-    FinetuneConfig,
-    FinetuneResult,
-    Gr00tFinetuner,
-    GoalReadout,
-    evaluation_loss,
-    finetune,
-    latest_checkpoint,
-    read_train_log,
-)
+from .goal_readout import GoalReadout
+from .train_log import read_train_log
+from .trainer import FinetuneResult, Gr00tFinetuner, evaluation_loss, finetune
 
 __all__ = [
     "DatasetError",

@@ -1,4 +1,4 @@
-"""Multi-process (DDP) plumbing for fine-tuning: one process per device, launched by ``torchrun``.
+"""Devices and multi-process (DDP) plumbing for fine-tuning: one process per device, launched by ``torchrun``.
 
 ``torchrun --nproc_per_node N $(which gr00t-finetune) ...`` starts N copies of the trainer with
 ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` (and the rendezvous address) in the environment.
@@ -89,6 +89,16 @@ class DistributedContext:
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available, else cpu; other names are passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return device
 
 
 def _device_for_rank(device: torch.device, local_rank: int) -> torch.device:

@@ -30,7 +30,10 @@ import torch
 from torch import nn
 
 from ..policy import Gr00tPolicy
-from .trainer import TOKENIZER_SUBDIR, cosine_schedule_with_warmup, resolve_device, set_trainable_modules
+from .checkpointing import TOKENIZER_SUBDIR
+from .distributed import resolve_device
+from .optimizer import cosine_schedule_with_warmup
+from .trainable import set_trainable_modules
 
 logger = logging.getLogger(__name__)
 
