@@ -10,6 +10,7 @@ docs/launch.md holds the table `markdown_table()` renders; a test keeps the two 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -133,6 +134,22 @@ def _value(argument: Argument, text: str):
     return text
 
 
+_NAMESPACE_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def normalize_namespace(text: str) -> str:
+    """'' (the root) or the fully qualified namespace: `robot1` and `/robot1/` are `/robot1`.
+
+    rcl refuses a relative `__ns` remap (the runner and each node process would fail to start with
+    a lexer error); a name that is no ROS namespace is an ArgumentError saying why.
+    """
+    tokens = [t for t in text.strip().strip("/").split("/")] if text.strip().strip("/") else []
+    if any(not _NAMESPACE_TOKEN.fullmatch(t) for t in tokens):
+        raise ArgumentError(f"launch argument namespace:={text!r}: ROS names separated by '/' "
+                            "(letters, digits and '_', not starting with a digit)")
+    return "/" + "/".join(tokens) if tokens else ""
+
+
 def resolve_arguments(profile: str, values: Mapping[str, str]) -> tuple[str, GraphOptions]:
     """The stack to load and the graph options from the launch argument values (strings, as
     `ros2 launch` gives them); ArgumentError for any value that is not one of its accepted values.
@@ -156,7 +173,7 @@ def resolve_arguments(profile: str, values: Mapping[str, str]) -> tuple[str, Gra
         console=v["console"],
         disabled=disabled,
         params_file=v["params_file"],
-        namespace=v["namespace"],
+        namespace=normalize_namespace(v["namespace"]),
         log_level=v["log_level"],
     )
     return v["stack"] or DEFAULT_STACKS[profile], options

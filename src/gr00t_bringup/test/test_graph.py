@@ -151,7 +151,7 @@ def test_every_argument_changes_the_graph():
                 continue
             stack, options = resolve_arguments(profile, {argument.name: samples[argument.name]})
             if argument.name == "namespace":
-                assert options.namespace == "robot1"  # applied by the launch / the runner to every node
+                assert options.namespace == "/robot1"  # applied by the launch / the runner to every node
                 continue
             changed = stack != base_stack or build_graph(load_stack(stack), profile, options) != baseline
             assert changed, (profile, argument.name)
@@ -159,10 +159,17 @@ def test_every_argument_changes_the_graph():
 
 @pytest.mark.parametrize("name, text", [("backend", "pytorch"), ("mode", "fast"), ("log_level", "verbose"),
                                         ("realtime_factor", "-1"), ("realtime_factor", "fast"),
-                                        ("realtime_factor", "nan")])
+                                        ("realtime_factor", "nan"), ("namespace", "robot 1"),
+                                        ("namespace", "1robot"), ("namespace", "robot1//arm")])
 def test_other_arguments_refuse_values_outside_their_choices(name, text):
     with pytest.raises(ArgumentError, match=name):
         resolve_arguments("sim", {name: text})
+
+
+@pytest.mark.parametrize("text, namespace", [("", ""), ("/", ""), ("robot1", "/robot1"), ("/robot1/", "/robot1"),
+                                             ("site_a/robot1", "/site_a/robot1")])
+def test_a_namespace_is_fully_qualified_for_rcl(text, namespace):
+    assert resolve_arguments("sim", {"namespace": text})[1].namespace == namespace
 
 
 def test_the_docs_table_is_the_declarations():
