@@ -30,7 +30,7 @@
 # (< 10000); gr00t-eval uses 10000 and up. The bundled policy (models/README.md) is the previous
 # one (models/gr00t_demo at commit 6fec66b) + GROUNDING_STEPS=4000 (grounding, then 4000 steps),
 # then FREEZE_SYSTEM2=1 4000 steps more, twice (finetune2, then finetune3 from it), as below.
-# The not-shipped experiment in the README: TOUCH_EPISODES=480 REACH_EPISODES=240
+# The not-shipped experiment in docs/experiments/demo_policy.md: TOUCH_EPISODES=480 REACH_EPISODES=240
 # OPENING_REPEAT=3 (touch recorded first), then GOAL_READOUT_WEIGHT=1.0 from its checkpoint-2000.
 # Then evaluate and install:
 #

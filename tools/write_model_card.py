@@ -2,7 +2,7 @@
 """Write the model card of a policy trained by `tools/train_demo_policy.sh`, from its artefacts.
 
     python tools/write_model_card.py --model models/gr00t_demo --work out/demo_policy \
-        --eval docs/benchmarks/eval_demo_policy.json [--eval-blank ...] [--eval-random ...]
+        --eval docs/experiments/reports/eval_demo_policy.json [--eval-blank ...] [--eval-random ...]
     python tools/write_model_card.py --model models/gr00t_demo --add-eval NAME=REPORT.json ...
 
 Reads the recording summaries (`record_*.json`), the dataset's `meta/info.json`, the training log

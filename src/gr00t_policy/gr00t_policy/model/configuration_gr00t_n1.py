@@ -134,7 +134,7 @@ class BackboneConfig:
     attn_implementation: str = "eager"
     # GR00T N1 puts the instruction after the image tokens; the LLM is causal, so the image tokens
     # (almost all that the DiT cross-attends to) cannot see it. A model trained from scratch on a
-    # little data learns to ignore the few text positions entirely (README, closed-loop benchmark);
+    # little data learns to ignore the few text positions entirely (docs/experiments/demo_policy.md);
     # the instruction first makes every image token instruction-conditioned. Pretrained Eagle-2
     # weights expect the original order.
     instruction_first: bool = False
