@@ -12,7 +12,10 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        ("bin", glob("scripts/gr00t-*")),
+        # The gr00t-<verb> tools, once: lib/<pkg>/tools, where `ros2 run <pkg> gr00t-<verb>` finds them
+        # (it searches lib/<pkg> and below) and which hook/tools_path.dsv (colcon.pkg) puts on PATH.
+        (f"lib/{PACKAGE}/tools", glob("scripts/gr00t-*")),
+        (f"share/{PACKAGE}/hook", ["hook/tools_path.dsv"]),
     ],
     install_requires=["setuptools", "pyyaml"],
     extras_require={"test": ["pytest"]},
@@ -21,5 +24,4 @@ setup(
     maintainer_email="maintainers@gr00t-ros.dev",
     description="Launch files and the gr00t-launch runner for gr00t-ros.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["gr00t_launch = gr00t_bringup.runner:main"]},
 )

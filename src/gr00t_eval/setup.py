@@ -11,7 +11,10 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        ("bin", glob("scripts/gr00t-*")),
+        # The gr00t-<verb> tools, once: lib/<pkg>/tools, where `ros2 run <pkg> gr00t-<verb>` finds them
+        # (it searches lib/<pkg> and below) and which hook/tools_path.dsv (colcon.pkg) puts on PATH.
+        (f"lib/{PACKAGE}/tools", glob("scripts/gr00t-*")),
+        (f"share/{PACKAGE}/hook", ["hook/tools_path.dsv"]),
     ],
     install_requires=["setuptools", "numpy", "matplotlib", "tqdm"],
     extras_require={"test": ["pytest"]},

@@ -12,9 +12,10 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        # User-facing command-line tools go to bin/ (on PATH after `. install/setup.bash`);
-        # node executables stay in lib/gr00t_policy for `ros2 run` / launch.
-        ("bin", glob("scripts/gr00t-*")),
+        # The gr00t-<verb> tools, once: lib/<pkg>/tools, where `ros2 run <pkg> gr00t-<verb>` finds them
+        # (it searches lib/<pkg> and below) and which hook/tools_path.dsv (colcon.pkg) puts on PATH.
+        (f"lib/{PACKAGE}/tools", glob("scripts/gr00t-*")),
+        (f"share/{PACKAGE}/hook", ["hook/tools_path.dsv"]),
     ],
     install_requires=["setuptools", "numpy", "pyyaml", "torch", "transformers", "safetensors"],
     extras_require={"test": ["pytest", "hypothesis"]},

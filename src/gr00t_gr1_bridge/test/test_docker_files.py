@@ -36,10 +36,11 @@ def _instructions(path: Path) -> list[tuple[str, str]]:
 
 
 def _console_scripts() -> dict[str, set[str]]:
-    """package -> console_scripts names, read from every src/*/setup.py without running it."""
+    """package -> what `ros2 run` finds in it: console_scripts names, read from every src/*/setup.py
+    without running it, and the gr00t-<verb> tools of its scripts/ (installed to lib/<pkg>/tools)."""
     scripts: dict[str, set[str]] = {}
     for setup in REPO.glob("src/*/setup.py"):
-        names: set[str] = set()
+        names: set[str] = {tool.name for tool in setup.parent.glob("scripts/gr00t-*")}
         for node in ast.walk(ast.parse(setup.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 match = re.fullmatch(r"\s*([\w.-]+)\s*=\s*[\w.]+:\w+\s*", node.value)
@@ -68,7 +69,7 @@ def _assert_ros_commands_exist(argv: list[str], where: str) -> None:
         assert (LAUNCH_DIR / launch_file).is_file(), f"{where}: {LAUNCH_DIR / launch_file} does not exist"
     for package, executable in runs:
         assert executable in scripts.get(package, set()), (
-            f"{where}: `ros2 run {package} {executable}` but src/{package}/setup.py has console_scripts "
+            f"{where}: `ros2 run {package} {executable}` but src/{package} installs the executables "
             f"{sorted(scripts.get(package, set()))}"
         )
 
