@@ -12,15 +12,15 @@ import pytest
 from rclpy.action import ActionClient
 from rclpy.duration import Duration
 from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
 
+from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS
 from gr00t_interfaces.action import ExecuteInstruction
 from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
 from gr00t_interfaces.srv import SetEnabled, SetInstruction
-from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS
 from gr00t_policy.ros.messages import encode_goal_tokens
 from gr00t_policy.ros.system1_node import System1Node
-from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
 
 RUNNING, HOLDING, DISABLED, ESTOPPED = (
     ControllerStatus.STATE_RUNNING,
@@ -54,7 +54,9 @@ class FakeInputs:
         self.status: list[ControllerStatus] = []
         self.client.create_subscription(JointState, stack.topics["joint_command"], self._on_command, 50)
         self.client.create_subscription(ActionChunk, stack.topics["action_chunk"], self.chunks.append, 10)
-        self.client.create_subscription(ControllerStatus, stack.topics["controller_status"], self.status.append, LATCHED_QOS)
+        self.client.create_subscription(
+            ControllerStatus, stack.topics["controller_status"], self.status.append, LATCHED_QOS
+        )
         goal = policy.encode_goal([np.zeros((224, 224, 3), np.uint8)], "pick up the red cube")
         self.goal_msg = GoalTokens(instruction="pick up the red cube", instruction_id="test")
         encode_goal_tokens(self.goal_msg, goal.tokens, goal.mask, "float16")
@@ -74,7 +76,7 @@ class FakeInputs:
         # A perfect position controller: the measured pose is the last command.
         self.commands.append(msg)
         index = {n: i for i, n in enumerate(self.names)}
-        for name, value in zip(msg.name, msg.position):
+        for name, value in zip(msg.name, msg.position, strict=True):
             self.positions[index[name]] = value
 
     def _loop(self, period: float, publish) -> None:
@@ -150,7 +152,7 @@ def test_streams_limited_commands_by_name_and_publishes_chunks(ros, system1):
     robot = node.stack.robot
     for msg in received:
         assert list(msg.name) == node.runtime.action_joints
-        for name, value in zip(msg.name, msg.position):
+        for name, value in zip(msg.name, msg.position, strict=True):
             assert robot.joints[name].lower - 1e-9 <= value <= robot.joints[name].upper + 1e-9
     assert len(inputs.chunks) >= 5
     chunk = inputs.chunks[-1]
@@ -367,10 +369,11 @@ def test_no_chunk_is_planned_from_an_ended_actions_goal(ros, system1):
 
 
 def test_goal_tokens_lagging_the_camera_are_treated_as_stale(ros, system1):
-    from gr00t_description.ros.qos import SENSOR_QOS
-    from gr00t_policy.ros.image_conversion import rgb_to_image_fields
     from rclpy.duration import Duration
     from sensor_msgs.msg import Image
+
+    from gr00t_description.ros.qos import SENSOR_QOS
+    from gr00t_policy.ros.image_conversion import rgb_to_image_fields
 
     node, inputs = system1
     assert _wait_state(ros, inputs, RUNNING, 10.0)
@@ -402,10 +405,11 @@ def test_goal_tokens_lagging_the_camera_are_treated_as_stale(ros, system1):
 
 
 def test_fused_mode_runs_backbone_and_head_per_chunk(ros, demo_policy):
-    from gr00t_interfaces.msg import Instruction
-    from gr00t_description.ros.qos import SENSOR_QOS
-    from gr00t_policy.ros.image_conversion import rgb_to_image_fields
     from sensor_msgs.msg import Image
+
+    from gr00t_description.ros.qos import SENSOR_QOS
+    from gr00t_interfaces.msg import Instruction
+    from gr00t_policy.ros.image_conversion import rgb_to_image_fields
 
     node = ros.add(
         System1Node(
@@ -548,9 +552,10 @@ def _call_service(ros, client, request):
 
 
 def test_a_camera_frame_from_the_future_neither_holds_nor_disables(ros, system1):
+    from sensor_msgs.msg import Image
+
     from gr00t_description.ros.qos import SENSOR_QOS
     from gr00t_policy.ros.image_conversion import rgb_to_image_fields
-    from sensor_msgs.msg import Image
 
     node, inputs = system1
     assert _wait_state(ros, inputs, RUNNING, 10.0)
@@ -592,7 +597,7 @@ def test_impossible_joint_states_are_rejected_as_implausible(ros, system1):
     assert node.input_log.snapshot()["rejected_joint_states"] > 0
     robot = node.stack.robot
     for msg in inputs.commands[-20:]:
-        for name, value in zip(msg.name, msg.position):
+        for name, value in zip(msg.name, msg.position, strict=True):
             assert robot.joints[name].lower - 1e-9 <= value <= robot.joints[name].upper + 1e-9
     inputs.joint_state_override = None
     assert ros.wait_for(lambda: inputs.status[-1].state == RUNNING, 10.0), inputs.status[-1]

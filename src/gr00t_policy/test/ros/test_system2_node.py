@@ -7,14 +7,14 @@ import time
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
 
+from gr00t_description.ros.qos import LATEST_RELIABLE_QOS, SENSOR_QOS
 from gr00t_interfaces.msg import GoalTokens
 from gr00t_interfaces.srv import SetInstruction
-from gr00t_description.ros.qos import LATEST_RELIABLE_QOS, SENSOR_QOS
 from gr00t_policy.ros.image_conversion import rgb_to_image_fields
 from gr00t_policy.ros.messages import decode_goal_tokens
 from gr00t_policy.ros.system2_node import System2Node
-from sensor_msgs.msg import Image
 
 
 @pytest.fixture
@@ -140,8 +140,9 @@ def test_dtype_parameter_runs_the_backbone_in_that_precision(ros, demo_policy):
 # -- hostile input: one bad message must neither be used nor outlive itself; logs stay readable --
 def _invalid_utf8_instruction() -> bytes:
     """A serialized Instruction whose text bytes are not UTF-8 (what a raw publisher can send)."""
-    from gr00t_interfaces.msg import Instruction
     from rclpy.serialization import serialize_message
+
+    from gr00t_interfaces.msg import Instruction
 
     raw = bytearray(serialize_message(Instruction(id="bad", text="hello")))
     start = raw.find(b"hello")
@@ -150,8 +151,8 @@ def _invalid_utf8_instruction() -> bytes:
 
 
 def test_an_instruction_that_was_not_utf8_is_rejected(ros, system2):
-    from gr00t_interfaces.msg import Instruction
     from gr00t_description.ros.qos import LATCHED_QOS
+    from gr00t_interfaces.msg import Instruction
 
     node, client, camera, service, goals = system2
     publisher = client.create_publisher(Instruction, node.stack.topics["instruction"], LATCHED_QOS)
