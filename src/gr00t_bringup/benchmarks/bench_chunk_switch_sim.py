@@ -29,7 +29,8 @@ from gr00t_bringup.graph import GraphOptions, build_graph
 from gr00t_bringup.processes import Graph
 from gr00t_description import load_stack
 from gr00t_interfaces.msg import ActionChunk
-from gr00t_interfaces.srv import ResetEpisode, SetEnabled, SetInstruction
+from gr00t_interfaces.srv import SetEnabled, SetInstruction
+from gr00t_sim.sim_interfaces import ResetEpisodeClient
 
 MODES = ("replace", "blend", "rtc")
 PLOT_JOINT = "right_elbow_pitch_joint"  # the first episode (reach/10000) uses the right hand
@@ -39,12 +40,15 @@ RAMP_S = 1.5  # after each enable: the start-up ramp, not chunk switching
 
 
 def _call(client, request, timeout_s: float = 30.0):
-    future = client.call_async(request)
+    return _wait(client.call_async(request), timeout_s, client.srv_name)
+
+
+def _wait(future, timeout_s: float, what: str):
     deadline = time.monotonic() + timeout_s
     while not future.done() and time.monotonic() < deadline:
         time.sleep(0.02)
     if not future.done():
-        raise RuntimeError(f"no answer from {client.srv_name}")
+        raise RuntimeError(f"no answer from {what}")
     return future.result()
 
 
@@ -69,7 +73,8 @@ def run_mode(stack, mode: str, seconds: float, episode_seconds: float) -> dict:
     node.create_subscription(ActionChunk, stack.topics["action_chunk"], lambda _m: switches.append(time.time()), 10)
     client = node.create_client(SetInstruction, stack.services["set_instruction"])
     enable = node.create_client(SetEnabled, stack.services["set_enabled"])
-    reset = node.create_client(ResetEpisode, "/gr00t_sim/reset_episode")
+    # Relative to the probe's namespace (the graph's).
+    reset = ResetEpisodeClient(node, lambda future, timeout_s, _what: _wait(future, timeout_s, reset.srv_name))
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     stop = threading.Event()
@@ -78,14 +83,14 @@ def run_mode(stack, mode: str, seconds: float, episode_seconds: float) -> dict:
     windows: list[tuple[float, float]] = []  # (from, to) wall times whose switches count
     try:
         for c in (client, enable, reset):
-            if not c.wait_for_service(timeout_sec=120.0):
+            if not c.wait_for_service(120.0):
                 raise RuntimeError(f"{c.srv_name} not available")
         time.sleep(3.0)  # models loaded, first goal tokens
         commands.clear(), measured.clear(), switches.clear()
         start, seed = time.monotonic(), 10_000
         while time.monotonic() - start < seconds:
             _call(enable, SetEnabled.Request(enable=False, reason="next episode"))
-            instruction = _call(reset, ResetEpisode.Request(task="reach", seed=seed)).instruction
+            instruction = reset.reset("reach", seed).instruction
             _call(client, SetInstruction.Request(text=instruction))
             _call(enable, SetEnabled.Request(enable=True, reason="episode"))
             enabled_at = time.time()

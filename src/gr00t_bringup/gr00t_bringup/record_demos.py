@@ -30,7 +30,6 @@ from gr00t_bringup.graph import GraphOptions, build_graph
 from gr00t_bringup.processes import Graph
 from gr00t_description import StackConfig, load_stack
 
-SIM_NODE = "gr00t_sim"
 LEADER_NODE = "gr00t_leader_teleop"
 RECORDER_NODE = "gr00t_recorder"
 SCRIPTED_NODE = "gr00t_scripted_teleop"
@@ -100,19 +99,17 @@ def record_demonstrations(
     `recovery_probability` overrides the scripted teleop's parameter of that name (None: the stack's).
     """
     import rclpy
-    from gr00t_interfaces.srv import ResetEpisode, SetEnabled, SetInstruction, StartDemonstration
+    from gr00t_interfaces.srv import SetEnabled, SetInstruction, StartDemonstration
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
-    from rclpy.qos import QoSProfile
-    from sensor_msgs.msg import JointState
     from std_srvs.srv import Trigger
 
     from gr00t_sim import SimConfig
-    from gr00t_sim.sim_node import scene_observation
+    from gr00t_sim.sim_interfaces import ResetEpisodeClient, subscribe_scene_state
     from gr00t_sim.tasks import SceneObservation, TableLayout, get_task
 
-    layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
+    layout = TableLayout.from_sim_config(SimConfig.from_node_parameters(stack.node_parameters("sim")))
     options = GraphOptions(
         scripted_teleop=True,
         console=False,  # a batch run: no browser console
@@ -132,23 +129,21 @@ def record_demonstrations(
     scene: list[SceneObservation] = []
     accepting = [False]
 
-    def on_scene(msg: JointState) -> None:
+    def on_scene(observation: SceneObservation) -> None:
         with lock:
-            if not accepting[0]:
-                return
-        observation = scene_observation(msg)
-        with lock:
-            scene.append(observation)
+            if accepting[0]:
+                scene.append(observation)
 
-    node.create_subscription(JointState, f"/{SIM_NODE}/scene_state", on_scene, QoSProfile(depth=50))
+    # Names relative to this node's namespace (the graph's): `<node>/<service>`.
+    subscribe_scene_state(node, on_scene)
+    reset_episode = ResetEpisodeClient(node, graph.wait_for, _SERVICE_TIMEOUT_S)
     clients = {
-        "reset": node.create_client(ResetEpisode, f"/{SIM_NODE}/reset_episode"),
-        "enable": node.create_client(SetEnabled, f"/{LEADER_NODE}/set_enabled"),
-        "record": node.create_client(SetInstruction, f"/{RECORDER_NODE}/start"),
-        "stop_success": node.create_client(Trigger, f"/{RECORDER_NODE}/stop_success"),
-        "stop_failure": node.create_client(Trigger, f"/{RECORDER_NODE}/stop_failure"),
-        "demonstrate": node.create_client(StartDemonstration, f"/{SCRIPTED_NODE}/start"),
-        "halt": node.create_client(Trigger, f"/{SCRIPTED_NODE}/stop"),
+        "enable": node.create_client(SetEnabled, f"{LEADER_NODE}/set_enabled"),
+        "record": node.create_client(SetInstruction, f"{RECORDER_NODE}/start"),
+        "stop_success": node.create_client(Trigger, f"{RECORDER_NODE}/stop_success"),
+        "stop_failure": node.create_client(Trigger, f"{RECORDER_NODE}/stop_failure"),
+        "demonstrate": node.create_client(StartDemonstration, f"{SCRIPTED_NODE}/start"),
+        "halt": node.create_client(Trigger, f"{SCRIPTED_NODE}/stop"),
     }
     executor = MultiThreadedExecutor(num_threads=2, context=context)
     executor.add_node(node)
@@ -166,8 +161,8 @@ def record_demonstrations(
     recording = False
     try:
         deadline = time.monotonic() + startup_timeout_s
-        for client in clients.values():
-            while not client.wait_for_service(timeout_sec=0.2):
+        for client in (reset_episode, *clients.values()):
+            while not client.wait_for_service(0.2):
                 if exited := graph.exited():
                     raise RuntimeError(f"node(s) exited during start-up: {exited}")
                 if time.monotonic() > deadline:
@@ -177,9 +172,7 @@ def record_demonstrations(
             for seed in seeds:
                 spec = task.sample(seed, layout)
                 enable(False, "next episode")  # a held pose must not pull the arm after the reset
-                response = call("reset", ResetEpisode.Request(task=task_name, seed=seed), "reset_episode")
-                if not response.success:
-                    raise RuntimeError(f"reset_episode {task_name}/{seed} refused: {response.message}")
+                reset_episode.reset(task_name, seed)
                 time.sleep(_RESET_SETTLE_S)
                 enable(True, f"{task_name}/{seed}")
                 response = call("record", SetInstruction.Request(text=spec.instruction), "recorder start")

@@ -104,23 +104,21 @@ def _stop_on_signals() -> threading.Event:
 
 
 class _EpisodeJudge:
-    """Follows the sim's ~/scene_state with the task's tracker (as gr00t-eval does)."""
+    """Follows the sim's scene state with the task's tracker (as gr00t-eval does)."""
 
     def __init__(self, node, stack, task_name: str, seed: int) -> None:
-        from rclpy.qos import QoSProfile
-        from sensor_msgs.msg import JointState
-
         from gr00t_sim import SimConfig
+        from gr00t_sim.sim_interfaces import subscribe_scene_state
         from gr00t_sim.tasks import TableLayout, get_task
 
         self.task = get_task(task_name)
-        self.layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
+        self.layout = TableLayout.from_sim_config(SimConfig.from_node_parameters(stack.node_parameters("sim")))
         self.spec = self.task.sample(seed, self.layout)
         self.tracker = None
         self._clock = node.get_clock()
         self._accept_after = float("inf")  # scene states of the episode only (ROS time, s)
         self._lock = threading.Lock()
-        node.create_subscription(JointState, "/gr00t_sim/scene_state", self._on_scene, QoSProfile(depth=50))
+        subscribe_scene_state(node, self._on_scene)
 
     def start(self) -> None:
         """Call right after the episode's reset: later scene states are judged."""
@@ -128,10 +126,7 @@ class _EpisodeJudge:
             self.tracker = self.task.tracker(self.spec, self.layout)
             self._accept_after = self._clock.now().nanoseconds * 1e-9
 
-    def _on_scene(self, msg) -> None:
-        from gr00t_sim.sim_node import scene_observation
-
-        observation = scene_observation(msg)
+    def _on_scene(self, observation) -> None:
         with self._lock:
             if self.tracker is not None and not self.tracker.succeeded and observation.time_s >= self._accept_after:
                 self.tracker.update(observation)
@@ -330,15 +325,13 @@ def run_teleop(args: argparse.Namespace, specs: list[NodeSpec]) -> int:
 
 
 def _reset_episode(node, graph: Graph, task: str, seed: int) -> None:
-    from gr00t_interfaces.srv import ResetEpisode
+    from gr00t_sim.sim_interfaces import ResetEpisodeClient
 
-    client = node.create_client(ResetEpisode, "/gr00t_sim/reset_episode")
-    if not client.wait_for_service(timeout_sec=30.0):
-        raise RuntimeError("the sim's ~/reset_episode service is not available")
-    request = ResetEpisode.Request(task=task, seed=seed)
-    response = graph.wait_for(client.call_async(request), 30.0, "reset_episode")
-    if not response.success:
-        raise RuntimeError(f"episode {task}/{seed} refused: {response.message}")
+    # Relative to the monitor node's namespace, which is the graph's.
+    client = ResetEpisodeClient(node, graph.wait_for, timeout_s=30.0)
+    if not client.wait_for_service(30.0):
+        raise RuntimeError(f"the sim's {client.srv_name} service is not available")
+    client.reset(task, seed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,7 +135,7 @@ def run_library_eval(
     """
     if config.policy == "node":
         raise ValueError("policy 'node' runs through the nodes (gr00t_eval.node_eval), not the library")
-    sim_config = sim_config or SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+    sim_config = sim_config or SimConfig.from_node_parameters(stack.node_parameters("sim"))
     run = EvalRun(config=config, outcomes=[])
     started = time.perf_counter()
     with GR1TabletopSim(stack.robot, sim_config) as sim:

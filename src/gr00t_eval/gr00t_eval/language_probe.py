@@ -114,7 +114,7 @@ def language_sensitivity(
         raise ValueError(f"seed_start must be even (the first seed of a scene pair), got {seed_start}")
     task = get_task("touch_one_of_two")
     instruction_effect, noise_effect, token_change, attention_share = [], [], [], []
-    sim_config = SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+    sim_config = SimConfig.from_node_parameters(stack.node_parameters("sim"))
     noise_shape = (1, policy.action_horizon, policy.config.action_head.action_dim)
     with GR1TabletopSim(stack.robot, sim_config) as sim:
         layout = layout_of(sim)
@@ -170,7 +170,7 @@ def arm_choice(
 ) -> dict[str, Any]:
     """How often the first chunk of an episode moves the instructed side's arm more (``draws`` noises each)."""
     task = get_task(task_name)
-    sim_config = SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+    sim_config = SimConfig.from_node_parameters(stack.node_parameters("sim"))
     groups = policy.data_config.action_groups
     hits = []
     with GR1TabletopSim(stack.robot, sim_config) as sim:
@@ -225,7 +225,7 @@ def grounding_readout(
     combine them; the action head then has to, or it picks a side at random.
     """
     task = get_task("touch_one_of_two")
-    sim_config = SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+    sim_config = SimConfig.from_node_parameters(stack.node_parameters("sim"))
 
     def collect(seeds: range) -> tuple[torch.Tensor, torch.Tensor]:
         tokens, answers = [], []

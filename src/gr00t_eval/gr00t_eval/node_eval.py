@@ -6,7 +6,7 @@ after the reset; the goal re-enables it and it ramps from the measured pose, as 
 `gr00t_sim/reset_episode` (ResetEpisode: task, seed) places the scene and returns the
 instruction; the instruction (or a neutral one, `blank_instruction`, for the language ablation)
 goes to System 1's `ExecuteInstruction` action with timeout = episode seconds; `gr00t_sim/scene_state`
-feeds the task's `EpisodeTracker` until success or the episode time is up; `controller_status`
+(SceneState) feeds the task's `EpisodeTracker` until success or the episode time is up; `controller_status`
 onsets of HOLDING / ESTOPPED / active faults count as safety interventions.
 
 With `sim_realtime_factor` the sim is paced at that many sim seconds per wall second and every node,
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from gr00t_description import StackConfig
 from gr00t_eval.evaluation import BLANK_INSTRUCTION, EpisodeFrames, EvalConfig, EvalRun
 from gr00t_sim import SimConfig
+from gr00t_sim.sim_interfaces import ResetEpisodeClient, subscribe_scene_state
 from gr00t_sim.tasks import EpisodeOutcome, SceneObservation, TableLayout, eval_seeds, get_task
 
 # Head-camera frames kept per episode through the nodes (episode seconds; plus the last frame):
 # later than the library path's, since System 1 first ramps from the measured pose for ~1 s.
 NODE_FRAME_TIMES_S = (1.0, 2.0, 3.0)
-SIM_NODE = "gr00t_sim"
 _SERVICE_TIMEOUT_S = 30.0  # generous: a loaded 2-core machine answers slowly while models load
 _SETTLE_AFTER_RESET_S = 0.2  # scene states stamped within this of the reset request are skipped
 _END_OF_ACTION_S = 0.5  # a no_policy_command hold this close (wall s) before the action's result is its end
@@ -40,10 +40,6 @@ class _Status:
     wall_s: float
     intervening: bool  # holding / e-stopped / faults active
     faults: tuple[str, ...]
-
-
-def _stamp_s(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def run_node_eval(
@@ -59,18 +55,18 @@ def run_node_eval(
     from gr00t_bringup.processes import Graph
     from gr00t_interfaces.action import ExecuteInstruction
     from gr00t_interfaces.msg import ControllerStatus
-    from gr00t_interfaces.srv import ResetEpisode, SetEnabled
-    from gr00t_sim.sim_node import scene_observation
+    from gr00t_description.ros.qos import LATCHED_QOS
+    from gr00t_interfaces.srv import SetEnabled
     from rclpy.action import ActionClient
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     import numpy as np
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-    from sensor_msgs.msg import Image, JointState
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
 
-    layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
+    layout = TableLayout.from_sim_config(SimConfig.from_node_parameters(stack.node_parameters("sim")))
     sim_paced = config.sim_realtime_factor is not None
     specs = build_graph(
         stack,
@@ -92,14 +88,10 @@ def run_node_eval(
     scene_after = [float("inf")]  # accept scene states stamped after this (ROS time, s)
     statuses: list[_Status] = []
 
-    def on_scene(msg: JointState) -> None:
-        stamp = _stamp_s(msg.header.stamp)
+    def on_scene(observation: SceneObservation) -> None:
         with lock:
-            if stamp < scene_after[0]:
-                return
-        observation = scene_observation(msg)
-        with lock:
-            scene.append(observation)
+            if observation.time_s >= scene_after[0]:
+                scene.append(observation)
 
     def on_status(msg: ControllerStatus) -> None:
         intervening = msg.state in (ControllerStatus.STATE_HOLDING, ControllerStatus.STATE_ESTOPPED) or bool(
@@ -122,10 +114,9 @@ def run_node_eval(
     if config.frame_times_s:
         camera = next(iter(stack.camera_topics().values()))
         node.create_subscription(Image, camera["image"], on_image, qos_profile_sensor_data)
-    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    node.create_subscription(JointState, f"/{SIM_NODE}/scene_state", on_scene, QoSProfile(depth=50))
-    node.create_subscription(ControllerStatus, stack.topics["controller_status"], on_status, latched)
-    reset_client = node.create_client(ResetEpisode, f"/{SIM_NODE}/reset_episode")
+    subscribe_scene_state(node, on_scene)  # relative names: the graph's namespace is the evaluator's
+    node.create_subscription(ControllerStatus, stack.topics["controller_status"], on_status, LATCHED_QOS)
+    reset_client = ResetEpisodeClient(node, graph.wait_for, _SERVICE_TIMEOUT_S)
     enable_client = node.create_client(SetEnabled, stack.services["set_enabled"])
     action_client = ActionClient(node, ExecuteInstruction, stack.actions["execute_instruction"])
     executor = MultiThreadedExecutor(num_threads=2, context=context)
@@ -139,7 +130,7 @@ def run_node_eval(
         deadline = time.monotonic() + startup_timeout_s
         while not (
             action_client.wait_for_server(timeout_sec=0.2)
-            and reset_client.wait_for_service(timeout_sec=0.2)
+            and reset_client.wait_for_service(0.2)
             and enable_client.wait_for_service(timeout_sec=0.2)
             and node.get_clock().now().nanoseconds > 0  # on sim time: 0 until /clock arrives
         ):
@@ -163,13 +154,7 @@ def run_node_eval(
                 if not disabled.success:
                     raise RuntimeError(f"System 1 refused to disable before {task_name}/{seed}: {disabled.message}")
                 request_time = node.get_clock().now().nanoseconds * 1e-9
-                response = wait(
-                    reset_client.call_async(ResetEpisode.Request(task=task_name, seed=seed)),
-                    _SERVICE_TIMEOUT_S,
-                    "reset_episode",
-                )
-                if not response.success:
-                    raise RuntimeError(f"reset_episode {task_name}/{seed} refused: {response.message}")
+                response = reset_client.reset(task_name, seed)
                 if response.instruction != spec.instruction:
                     raise RuntimeError(f"the sim node sampled a different episode for {task_name}/{seed}")
                 with lock:

@@ -173,7 +173,7 @@ def test_model_policy_runs_a_checkpoint_through_the_limiter_at_the_configured_ra
 
     policy.predict_chunk, policy.encode_goal = counting_predict, recording_encode
     task = get_task("reach")
-    with GR1TabletopSim(stack.robot, SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))) as sim:
+    with GR1TabletopSim(stack.robot, SimConfig.from_node_parameters(stack.node_parameters("sim"))) as sim:
         episode_policy = ModelEpisodePolicy(
             policy, sim, stack.robot, policy_period_s=0.05, goal_period_s=0.1, replan_steps=4, instruction="do the task"
         )

@@ -58,7 +58,7 @@ def render_fps(sim: GR1TabletopSim, camera: str, width: int, height: int) -> flo
 
 def main() -> None:
     stack = load_stack()
-    config = SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+    config = SimConfig.from_node_parameters(stack.node_parameters("sim"))
     results: dict[str, object] = {
         "machine": f"{platform.machine()} {platform.processor()}".strip(),
         "mujoco": mujoco.__version__,

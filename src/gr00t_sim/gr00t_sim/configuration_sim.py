@@ -2,7 +2,7 @@
 
 `SimConfig` groups everything that shapes the scene (meshes, table, objects, cameras, actuator
 gains) and the run-time settings (physics rate, render size, seed). `SimConfig.from_stack` fills it
-from the stack YAML (`rates.physics_hz`, `nodes.sim.*`) so nodes, tools and tests read one file.
+from the stack YAML (`nodes.sim.*`) so nodes, tools and tests read one file.
 """
 
 from __future__ import annotations
@@ -173,14 +173,22 @@ class SimConfig:
 
     @classmethod
     def from_stack(cls, rates: Mapping[str, float], sim_params: Mapping[str, Any], **overrides: Any) -> SimConfig:
-        """Build from a stack file's `rates` and `nodes.sim` section; `overrides` win.
+        """Build from a stack file's `nodes.sim` section (`sim_params`); `overrides` win.
 
-        Keys of `sim_params` that are not scene settings (e.g. `stack_config`, `realtime_factor`)
+        `rates` is not read any more (the sim's rates moved to `nodes.sim`); it stays so existing
+        callers keep working: prefer `from_node_parameters`.
+        """
+        del rates
+        return cls.from_node_parameters(sim_params, **overrides)
+
+    @classmethod
+    def from_node_parameters(cls, sim_params: Mapping[str, Any], **overrides: Any) -> SimConfig:
+        """Build from the sim node's parameters (`nodes.sim` of a stack YAML); `overrides` win.
+
+        Keys of `sim_params` that are not scene settings (e.g. `realtime_factor`, `camera_hz`)
         belong to the node and are ignored here.
         """
         values: dict[str, Any] = {}
-        if "physics_hz" in rates:
-            values["physics_hz"] = float(rates["physics_hz"])
         for key, name, cast in _STACK_PARAMS:
             if key in sim_params:
                 values[name] = cast(sim_params[key])
@@ -194,6 +202,7 @@ _RUN_TIME_FIELDS = frozenset(
 
 # `nodes.sim` key in the stack YAML -> SimConfig field.
 _STACK_PARAMS: tuple[tuple[str, str, Any], ...] = (
+    ("physics_hz", "physics_hz", float),
     ("render_width", "render_width", int),
     ("render_height", "render_height", int),
     ("decimate_meshes", "mesh_keep_ratio", float),

@@ -93,7 +93,7 @@ def render_scenes(
         raise ValueError(
             f"seeds {seed_start}..{seed_start + episodes - 1} reach the evaluation seeds (from {EVAL_SEED_START})"
         )
-    sim_config = SimConfig.from_stack(stack.rates, stack.node_parameters("sim"))
+    sim_config = SimConfig.from_node_parameters(stack.node_parameters("sim"))
     rows: dict[str, list] = {name: [] for name in GroundingScenes.__dataclass_fields__ if name != "object_names"}
     with GR1TabletopSim(stack.robot, sim_config) as sim:
         layout = layout_of(sim)

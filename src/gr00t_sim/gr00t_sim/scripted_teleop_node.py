@@ -1,4 +1,5 @@
-"""Scripted teleoperator: the tabletop tasks' IK demonstrator as a teleop input.
+"""Scripted teleoperator node: the tabletop tasks' IK demonstrator (`gr00t_sim.scripted_teleop`) as a
+teleop input.
 
 It publishes joint targets on the leader topic (`nodes.leader_teleop.leader_topic`), exactly as an
 exoskeleton or the Joy teleop would, so synthetic demonstrations take the operator's path:
@@ -9,11 +10,11 @@ Services (private):
            sim's ~/reset_episode to the same task and seed first); the response carries the
            episode's instruction
   ~/stop   std_srvs/Trigger                          stop publishing (the leader goes stale: teleop holds)
-Subscribes the sim's privileged `~/scene_state` (object and palm positions) and `joint_states`
-(the arm pose the IK starts from). Publishes `~/status` (std_msgs/String JSON, latched) on change.
-Malformed input (mismatched sizes, NaN/inf, positions far outside the robot's joint ranges or the
-workspace, an oversize or undecodable task name) is dropped or refused, logged at most once per
-REJECTION_LOG_PERIOD_S and counted in /diagnostics (`*_rejected`); it never changes the episode.
+Subscribes the sim's privileged scene state (`gr00t_sim/scene_state`, gr00t_interfaces/SceneState)
+and `joint_states` (the arm pose the IK starts from). Publishes `~/status` (std_msgs/String JSON,
+latched) on change. Malformed input is dropped or refused (see `gr00t_sim.scripted_teleop`), logged
+at most once per REJECTION_LOG_PERIOD_S and counted in /diagnostics (`*_rejected`); it never
+changes the episode. Parameters: `ScriptedTeleopConfig` (`nodes.scripted_teleop`).
 
 Privileged state exists only in simulation, so this node does too; it builds the sim's MuJoCo
 model (from the same config, cached) for the kinematics, never steps it.
@@ -22,221 +23,135 @@ model (from the same config, cached) for the kinematics, never steps it.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
-import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from gr00t_interfaces.srv import StartDemonstration
-from gr00t_description.ros.diagnostics import InputLog
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from gr00t_description import load_stack
+from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog
+from gr00t_description.ros.parameters import declare_config, declare_stack
+from gr00t_description.ros.qos import LATCHED_QOS, SENSOR_QOS
+from gr00t_interfaces.srv import StartDemonstration
 from gr00t_sim.configuration_sim import SimConfig
-from gr00t_sim.scripted import ScriptedDemonstrator, ScriptedDemonstratorConfig
-from gr00t_sim.sim_node import NODE_NAME as SIM_NODE_NAME
-from gr00t_sim.sim_node import checked_task_name, scene_observation
-from gr00t_sim.tabletop_sim import GR1TabletopSim
-from gr00t_sim.tasks import EpisodeSpec, SceneObservation, TableLayout, get_task
+from gr00t_sim.scripted_teleop import ScriptedTeleop, ScriptedTeleopConfig, checked_episode
+from gr00t_sim.sim_interfaces import SCENE_STATE_TOPIC, subscribe_scene_state
 
 NODE_NAME = "gr00t_scripted_teleop"
-_LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
+STACK_SECTION = "scripted_teleop"
 REJECTION_LOG_PERIOD_S = 2.0
-# Scene positions further than this from the robot's base (m) are not a tabletop scene: a bad
-# publisher, not an object to reach for (the IK would chase it).
-MAX_SCENE_DISTANCE_M = 5.0
-# Measured joint positions this far outside the URDF range (rad) are a broken joint_states
-# publisher; within it, the encoders' overshoot at a stop.
-JOINT_RANGE_TOLERANCE_RAD = 0.2
+_REJECTED = ("scene_state", "joint_states", "start")
 
-
-def checked_episode(task: str, seed: int) -> tuple[str, int]:
-    """(task, seed) of a StartDemonstration request; ValueError with the reason otherwise."""
-    get_task(checked_task_name(task))  # raises with the available names
-    return task, int(seed)
+__all__ = ["NODE_NAME", "ScriptedTeleopNode", "checked_episode", "main"]
 
 
 class ScriptedTeleopNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self.stack = load_stack(self.declare_parameter("stack_config", "").value or None)
-        leader_section = self.stack.nodes.get("leader_teleop", {})
-        section = self.stack.nodes.get("scripted_teleop", {})
-        p = lambda name, default: self.declare_parameter(name, section.get(name, default)).value  # noqa: E731
-        leader_topic = p("leader_topic", leader_section.get("leader_topic", "leader/joint_states"))
-        scene_topic = p("scene_state_topic", f"{SIM_NODE_NAME}/scene_state")
-        period_s = float(p("policy_period_s", 0.05))
-        self.scene_timeout_s = float(p("scene_state_timeout_s", 0.5))
-        self.joint_state_timeout_s = float(p("joint_state_timeout_s", 1.0))
-        # Built first: a bad parameter fails before the sim model is.
-        demonstrator_config = ScriptedDemonstratorConfig(
-            policy_period_s=period_s, recovery_probability=float(p("recovery_probability", 0.0))
-        )
-
-        sim_params = self.stack.node_parameters("sim")
-        sim_config = SimConfig.from_stack(self.stack.rates, sim_params)
-        self.layout = TableLayout.from_sim_config(sim_config)
-        # The kinematic model only: no renderer is created, the model is never stepped.
-        self._kinematics = GR1TabletopSim(self.stack.robot, sim_config)
-        self.demonstrator = ScriptedDemonstrator.for_sim(self._kinematics, demonstrator_config)
-        model = self._kinematics.model
-        self._qpos_adr = {n: int(model.jnt_qposadr[model.joint(n).id]) for n in self.stack.robot.joint_names}
-
-        self._lock = threading.Lock()
-        self._scene: SceneObservation | None = None
-        self._scene_received = -1.0
-        self._joints: dict[str, float] = {}
-        self._joints_received = -1.0
-        self._spec: EpisodeSpec | None = None
-        self._steps = 0
+        stack = declare_stack(self)
+        self.config = declare_config(self, stack, STACK_SECTION, ScriptedTeleopConfig)
+        # The leader teleop's input topic, as that node reads it (one source: its stack section).
+        leader_topic = stack.nodes.get("leader_teleop", {}).get("leader_topic")
+        if not leader_topic:
+            raise ValueError(f"{stack.path}: nodes.leader_teleop.leader_topic is missing: the topic to publish on")
+        self.teleop = ScriptedTeleop(stack.robot, SimConfig.from_node_parameters(stack.node_parameters("sim")),
+                                     self.config)
         self._rejections = InputLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
-        robot = self.stack.robot
-        tolerance = JOINT_RANGE_TOLERANCE_RAD
-        self._joint_range = {
-            name: (spec.urdf_lower - tolerance, spec.urdf_upper + tolerance) for name, spec in robot.joints.items()
-        }
 
         self.leader_pub = self.create_publisher(JointState, leader_topic, QoSProfile(depth=10))
-        self.status_pub = self.create_publisher(String, "~/status", _LATCHED)
-        self.create_subscription(JointState, scene_topic, self._on_scene_state, QoSProfile(depth=10))
-        self.create_subscription(
-            JointState, self.stack.topics["joint_states"], self._on_joint_state, qos_profile_sensor_data
-        )
+        self.status_pub = self.create_publisher(String, "~/status", LATCHED_QOS)
+        subscribe_scene_state(self, self._on_scene, on_error=lambda exc: self._reject("scene_state", exc), qos=10)
+        self.create_subscription(JointState, stack.topics["joint_states"], self._on_joint_state, SENSOR_QOS)
         self.create_service(StartDemonstration, "~/start", self._on_start)
         self.create_service(Trigger, "~/stop", self._on_stop)
-        self.create_timer(period_s, self._on_step)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0, self._publish_diagnostics)
-        self._publish_status("idle")
+        self.create_timer(self.config.policy_period_s, self._on_step)
+        self._diagnostics = DiagnosticsPublisher(self, "gr00t_scripted_teleop", self._diagnostics_values)
+        self._publish_status("idle", None)
         self.get_logger().info(
-            f"scripted teleop: {scene_topic} -> {leader_topic} every {period_s * 1e3:.0f} ms "
-            f"({len(self.demonstrator.joint_names)} joints, recovery demonstrations "
-            f"{demonstrator_config.recovery_probability:.0%}); waiting for ~/start"
+            f"scripted teleop: {SCENE_STATE_TOPIC} -> {leader_topic} every {self.config.policy_period_s * 1e3:.0f} ms "
+            f"({len(self.teleop.demonstrator.joint_names)} joints, recovery demonstrations "
+            f"{self.config.recovery_probability:.0%}); waiting for ~/start"
         )
 
     # ------------------------------------------------------------------ inputs
-    def _on_scene_state(self, msg: JointState) -> None:
+    def _on_scene(self, observation) -> None:
         try:
-            observation = scene_observation(msg)
+            self.teleop.observe_scene(observation, time.monotonic())
         except ValueError as exc:
-            self._rejections.error("scene_state", f"scene_state rejected: {exc}")
-            return
-        positions = (*observation.object_positions.values(), *observation.hand_positions.values())
-        if not all(np.isfinite(v).all() and np.abs(v).max() <= MAX_SCENE_DISTANCE_M for v in positions):
-            self._rejections.error("scene_state", 
-                f"scene_state rejected: non-finite positions or positions beyond {MAX_SCENE_DISTANCE_M:g} m"
-            )
-            return
-        with self._lock:
-            self._scene = observation
-            self._scene_received = time.monotonic()
+            self._reject("scene_state", exc)
 
     def _on_joint_state(self, msg: JointState) -> None:
-        if len(msg.name) != len(msg.position) or not np.isfinite(msg.position).all():
-            self._rejections.error("joint_states", "joint_states rejected: names/positions mismatch or non-finite")
-            return
-        known = {n: float(v) for n, v in zip(msg.name, msg.position) if n in self._joint_range}
-        if outside := [n for n, v in known.items() if not self._joint_range[n][0] <= v <= self._joint_range[n][1]]:
-            self._rejections.error("joint_states", f"joint_states rejected: outside the joint range: {outside[:3]}")
-            return
-        with self._lock:
-            self._joints.update(known)
-            self._joints_received = time.monotonic()
+        try:
+            self.teleop.observe_joints(list(msg.name), list(msg.position), time.monotonic())
+        except ValueError as exc:
+            self._reject("joint_states", exc)
+
+    def _reject(self, source: str, exc: Exception) -> None:
+        self._rejections.error(source, f"{source} rejected: {exc}")
 
     # ------------------------------------------------------------------ services
     def _on_start(self, request: StartDemonstration.Request, response: StartDemonstration.Response):
         response.success = False
         try:
-            task_name, seed = checked_episode(request.task, request.seed)
+            checked_episode(request.task, request.seed)
         except ValueError as exc:
             response.message = f"rejected: {exc}"
             self._rejections.error("start", f"start refused: {exc}")
             return response
-        with self._lock:
-            if self._joints_received < 0 or time.monotonic() - self._joints_received > self.joint_state_timeout_s:
-                age = time.monotonic() - self._joints_received if self._joints_received >= 0 else float("inf")
-                response.message = f"rejected: no fresh joint_states (newest {age:.2f} s old; is the sim running?)"
-                return response
-            missing = [n for n in self.demonstrator.joint_names if n not in self._joints]
-            if missing:
-                response.message = f"rejected: joint_states lack {missing[:3]}"
-                return response
-            spec = get_task(task_name).sample(seed, self.layout)
-            qpos = self._kinematics.data.qpos.copy()
-            for name, value in self._joints.items():
-                if name in self._qpos_adr:
-                    qpos[self._qpos_adr[name]] = value
-            self.demonstrator.reset(spec, qpos)
-            self._spec, self._steps = spec, 0
-            self._scene = None  # act on scene states of this episode only
-        response.success, response.id, response.instruction = True, f"{task_name}/{seed}", spec.instruction
-        response.message = f"demonstrating {task_name}/{seed}"
-        self.get_logger().info(f"demonstrating {task_name}/{seed}: {spec.instruction!r}")
-        self._publish_status("running")
+        try:
+            spec = self.teleop.start(request.task, request.seed, time.monotonic())
+        except ValueError as exc:  # not ready (no fresh measured pose): not the caller's fault
+            response.message = f"rejected: {exc}"
+            return response
+        response.success, response.id, response.instruction = True, f"{spec.task}/{spec.seed}", spec.instruction
+        response.message = f"demonstrating {response.id}"
+        self.get_logger().info(f"demonstrating {response.id}: {spec.instruction!r}")
+        self._publish_status("running", spec)
         return response
 
     def _on_stop(self, _request, response: Trigger.Response):
-        with self._lock:
-            was = self._spec
-            self._spec = None
+        was, steps = self.teleop.stop()
         response.success = True
-        response.message = f"stopped {was.task}/{was.seed} after {self._steps} steps" if was else "was idle"
-        self._publish_status("idle")
+        response.message = f"stopped {was.task}/{was.seed} after {steps} steps" if was else "was idle"
+        self._publish_status("idle", None)
         return response
 
     # ------------------------------------------------------------------ the policy step
     def _on_step(self) -> None:
         now = time.monotonic()
-        with self._lock:
-            if self._spec is None:
-                return
-            if self._scene is None or now - self._scene_received > self.scene_timeout_s:
+        targets = self.teleop.step(now)
+        if targets is None:
+            if self.teleop.waiting_for_scene(now):
                 self.get_logger().warning(
                     "no fresh scene_state: publishing nothing (teleop holds)", throttle_duration_sec=2.0
                 )
-                return
-            names, positions = self.demonstrator.act(self._scene)
-            self._steps += 1
-        msg = JointState(name=list(names), position=[float(v) for v in positions])
+            return
+        names, positions = targets
+        msg = JointState(name=names, position=positions)
         msg.header.stamp = self.get_clock().now().to_msg()
         self.leader_pub.publish(msg)
 
-    def _publish_diagnostics(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            spec, steps = self._spec, self._steps
-            scene_age = now - self._scene_received if self._scene_received >= 0 else float("inf")
-        stale = spec is not None and scene_age > self.scene_timeout_s
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.WARN if stale else DiagnosticStatus.OK,
-            name=f"{self.get_name()}: scripted teleop",
-            hardware_id="gr00t_scripted_teleop",
-            message=("no fresh scene_state: holding" if stale else
-                     f"demonstrating {spec.task}/{spec.seed}" if spec else "idle"),
-            values=[
-                KeyValue(key="steps", value=str(steps)),
-                KeyValue(key="scene_state_age_s", value=f"{scene_age:.3f}"),
-                *(KeyValue(key=f"{name}_rejected", value=str(self._rejections.count(name))) for name in ("scene_state", "joint_states", "start")),
-            ],
-        )
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diagnostics_pub.publish(array)
+    def _diagnostics_values(self) -> tuple[int, str, dict[str, Any]]:
+        status = self.teleop.status(time.monotonic())
+        spec = status["episode"]
+        counts = self._rejections.snapshot()
+        message = ("no fresh scene_state: holding" if status["stale"]
+                   else f"demonstrating {spec.task}/{spec.seed}" if spec else "idle")
+        values = {"steps": status["steps"], "scene_state_age_s": status["scene_age_s"],
+                  **{f"{name}_rejected": counts.get(name, 0) for name in _REJECTED}}
+        level = DiagnosticStatus.WARN if status["stale"] else DiagnosticStatus.OK
+        return level[0], message, values
 
-    def _publish_status(self, state: str) -> None:
-        spec = self._spec
+    def _publish_status(self, state: str, spec) -> None:
         status = {"state": state, "task": spec.task if spec else "", "seed": spec.seed if spec else -1}
         self.status_pub.publish(String(data=json.dumps(status)))
 
     def shutdown(self) -> None:
-        self._kinematics.close()
+        self.teleop.close()
 
 
 def main(args: list[str] | None = None) -> None:

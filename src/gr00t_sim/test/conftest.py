@@ -20,7 +20,7 @@ def stack() -> StackConfig:
 
 @pytest.fixture(scope="module")
 def shared_sim(stack: StackConfig) -> Iterator[GR1TabletopSim]:
-    sim = GR1TabletopSim(stack.robot, SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
+    sim = GR1TabletopSim(stack.robot, SimConfig.from_node_parameters(stack.node_parameters("sim")))
     yield sim
     sim.close()
 

@@ -12,10 +12,11 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from gr00t_description import load_stack
+from gr00t_interfaces.msg import SceneState
 from gr00t_interfaces.srv import StartDemonstration
 from gr00t_sim import SimConfig
 from gr00t_sim.scripted_teleop_node import ScriptedTeleopNode, checked_episode
-from gr00t_sim.sim_node import NODE_NAME as SIM_NODE
+from gr00t_sim.sim_interfaces import SCENE_STATE_TOPIC, scene_state_message
 from gr00t_sim.tasks import TableLayout, get_task
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -36,14 +37,14 @@ class Harness:
         leader_topic = self.stack.nodes["leader_teleop"]["leader_topic"]
         self.probe.create_subscription(JointState, leader_topic, self.leader.append, 50)
         self.probe.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
-        self.scene_pub = self.probe.create_publisher(JointState, f"{SIM_NODE}/scene_state", 10)
+        self.scene_pub = self.probe.create_publisher(SceneState, SCENE_STATE_TOPIC, 10)
         self.joint_pub = self.probe.create_publisher(JointState, self.stack.topics["joint_states"], 10)
         self.start_client = self.probe.create_client(StartDemonstration, f"/{self.node.get_name()}/start")
         self.stop_client = self.probe.create_client(Trigger, f"/{self.node.get_name()}/stop")
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.probe)
-        self.layout = TableLayout.from_sim_config(SimConfig.from_stack(self.stack.rates, self.stack.node_parameters("sim")))
+        self.layout = TableLayout.from_sim_config(SimConfig.from_node_parameters(self.stack.nodes["sim"]))
 
     def spin(self, seconds: float, feed: Callable[[], None] | None = None) -> None:
         deadline = time.monotonic() + seconds
@@ -73,13 +74,18 @@ class Harness:
         self.joint_pub.publish(msg)
 
     def publish_scene(self, objects: dict[str, tuple[float, float, float]]) -> None:
-        names, values = [], []
-        for prefix, xyz in [*objects.items(), ("left_palm", (0.2, 0.2, 1.0)), ("right_palm", (0.2, -0.2, 1.0))]:
-            names += [f"{prefix}_{axis}" for axis in "xyz"]
-            values += list(xyz)
-        msg = JointState(name=names, position=values)
-        msg.header.stamp = self.probe.get_clock().now().to_msg()
-        self.scene_pub.publish(msg)
+        self.scene_pub.publish(scene_state_message(
+            self.probe.get_clock().now().to_msg(),
+            {name: np.asarray(xyz) for name, xyz in objects.items()},
+            {name: 0.0 for name in objects},
+            {"left": np.array([0.2, 0.2, 1.0]), "right": np.array([0.2, -0.2, 1.0])},
+        ))
+
+    def rejected(self, source: str) -> int:
+        """The newest count of rejected `source` input in the node's /diagnostics (0 before any)."""
+        values = [int(kv.value) for a in self.diagnostics for s in a.status if s.hardware_id == "gr00t_scripted_teleop"
+                  for kv in s.values if kv.key == f"{source}_rejected"]
+        return values[-1] if values else 0
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -141,25 +147,21 @@ def test_demonstration_steers_the_named_hand_then_stops(harness: Harness) -> Non
 
 def test_implausible_joint_states_and_scene_are_dropped_and_counted(harness: Harness) -> None:
     node, robot = harness.node, harness.stack.robot
-    before = node._rejections.snapshot()
+    assert harness.spin_until(lambda: any(s.hardware_id == "gr00t_scripted_teleop"
+                                          for a in harness.diagnostics for s in a.status))
+    before = {source: harness.rejected(source) for source in ("joint_states", "scene_state")}
     harness.publish_home_joint_states()
     harness.spin(0.2)
     name = robot.joint_names[0]
     wild = JointState(name=[name], position=[50.0])  # 50 rad: a broken encoder, not a pose
     harness.joint_pub.publish(wild)
-    far = JointState(name=["cube_x", "cube_y", "cube_z"], position=[1e6, 0.0, 1.0])
-    harness.scene_pub.publish(far)
+    harness.publish_scene({"cube": (1e6, 0.0, 1.0)})
+    # Both are counted in /diagnostics, and the wild position never became the measured one.
     assert harness.spin_until(
-        lambda: node._rejections.count("joint_states") > before.get("joint_states", 0)
-        and node._rejections.count("scene_state") > before.get("scene_state", 0)
+        lambda: harness.rejected("joint_states") > before["joint_states"]
+        and harness.rejected("scene_state") > before["scene_state"]
     )
-    assert node._joints[name] == pytest.approx(robot.joints[name].home)
-    assert harness.spin_until(
-        lambda: any(
-            kv.key == "joint_states_rejected" and int(kv.value) > before.get("joint_states", 0)
-            for a in harness.diagnostics for s in a.status for kv in s.values
-        )
-    )
+    assert node.teleop.joint_position(name) == pytest.approx(robot.joints[name].home)
 
 
 def test_diagnostics_are_published(harness: Harness) -> None:
@@ -171,7 +173,7 @@ def test_diagnostics_are_published(harness: Harness) -> None:
 def test_recovery_probability_parameter_reaches_the_demonstrator(ros_context) -> None:
     node = ScriptedTeleopNode(context=ros_context, parameter_overrides=[Parameter("recovery_probability", value=0.5)])
     try:
-        assert node.demonstrator.config.recovery_probability == 0.5
+        assert node.teleop.demonstrator.config.recovery_probability == 0.5
     finally:
         node.shutdown()
         node.destroy_node()

@@ -119,14 +119,14 @@ def test_pacer_rejects_a_negative_factor() -> None:
         RealtimePacer(-1.0, 0.002)
 
 
-def test_sim_config_reads_the_stack_rates_and_sim_parameters() -> None:
-    config = SimConfig.from_stack(
-        {"physics_hz": 1000.0, "camera_hz": 30.0},
-        {"render_width": 640, "render_height": 480, "decimate_meshes": 0.2, "seed": 4, "stack_config": "x.yaml"},
-        seed=5,
-    )
+def test_sim_config_reads_the_sim_node_parameters() -> None:
+    params = {"physics_hz": 1000.0, "camera_hz": 30.0, "render_width": 640, "render_height": 480,
+              "decimate_meshes": 0.2, "seed": 4, "realtime_factor": 0.0}
+    config = SimConfig.from_node_parameters(params, seed=5)
     assert (config.physics_hz, config.render_width, config.render_height) == (1000.0, 640, 480)
     assert (config.mesh_keep_ratio, config.seed, config.timestep_s) == (0.2, 5, 0.001)
+    # The old entry point reads the same section (the stack's `rates` no longer hold the sim's).
+    assert SimConfig.from_stack({"physics_hz": 250.0}, params, seed=5) == config
 
 
 @pytest.mark.parametrize(

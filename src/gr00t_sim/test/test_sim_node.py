@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,7 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 import rclpy
-from gr00t_sim.sim_node import CAMERA_FRAME_ID, NODE_NAME, SimNode
+from diagnostic_msgs.msg import DiagnosticArray
+from gr00t_description import load_stack
+from gr00t_sim.sim_interfaces import RESET_SERVICE
+from gr00t_sim.sim_node import CAMERA_FRAME_ID, SimNode
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -31,6 +35,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 WAIT_S = 20.0  # generous: the machine is shared and rendering runs on a CPU
 FEW_FRAMES = {"camera_hz": 2.0}
 _DOMAINS = itertools.count(start=1 + os.getpid() % 80)
+ROBOT = load_stack().robot
+SIM_THREADS = {"sim_physics", "sim_camera"}
 
 
 def _stamp_s(msg: Any) -> float:
@@ -48,15 +54,17 @@ class Harness:
         self.images: list[Image] = []
         self.camera_infos: list[CameraInfo] = []
         self.clocks: list[Clock] = []
+        self.diagnostics: list[DiagnosticArray] = []
         self.probe.create_subscription(JointState, "joint_states", self.joint_states.append, 10)
         self.probe.create_subscription(Image, "head_camera/image_raw", self.images.append, qos_profile_sensor_data)
         self.probe.create_subscription(
             CameraInfo, "head_camera/camera_info", self.camera_infos.append, qos_profile_sensor_data
         )
         self.probe.create_subscription(Clock, "/clock", self.clocks.append, 10)
+        self.probe.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         self.command_pub = self.probe.create_publisher(JointState, "joint_command", 10)
         self.trajectory_pub = self.probe.create_publisher(JointTrajectory, "joint_trajectory", 10)
-        self.reset_client = self.probe.create_client(Trigger, f"/{NODE_NAME}/reset")
+        self.reset_client = self.probe.create_client(Trigger, RESET_SERVICE)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.sim)
         self.executor.add_node(self.probe)
@@ -80,6 +88,12 @@ class Harness:
 
     def send_command(self, names: list[str], positions: list[float]) -> None:
         self.command_pub.publish(JointState(name=names, position=positions))
+
+    def diagnostic(self, key: str) -> str | None:
+        """The newest value of `key` in the sim's /diagnostics status."""
+        values = [v.value for a in self.diagnostics for s in a.status if s.hardware_id == "mujoco_gr1"
+                  for v in s.values if v.key == key]
+        return values[-1] if values else None
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -110,7 +124,7 @@ def test_publishes_joint_states_images_and_clock_with_sim_stamps(make_harness: C
     h = make_harness()
     assert h.spin_until(lambda: len(h.joint_states) >= 50 and len(h.images) >= 3 and len(h.camera_infos) >= 3)
     state = h.joint_states[-1]
-    assert list(state.name) == list(h.sim._stack.robot.joint_names)
+    assert list(state.name) == list(ROBOT.joint_names)
     assert len(state.position) == len(state.velocity) == len(state.effort) == 32
     stamps = [_stamp_s(m) for m in h.joint_states]
     assert stamps[0] > 0 and np.all(np.diff(stamps) > 0)
@@ -163,12 +177,12 @@ def test_bad_command_is_ignored_and_the_sim_keeps_running(
 ) -> None:
     h = make_harness(**FEW_FRAMES)
     h.wait_for_subscribers()
-    home = h.sim._stack.robot.joints["left_elbow_pitch_joint"].home
+    home = ROBOT.joints["left_elbow_pitch_joint"].home
     h.send_command(names, positions)
     count = len(h.joint_states)
-    assert h.spin_until(lambda: len(h.joint_states) > count + 200)  # > 1 s of sim time later
+    assert h.spin_until(lambda: len(h.joint_states) > count + 200)  # > 1 s of sim time later: still running
     assert h.joint("left_elbow_pitch_joint") == pytest.approx(home, abs=0.01)
-    assert h.sim._physics.is_alive()
+    assert h.spin_until(lambda: h.diagnostic("joint_command_rejected") == "1")
     h.send_command(["left_elbow_pitch_joint"], [-1.0])  # a good command still works afterwards
     assert h.spin_until(lambda: abs(h.joint("left_elbow_pitch_joint") + 1.0) < 0.02)
 
@@ -198,7 +212,7 @@ def test_trajectory_with_mismatched_points_is_ignored(make_harness: Callable[...
     h.trajectory_pub.publish(bad)
     count = len(h.joint_states)
     assert h.spin_until(lambda: len(h.joint_states) > count + 300)
-    home = h.sim._stack.robot.joints["right_elbow_pitch_joint"].home
+    home = ROBOT.joints["right_elbow_pitch_joint"].home
     assert h.joint("right_elbow_pitch_joint") == pytest.approx(home, abs=0.01)
 
 
@@ -214,10 +228,10 @@ def test_trajectory_stamped_far_from_the_sim_clock_is_ignored_and_counted(
     stale.points.append(JointTrajectoryPoint(positions=[-1.3]))
     stale.points[0].time_from_start.nanosec = 500_000_000
     h.trajectory_pub.publish(stale)
-    assert h.spin_until(lambda: h.sim._rejections.count("joint_trajectory") == 1)
+    assert h.spin_until(lambda: h.diagnostic("joint_trajectory_rejected") == "1")
     count = len(h.joint_states)
     assert h.spin_until(lambda: len(h.joint_states) > count + 100)
-    home = h.sim._stack.robot.joints["right_elbow_pitch_joint"].home
+    home = ROBOT.joints["right_elbow_pitch_joint"].home
     assert h.joint("right_elbow_pitch_joint") == pytest.approx(home, abs=0.01)  # no jump to the last point
     stale.header.stamp.sec = 0  # the same trajectory on receipt is followed
     h.trajectory_pub.publish(stale)
@@ -241,21 +255,16 @@ def test_reset_service_returns_to_the_home_pose(make_harness: Callable[..., Harn
 def test_shutdown_stops_the_physics_and_camera_threads(make_harness: Callable[..., Harness]) -> None:
     h = make_harness()
     assert h.spin_until(lambda: len(h.images) >= 1)
+    assert SIM_THREADS <= {t.name for t in threading.enumerate()}
     h.sim.destroy_node()
-    assert not h.sim._physics.is_alive()
-    assert not h.sim._camera._thread.is_alive()
-
+    assert not SIM_THREADS & {t.name for t in threading.enumerate()}
 
 
 def test_publishes_diagnostics(make_harness: Callable[..., Harness]) -> None:
-    from diagnostic_msgs.msg import DiagnosticArray
-
     h = make_harness(realtime_factor=1.0)
-    received: list[DiagnosticArray] = []
-    h.probe.create_subscription(DiagnosticArray, "/diagnostics", received.append, 10)
 
     def sim_status():
-        return next((s for a in received for s in a.status if s.hardware_id == "mujoco_gr1"), None)
+        return next((s for a in h.diagnostics for s in a.status if s.hardware_id == "mujoco_gr1"), None)
 
     assert h.spin_until(lambda: sim_status() is not None, 5.0)
     values = {kv.key: kv.value for kv in sim_status().values}

@@ -1,35 +1,39 @@
-"""The sim node's evaluation interfaces in-process: ~/reset_episode and ~/scene_state."""
+"""The sim node's evaluation interfaces in-process: ~/reset_episode and ~/scene_state, used through
+`gr00t_sim.sim_interfaces` (the clients' module) from a probe in the same namespace, so the relative
+names are exercised under a namespace as a namespaced graph uses them."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from gr00t_interfaces.srv import ResetEpisode
-from gr00t_sim.sim_node import MAX_TASK_NAME_BYTES, NODE_NAME, SCENE_STATE_HZ, SimNode, parse_scene_state
-from gr00t_sim.tasks import get_task
-from gr00t_sim.tasks.sim_binding import layout_of
+from gr00t_description import load_stack
+from gr00t_sim import SimConfig
+from gr00t_sim.runtime import SCENE_STATE_HZ
+from gr00t_sim.sim_interfaces import MAX_TASK_NAME_BYTES, ResetEpisodeClient, subscribe_scene_state
+from gr00t_sim.sim_node import SimNode
+from gr00t_sim.tasks import SceneObservation, TableLayout, get_task
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import JointState
 
 WAIT_S = 20.0
+NAMESPACE = "/cell_2"
+SIM_CONFIG = SimConfig.from_node_parameters(load_stack().nodes["sim"])
 
 
 class Harness:
     def __init__(self, context: rclpy.Context) -> None:
         overrides = [Parameter("realtime_factor", value=0.0), Parameter("camera_hz", value=2.0)]
-        self.sim = SimNode(context=context, parameter_overrides=overrides)
-        self.probe = Node("probe", context=context)
-        self.scene: list[JointState] = []
-        self.probe.create_subscription(JointState, f"/{NODE_NAME}/scene_state", self.scene.append, 10)
-        self.client = self.probe.create_client(ResetEpisode, f"/{NODE_NAME}/reset_episode")
+        self.sim = SimNode(context=context, parameter_overrides=overrides, namespace=NAMESPACE)
+        self.probe = Node("probe", context=context, namespace=NAMESPACE)
+        self.scene: list[SceneObservation] = []
+        subscribe_scene_state(self.probe, self.scene.append)
+        self.client = ResetEpisodeClient(self.probe, self._wait)
         self.diagnostics: list[DiagnosticArray] = []
         self.probe.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         self.executor = SingleThreadedExecutor(context=context)
@@ -44,11 +48,14 @@ class Harness:
             self.executor.spin_once(timeout_sec=0.02)
         return condition()
 
-    def reset_episode(self, task: str, seed: int) -> ResetEpisode.Response:
-        assert self.client.wait_for_service(timeout_sec=WAIT_S)
-        future = self.client.call_async(ResetEpisode.Request(task=task, seed=seed))
-        assert self.spin_until(future.done)
+    def _wait(self, future, timeout_s: float, what: str):
+        assert self.spin_until(future.done, timeout_s), what
         return future.result()
+
+    def reset_episode(self, task: str, seed: int):
+        """The response; RuntimeError (with the sim's reason) when refused."""
+        assert self.client.wait_for_service(WAIT_S)
+        return self.client.reset(task, seed)
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -64,20 +71,16 @@ def harness(ros_context) -> Iterator[Harness]:
     h.close()
 
 
-def _stamp_s(msg: Any) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-
-
 def test_scene_state_lists_every_object_and_both_palms(harness: Harness) -> None:
     h = harness
+    assert h.client.srv_name == f"{NAMESPACE}/gr00t_sim/reset_episode"
     assert h.spin_until(lambda: len(h.scene) >= 10)
-    msg = h.scene[-1]
-    objects, hands = parse_scene_state(list(msg.name), list(msg.position))
-    assert set(objects) == set(h.sim._sim.object_names)
-    assert set(hands) == {"left", "right"}
-    assert list(msg.name[-6:]) == [f"{side}_palm_{axis}" for side in ("left", "right") for axis in "xyz"]
+    observation = h.scene[-1]
+    assert set(observation.object_positions) == {o.name for o in SIM_CONFIG.objects}
+    assert set(observation.hand_positions) == {"left", "right"}
+    hands = observation.hand_positions
     assert hands["left"][1] > hands["right"][1]  # y is to the robot's left
-    stamps = [_stamp_s(m) for m in h.scene]
+    stamps = [o.time_s for o in h.scene]
     assert np.median(np.diff(stamps)) == pytest.approx(1.0 / SCENE_STATE_HZ, abs=0.003)  # sim time
 
 
@@ -85,7 +88,7 @@ def test_scene_state_lists_every_object_and_both_palms(harness: Harness) -> None
 def test_reset_episode_places_the_objects_and_returns_the_instruction(harness: Harness, task: str) -> None:
     h = harness
     seed = 10_003
-    expected = get_task(task).sample(seed, layout_of(h.sim._sim))
+    expected = get_task(task).sample(seed, TableLayout.from_sim_config(SIM_CONFIG))
     response = h.reset_episode(task, seed)
     assert response.success, response.message
     assert response.id == f"{task}/{seed}"
@@ -104,7 +107,7 @@ def test_reset_episode_places_the_objects_and_returns_the_instruction(harness: H
     def target_offset() -> float:
         if not h.scene:
             return float("inf")
-        objects, _ = parse_scene_state(list(h.scene[-1].name), list(h.scene[-1].position))
+        objects = h.scene[-1].object_positions
         return float(np.linalg.norm(objects[expected.target_object][:2] - placed[:2]))
 
     assert h.spin_until(lambda: target_offset() < 0.01), f"target {target_offset():.3f} m from its placement"
@@ -117,14 +120,16 @@ def test_reset_episode_places_the_objects_and_returns_the_instruction(harness: H
 )
 def test_reset_episode_refuses_bad_requests_and_counts_them(harness: Harness, task: str) -> None:
     h = harness
-    before = h.sim._rejections.count("reset_episode")
+    assert h.spin_until(lambda: _diagnostic_value(h.diagnostics, "reset_episode_rejected") is not None)
+    before = int(_diagnostic_value(h.diagnostics, "reset_episode_rejected"))
     started = time.monotonic()
-    response = h.reset_episode(task, 10_000)
-    assert not response.success and response.message.startswith("rejected:")
-    assert len(response.message) < 500  # the reason, not an echo of the request
+    with pytest.raises(RuntimeError) as refused:
+        h.reset_episode(task, 10_000)
+    reason = str(refused.value).partition(": ")[2]
+    assert reason.startswith("rejected:")
+    assert len(reason) < 500  # the reason, not an echo of the request
     assert time.monotonic() - started < 5.0  # no quadratic close-match search over a huge name
-    assert h.sim._rejections.count("reset_episode") == before + 1
-    # The refusal is counted in /diagnostics, and the node keeps serving good requests.
+    # The refusal is counted (once) in /diagnostics, and the node keeps serving good requests.
     h.diagnostics.clear()
     assert h.spin_until(lambda: _diagnostic_value(h.diagnostics, "reset_episode_rejected") == str(before + 1))
     assert h.reset_episode("reach", 10_001).success

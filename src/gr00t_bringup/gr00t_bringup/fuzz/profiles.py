@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gr00t_bringup.fuzz.harness import NodeProfile, Session
+from gr00t_bringup.fuzz.harness import SERVICE_TIMEOUT_S, NodeProfile, Session
 
 RECOVERY_TIMEOUT_S = 60.0  # model warm-up on a loaded 2-core machine
 INSTRUCTION = "put your right hand on the red cube"
@@ -105,14 +105,23 @@ def _sim_setup(session: Session) -> None:
 
 
 def _sim_recover(session: Session) -> str | None:
-    from gr00t_interfaces.srv import ResetEpisode
+    from gr00t_sim.sim_interfaces import ResetEpisodeClient
 
     if not _count_grows(session, "joint_states_out", 20, RECOVERY_TIMEOUT_S):
         return "no joint_states after the fuzzing"
-    client = session.node.create_client(ResetEpisode, "/gr00t_sim/reset_episode")
-    response = session.call(client, ResetEpisode.Request(task="reach", seed=10_000))
-    if response is None or not response.success:
-        return f"~/reset_episode refused a good request: {response and response.message}"
+
+    def wait(future: Any, timeout_s: float, what: str) -> Any:
+        if not session.wait_for(future.done, timeout_s):
+            raise RuntimeError(f"no answer to {what} within {timeout_s:.0f} s")
+        return future.result()
+
+    client = ResetEpisodeClient(session.node, wait, SERVICE_TIMEOUT_S)
+    if not client.wait_for_service(SERVICE_TIMEOUT_S):
+        return f"{client.srv_name} is not available after the fuzzing"
+    try:
+        client.reset("reach", 10_000)
+    except RuntimeError as exc:
+        return f"a good reset_episode request failed: {exc}"
     if not _count_grows(session, "joint_states_out", 20, 10.0):
         return "no joint_states after the reset"
     return None
@@ -342,31 +351,33 @@ def _scripted_setup(session: Session) -> None:
     from gr00t_sim.tasks import TableLayout, get_task
 
     stack = _stack()
-    layout = TableLayout.from_sim_config(SimConfig.from_stack(stack.rates, stack.node_parameters("sim")))
+    layout = TableLayout.from_sim_config(SimConfig.from_node_parameters(stack.node_parameters("sim")))
     session.state["episode"] = get_task("reach").sample(3, layout)
     _watch(session, "leader", JointState, "/" + stack.nodes["leader_teleop"]["leader_topic"])
 
 
 def _scripted_feed(session: Session) -> None:
-    from sensor_msgs.msg import JointState
+    from gr00t_interfaces.msg import SceneState
+
+    from gr00t_sim.sim_interfaces import SCENE_STATE_TOPIC, scene_state_message
 
     _feed_joint_states(session)
-    topic = "/gr00t_sim/scene_state"
-    if session.fuzzing == topic:
+    if session.fuzzing == f"/{SCENE_STATE_TOPIC}":
         return
-    names: list[str] = []
-    values: list[float] = []
-    objects = {name: tuple(p.position) for name, p in session.state["episode"].placements.items()}
-    for prefix, xyz in [*objects.items(), ("left_palm", (0.2, 0.2, 1.0)), ("right_palm", (0.2, -0.2, 1.0))]:
-        names += [f"{prefix}_{axis}" for axis in "xyz"]
-        values += [float(v) for v in xyz]
-    _publisher(session, "scene", JointState, topic).publish(_stamped(session, JointState(name=names, position=values)))
+    placements = session.state["episode"].placements
+    msg = scene_state_message(
+        session.node.get_clock().now().to_msg(),
+        {name: np.asarray(p.position) for name, p in placements.items()},
+        {name: p.yaw for name, p in placements.items()},
+        {"left": np.array([0.2, 0.2, 1.0]), "right": np.array([0.2, -0.2, 1.0])},
+    )
+    _publisher(session, "scene", SceneState, SCENE_STATE_TOPIC).publish(msg)
 
 
 def _scripted_recover(session: Session) -> str | None:
     from gr00t_interfaces.srv import StartDemonstration
 
-    client = session.node.create_client(StartDemonstration, "/gr00t_scripted_teleop/start")
+    client = session.node.create_client(StartDemonstration, "gr00t_scripted_teleop/start")
     response = session.call(client, StartDemonstration.Request(task="reach", seed=3))
     if response is None or not response.success:
         return f"~/start refused a good episode: {response and response.message}"
