@@ -1,5 +1,5 @@
 """Two hosts over DDS, emulated with Linux network namespaces joined by a veth pair
-(`gr00t_bringup.netns`): System 2 on the "workstation" (namespace a, 10.77.0.1), System 1 and the
+(`netns_support.py`): System 2 on the "workstation" (namespace a, 10.77.0.1), System 1 and the
 simulator on the "robot computer" (namespace b, 10.77.0.2); cutting the cable must make System 1 hold
 on stale goal tokens, plugging it back in must resume it. Then the operator interfaces: what keeps a
 participant on another host from setting System 2's instruction when DDS security is unavailable.
@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("rclpy")
+from netns_support import NetnsUnavailable, ProbeReader, TwoHosts  # noqa: E402
+
 from gr00t_bringup.graph import GraphOptions, build_graph  # noqa: E402
-from gr00t_bringup.netns import NetnsUnavailable, ProbeReader, TwoHosts  # noqa: E402
 from gr00t_description import load_stack  # noqa: E402
 from gr00t_interfaces.msg import ControllerStatus  # noqa: E402
 

@@ -12,7 +12,8 @@ use shared memory across them (its host id hashes the IPv4 addresses, which diff
 between "a" and "b" goes over UDP on the veth, as it would over a cable (checked: cutting the link
 stops the traffic).
 
-Tools (`python -m gr00t_bringup.netns probe|operator`, run with `ip netns exec`):
+Test support of test_multi_host.py (not installed). Tools (`python netns_support.py probe|operator`,
+run with `ip netns exec`):
 - `probe` subscribes to the stack's goal tokens, action chunks, joint commands, controller status
   and /diagnostics and prints one JSON snapshot per `--period-s` on stdout (see `ProbeReader`);
 - `operator` publishes an `Instruction` and calls `set_instruction` for `--window-s` seconds, as an
@@ -22,7 +23,6 @@ Tools (`python -m gr00t_bringup.netns probe|operator`, run with `ip netns exec`)
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import shutil
@@ -34,11 +34,14 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-_PR_SET_PDEATHSIG = 1
+# A namespace's children die with the test as the graph's nodes die with gr00t-launch: one definition.
+from gr00t_bringup.processes import _die_with_parent, executable_path
+
 NETNS_PREFIX = "gr00t-"
 SUBNET = "10.77.0"
 
@@ -94,15 +97,6 @@ def _kill_namespace_pids(name: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
         except (ProcessLookupError, ValueError):
             pass
-
-
-def _die_with_parent() -> None:
-    os.setsid()
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 class Proc:
@@ -220,8 +214,6 @@ class Host:
         node name and parameters file)."""
         import yaml
 
-        from gr00t_bringup.processes import executable_path
-
         params_file = self.params_dir / f"{self.netns}-{spec.name}.yaml"
         params_file.write_text(yaml.safe_dump({f"/{spec.name}": {"ros__parameters": spec.parameters}}))
         command = [
@@ -231,8 +223,8 @@ class Host:
         return self.spawn(spec.name, command, env, log=log)
 
     def tool(self, name: str, args: Sequence[str], env: dict[str, str], log=None, on_line=None) -> Proc:
-        """Run this module's `probe` / `operator` tool in this namespace."""
-        return self.spawn(name, [sys.executable, "-m", "gr00t_bringup.netns", *args], env, log=log, on_line=on_line)
+        """Run this file's `probe` / `operator` tool in this namespace."""
+        return self.spawn(name, [sys.executable, str(Path(__file__).resolve()), *args], env, log=log, on_line=on_line)
 
 
 class TwoHosts:
@@ -357,10 +349,11 @@ class ProbeReader:
 def _probe(args: argparse.Namespace) -> int:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from gr00t_description import load_stack
-    from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import JointState
+
+    from gr00t_description import load_stack
+    from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
 
     stack = load_stack(args.stack or None)
     rclpy.init()
@@ -433,10 +426,11 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _operator(args: argparse.Namespace) -> int:
     import rclpy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
     from gr00t_description import load_stack
     from gr00t_interfaces.msg import Instruction
     from gr00t_interfaces.srv import SetInstruction
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
     stack = load_stack(args.stack or None)
     rclpy.init()
@@ -474,7 +468,7 @@ def _operator(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gr00t_bringup.netns", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python netns_support.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="tool", required=True)
     probe = sub.add_parser("probe", help="print JSON snapshots of the stack's outputs")
     probe.add_argument("--stack", default="", help="stack YAML (default: gr1t2_sim)")
