@@ -469,16 +469,6 @@ class Gr00tPolicy:
         ).actions
         return self._decode(actions)
 
-    def warmup(self, instruction: str = "Perform the default behavior.") -> None:
-        """Run System 2 and System 1 once on blank inputs (allocations, lazy inits) before real use."""
-        views = []
-        for key in self.data_config.video_keys:
-            w, h = self.stats.video_resolution.get(key, (self.config.backbone.vision.image_size,) * 2)
-            views.append(np.zeros((h, w, 3), dtype=np.uint8))
-        goal = self.prepare_goal(self.encode_goal(views, instruction))
-        state = {g: np.zeros(d) for g, d in self.data_config.state_groups}
-        self.predict_chunk(state, goal, generator=torch.Generator().manual_seed(0))
-
 
 DEFAULT_MODEL_NAME = "gr00t_demo"
 

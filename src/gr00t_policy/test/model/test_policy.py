@@ -144,10 +144,6 @@ def test_from_pretrained_real_checkpoint_requires_the_eagle_tokenizer(tmp_path):
         Gr00tPolicy.from_pretrained(tmp_path / "ckpt")
 
 
-def test_warmup_runs(demo_policy):
-    demo_policy.warmup()
-
-
 def test_real_layout_checkpoint_with_the_eagle2_tokenizer(tmp_path, parity_model, eagle2_tokenizer_dir):
     # The tiny parity model has the real token geometry and vocabulary: a checkpoint of it in the
     # HF layout exercises the Eagle-2 path of from_pretrained end to end.
