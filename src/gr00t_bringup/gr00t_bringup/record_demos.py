@@ -99,12 +99,12 @@ def record_demonstrations(
     `recovery_probability` overrides the scripted teleop's parameter of that name (None: the stack's).
     """
     import rclpy
-    from gr00t_interfaces.srv import SetEnabled, SetInstruction, StartDemonstration
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from std_srvs.srv import Trigger
 
+    from gr00t_interfaces.srv import SetEnabled, SetInstruction, StartDemonstration
     from gr00t_sim import SimConfig
     from gr00t_sim.sim_interfaces import ResetEpisodeClient, subscribe_scene_state
     from gr00t_sim.tasks import SceneObservation, TableLayout, get_task

@@ -50,21 +50,22 @@ def run_node_eval(
     progress: Callable[[int], None] | None = None,
 ) -> EvalRun:
     """Start the sim graph, run every (task, seed) episode through the nodes, stop the graph."""
+    import numpy as np
     import rclpy
-    from gr00t_bringup.graph import GraphOptions, build_graph
-    from gr00t_bringup.processes import Graph
-    from gr00t_interfaces.action import ExecuteInstruction
-    from gr00t_interfaces.msg import ControllerStatus
-    from gr00t_description.ros.qos import LATCHED_QOS
-    from gr00t_interfaces.srv import SetEnabled
     from rclpy.action import ActionClient
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
-    import numpy as np
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
+
+    from gr00t_bringup.graph import GraphOptions, build_graph
+    from gr00t_bringup.processes import Graph
+    from gr00t_description.ros.qos import LATCHED_QOS
+    from gr00t_interfaces.action import ExecuteInstruction
+    from gr00t_interfaces.msg import ControllerStatus
+    from gr00t_interfaces.srv import SetEnabled
 
     layout = TableLayout.from_sim_config(SimConfig.from_node_parameters(stack.node_parameters("sim")))
     sim_paced = config.sim_realtime_factor is not None

@@ -54,10 +54,12 @@ _WARNING_PERIOD_S = 5.0  # at most one line per kind of slowness per period
 class SimNodeConfig:
     """The simulator node's parameters (`nodes.sim` of the stack YAML)."""
 
-    realtime_factor: float = field(metadata=parameter("sim seconds per wall second; 0 = as fast as possible", 0.0, 1000.0))
+    realtime_factor: float = field(metadata=parameter(
+        "sim seconds per wall second; 0 = as fast as possible", 0.0, 1000.0))
     publish_clock: bool = field(metadata=parameter(
         "publish /clock and stamp with sim time (also on with use_sim_time or realtime_factor 0)"))
-    physics_hz: float = field(metadata=parameter("physics steps per sim second (MuJoCo timestep = 1 / this)", 10.0, 10000.0))
+    physics_hz: float = field(metadata=parameter(
+        "physics steps per sim second (MuJoCo timestep = 1 / this)", 10.0, 10000.0))
     joint_state_hz: float = field(metadata=parameter("joint_states per sim second", 1.0, 10000.0))
     camera_hz: float = field(metadata=parameter("camera frames per sim second", 0.1, 1000.0))
     render_width: int = field(metadata=parameter("camera image width, px", 16, 4096))

@@ -168,7 +168,8 @@ class SimNode(Node):
                             else "the physics thread did not reset in time")
         return response
 
-    def _on_reset_episode(self, request: ResetEpisode.Request, response: ResetEpisode.Response) -> ResetEpisode.Response:
+    def _on_reset_episode(self, request: ResetEpisode.Request,
+                          response: ResetEpisode.Response) -> ResetEpisode.Response:
         response.success = False
         try:
             spec = self._runtime.reset_episode(request.task, request.seed)

@@ -116,8 +116,8 @@ def test_command_moves_the_named_joint_and_bad_commands_change_nothing(running) 
 def test_trajectory_is_followed_and_one_far_from_the_clock_is_refused(running) -> None:
     runtime, out = running
     with pytest.raises(ValueError, match="ahead is accepted"):
-        runtime.follow_trajectory(["head_yaw_joint"], [0.5], [[0.3]], stamp_s=runtime.sim_time + MAX_TRAJECTORY_LEAD_S + 10,
-                                  wall_now_s=0.0)
+        runtime.follow_trajectory(["head_yaw_joint"], [0.5], [[0.3]],
+                                  stamp_s=runtime.sim_time + MAX_TRAJECTORY_LEAD_S + 10, wall_now_s=0.0)
     with pytest.raises(ValueError):
         runtime.follow_trajectory(["head_yaw_joint", "waist_yaw_joint"], [0.5], [[0.3]], stamp_s=0.0, wall_now_s=0.0)
     runtime.follow_trajectory(["head_yaw_joint"], [0.3, 0.6], [[0.2], [0.4]], stamp_s=0.0, wall_now_s=0.0)
