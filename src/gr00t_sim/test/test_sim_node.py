@@ -269,3 +269,28 @@ def test_publishes_diagnostics(make_harness: Callable[..., Harness]) -> None:
     assert h.spin_until(lambda: sim_status() is not None, 5.0)
     values = {kv.key: kv.value for kv in sim_status().values}
     assert float(values["sim_time_s"]) > 0 and "realtime_ratio" in values and "camera_fps" in values
+
+
+def test_publish_camera_is_settable_at_run_time_the_rest_read_only(make_harness: Callable[..., Harness]) -> None:
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    h = make_harness(camera_hz=20.0)
+    client = h.probe.create_client(SetParameters, "gr00t_sim/set_parameters")
+    assert client.wait_for_service(timeout_sec=WAIT_S)
+
+    def set_parameter(name: str, value: ParameterValue) -> bool:
+        future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=value)]))
+        assert h.spin_until(future.done)
+        return future.result().results[0].successful
+
+    assert h.spin_until(lambda: len(h.images) >= 2)
+    assert set_parameter("publish_camera", ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=False))
+    h.spin_until(lambda: False, 0.5)  # frames already in flight arrive
+    count, states = len(h.images), len(h.joint_states)
+    assert h.spin_until(lambda: len(h.joint_states) > states + 400)  # 2 s of sim time: 40 frames were due
+    assert len(h.images) == count  # the camera is out, everything else runs
+    assert set_parameter("publish_camera", ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=True))
+    assert h.spin_until(lambda: len(h.images) > count + 2)
+    assert not set_parameter("camera_hz", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=5.0))
