@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from gr00t_policy.model.embodiments import EmbodimentStats, get_data_config
-from gr00t_policy.training.dataset import Gr00tWindowDataset, WindowConfig, dataset_metadata, load_dataset_meta
+from gr00t_policy.training.dataset import Gr00tWindowDataset, WindowConfig
+from gr00t_policy.training.dataset_meta import dataset_metadata, load_dataset_meta
 from test_foreign_bags import convert_two_task_session
 
 

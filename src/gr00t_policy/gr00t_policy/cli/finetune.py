@@ -35,7 +35,7 @@ from ..model.embodiments import DATA_CONFIGS, EMBODIMENT_IDS
 from ..model.hub import ModelNotFoundError
 from ..model.processing_gr00t_n1 import TokenizerLoadError
 from ..training.config import NORMALIZATION_STATS, SAVE_DTYPES, FinetuneConfig
-from ..training.dataset import DatasetError
+from ..training.dataset_meta import DatasetError
 from ..training.distributed import env_rank
 from ..training.trainer import finetune
 

@@ -3,17 +3,11 @@
 from .checkpointing import latest_checkpoint
 from .collate import Gr00tTrainingCollator
 from .config import FinetuneConfig
-from .dataset import (
-    DatasetError,
-    DatasetMeta,
-    Gr00tWindowDataset,
-    ShuffledStreamSampler,
-    WindowConfig,
-    dataset_metadata,
-    load_dataset_meta,
-)
+from .dataset import Gr00tWindowDataset, WindowConfig
+from .dataset_meta import DatasetError, DatasetMeta, dataset_metadata, load_dataset_meta
 from .distributed import DistributedContext, distributed_session, launched_by_torchrun
 from .goal_readout import GoalReadout
+from .sampler import ShuffledStreamSampler
 from .train_log import read_train_log
 from .trainer import FinetuneResult, Gr00tFinetuner, evaluation_loss, finetune
 

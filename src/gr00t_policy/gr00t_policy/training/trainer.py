@@ -59,12 +59,14 @@ from .checkpointing import (
 )
 from .collate import Gr00tTrainingCollator
 from .config import FinetuneConfig
-from .dataset import Gr00tWindowDataset, ShuffledStreamSampler, WindowConfig, dataset_metadata, load_dataset_meta
+from .dataset import Gr00tWindowDataset, WindowConfig
+from .dataset_meta import dataset_metadata, load_dataset_meta
 from .distributed import DistributedContext, distributed_session, resolve_device
 from .goal_readout import GoalReadout
 from .normalization import checkpoint_metadata
 from .optimizer import build_optimizer, cosine_schedule_with_warmup
 from .plots import LOSS_PLOT_FILE, plot_losses
+from .sampler import ShuffledStreamSampler
 from .train_log import append_train_log, read_train_log, truncate_train_log
 from .trainable import frozen_modules_to_eval, set_trainable_modules
 
