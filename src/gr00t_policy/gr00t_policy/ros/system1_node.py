@@ -52,12 +52,21 @@ class System1Node(Node):
         self.config = config = declare_config(self, self.stack, "system1", System1Config)
         self.input_log = InputLog(self.get_logger())
         configure_threads(config.num_threads, config.gil_switch_interval_s)
-        self.policy = policy if policy is not None else load_node_policy(
-            self, self.stack, config.model_path, config.device, config.dtype)
+        self.policy = (
+            policy
+            if policy is not None
+            else load_node_policy(self, self.stack, config.model_path, config.device, config.dtype)
+        )
         self.backend = create_system1_backend(config, self.policy)
         self.runtime = System1Runtime(
-            config, self.stack.robot, list(self.stack.camera_topics()), self.stack.rates["command_hz"],
-            self.policy, self.backend, self.input_log, log=ros_log_callback(self.get_logger()),
+            config,
+            self.stack.robot,
+            list(self.stack.camera_topics()),
+            self.stack.rates["command_hz"],
+            self.policy,
+            self.backend,
+            self.input_log,
+            log=ros_log_callback(self.get_logger()),
         )
         self._converter = ImageConverter(max_bytes=config.max_image_bytes)
         self._running = True
@@ -98,7 +107,8 @@ class System1Node(Node):
         if config.enable_on_start:
             self.runtime.enable(now_seconds(self), "enable_on_start")
         self._inference_thread = self._start_thread(
-            "inference", run_until_stopped, self._infer_once, self._active, self._log_error("inference"))
+            "inference", run_until_stopped, self._infer_once, self._active, self._log_error("inference")
+        )
         self.get_logger().info(
             f"System 1 ready: model {self.policy.model_id}, backend {self.backend.name}, mode {config.mode}, "
             f"{len(self.runtime.action_joints)} joints at {self.runtime.command_rate_hz:.0f} Hz, "
@@ -226,8 +236,8 @@ class System1Node(Node):
         """Stop while the executor still spins and the context is valid (see `run_node`): a running
         ExecuteInstruction ends as aborted ("node shutting down") and its client gets the result,
         then the command and inference threads end."""
+        self._running = False  # the command stream and the inference stop at once
         self.instruction_action.shutdown()
-        self._running = False
         if self._command_thread is not None and self._command_thread.is_alive():
             self._command_thread.join(timeout=2.0)
         if self._inference_thread.is_alive():

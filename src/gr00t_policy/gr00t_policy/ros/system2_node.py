@@ -40,8 +40,13 @@ class System2Node(Node):
         self.rate_hz = self.stack.rates["system2_hz"]
         self.input_log = InputLog(self.get_logger())
         configure_threads(config.num_threads)
-        self.policy = policy if policy is not None else load_node_policy(
-            self, self.stack, config.model_path, config.device, config.dtype, config.tokenizer_dir)
+        self.policy = (
+            policy
+            if policy is not None
+            else load_node_policy(
+                self, self.stack, config.model_path, config.device, config.dtype, config.tokenizer_dir
+            )
+        )
         skew = config.max_stamp_skew_s
         self.goal_encoder = GoalEncoder(
             self.policy,
@@ -130,16 +135,20 @@ class System2Node(Node):
         latency = self._latency.summary_ms()
         level = 0 if not self._skip_reason and rate > 0.5 * self.rate_hz else 1
         message = "publishing goal tokens" if level == 0 else (self._skip_reason or "rate low")
-        return level, message, {
-            "rate_hz": rate,
-            "target_rate_hz": self.rate_hz,
-            "latency_p50_ms": latency.get("p50", float("nan")),
-            "latency_p99_ms": latency.get("p99", float("nan")),
-            "goals_published": self._sequence,
-            **self.input_log.snapshot(),
-            "instruction": self.goal_encoder.instruction,
-            "model_id": self.policy.model_id,
-        }
+        return (
+            level,
+            message,
+            {
+                "rate_hz": rate,
+                "target_rate_hz": self.rate_hz,
+                "latency_p50_ms": latency.get("p50", float("nan")),
+                "latency_p99_ms": latency.get("p99", float("nan")),
+                "goals_published": self._sequence,
+                **self.input_log.snapshot(),
+                "instruction": self.goal_encoder.instruction,
+                "model_id": self.policy.model_id,
+            },
+        )
 
 
 def main(args: list[str] | None = None) -> None:

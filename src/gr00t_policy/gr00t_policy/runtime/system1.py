@@ -150,9 +150,16 @@ class System1Runtime:
         # fused: System 2's computation runs here, on the same rules; a goal from frames older than
         # the goal watchdog's limit would be stale on arrival, so such frames are not used.
         self.goal_encoder = (
-            GoalEncoder(policy, camera_keys, self.frame_stamps, config.goal_timeout_s or math.inf,
-                        config.max_instruction_bytes, events)
-            if config.mode == "fused" else None
+            GoalEncoder(
+                policy,
+                camera_keys,
+                self.frame_stamps,
+                config.goal_timeout_s or math.inf,
+                config.max_instruction_bytes,
+                events,
+            )
+            if config.mode == "fused"
+            else None
         )
         self._control_lock = threading.Lock()
         self.chunk_executor = ChunkExecutor(
@@ -423,19 +430,30 @@ class System1Runtime:
         """(level 0 OK / 1 WARN / 2 ERROR, message, values) for /diagnostics."""
         latency = self.chunk_latency.summary_ms()
         state = self.state
-        level = 2 if state == SupervisorState.ESTOPPED else 0 if state in (
-            SupervisorState.RUNNING, SupervisorState.RAMPING) else 1
-        return level, f"{state.name.lower()}: {self.supervisor.reason}", {
-            "command_rate_hz": self.command_rate.rate(now),
-            "target_command_rate_hz": self.command_rate_hz,
-            "chunk_latency_p50_ms": latency.get("p50", float("nan")),
-            "chunk_latency_p99_ms": latency.get("p99", float("nan")),
-            "chunks": self.chunks_executed,
-            "active_faults": ",".join(self.active_faults),
-            "limiter_interventions": self.supervisor.limiter.limited_ticks,
-            "chunk_rejections": ",".join(f"{k}={v}" for k, v in dict(self.chunk_executor.rejections_by_reason).items()),
-            **self.events.snapshot(),
-            "backend": self.backend.name,
-            "mode": self.config.mode,
-            "dry_run": self.config.dry_run,
-        }
+        level = (
+            2
+            if state == SupervisorState.ESTOPPED
+            else 0
+            if state in (SupervisorState.RUNNING, SupervisorState.RAMPING)
+            else 1
+        )
+        return (
+            level,
+            f"{state.name.lower()}: {self.supervisor.reason}",
+            {
+                "command_rate_hz": self.command_rate.rate(now),
+                "target_command_rate_hz": self.command_rate_hz,
+                "chunk_latency_p50_ms": latency.get("p50", float("nan")),
+                "chunk_latency_p99_ms": latency.get("p99", float("nan")),
+                "chunks": self.chunks_executed,
+                "active_faults": ",".join(self.active_faults),
+                "limiter_interventions": self.supervisor.limiter.limited_ticks,
+                "chunk_rejections": ",".join(
+                    f"{k}={v}" for k, v in dict(self.chunk_executor.rejections_by_reason).items()
+                ),
+                **self.events.snapshot(),
+                "backend": self.backend.name,
+                "mode": self.config.mode,
+                "dry_run": self.config.dry_run,
+            },
+        )

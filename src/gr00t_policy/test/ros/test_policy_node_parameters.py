@@ -57,5 +57,6 @@ def test_both_stacks_hold_exactly_the_policy_nodes_parameters(stack):
 
 def test_a_value_outside_its_range_is_refused_naming_the_parameter(ros, demo_policy):
     with pytest.raises(ConfigError, match="disable_after_s"):
-        System1Node(policy=demo_policy, context=ros.context,
-                    parameter_overrides=[Parameter("disable_after_s", value=-1.0)])
+        System1Node(
+            policy=demo_policy, context=ros.context, parameter_overrides=[Parameter("disable_after_s", value=-1.0)]
+        )

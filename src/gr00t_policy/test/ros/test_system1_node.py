@@ -439,6 +439,25 @@ def test_fused_mode_runs_backbone_and_head_per_chunk(ros, demo_policy):
         inputs.stop()
 
 
+def test_fused_mode_action_sets_and_clears_the_nodes_own_instruction(ros, demo_policy):
+    """In fused mode there is no System 2 to call: the action's instruction goes to this node's own
+    goal encoder (System 2's code) and is cleared there when the action ends."""
+    parameters = [Parameter("mode", value="fused"), *START_AT_ONCE]
+    node = ros.add(System1Node(policy=demo_policy, context=ros.context, parameter_overrides=parameters))
+    client = ActionClient(ros.node("fused_client"), ExecuteInstruction, node.stack.actions["execute_instruction"])
+    assert client.wait_for_server(timeout_sec=5.0)
+    goal = ExecuteInstruction.Goal(instruction="touch the red cube")
+    goal.timeout.sec = 1
+    future = client.send_goal_async(goal)
+    assert ros.wait_for(future.done, 5.0) and future.result().accepted
+    encoder = node.runtime.goal_encoder
+    assert ros.wait_for(lambda: encoder.instruction == "touch the red cube", 3.0)
+    result = future.result().get_result_async()
+    assert ros.wait_for(result.done, 10.0)
+    assert result.result().result.outcome == ExecuteInstruction.Result.OUTCOME_TIMEOUT_REACHED
+    assert encoder.instruction == ""
+
+
 def test_onnxruntime_backend_drives_the_stream(ros, demo_policy, tmp_path):
     pytest.importorskip("onnxruntime")
     node = ros.add(

@@ -95,8 +95,13 @@ def make_runtime(stack, **overrides) -> tuple[System1Runtime, FakePolicy, FakeBa
 
 
 def goal_tokens(stamp: float, sequence: int = 0, instruction_id: str = "a"):
-    return SimpleNamespace(tokens=torch.zeros(1, 4, 8), mask=torch.ones(1, 4, dtype=bool), sequence=sequence,
-                           stamp=stamp, instruction_id=instruction_id)
+    return SimpleNamespace(
+        tokens=torch.zeros(1, 4, 8),
+        mask=torch.ones(1, 4, dtype=bool),
+        sequence=sequence,
+        stamp=stamp,
+        instruction_id=instruction_id,
+    )
 
 
 class Robot:
@@ -291,8 +296,11 @@ def test_goal_encoder_rules_are_system2s(stack):
     assert isinstance(goal, EncodedGoal) and goal.instruction_id == "first" and goal.stamp == 10.0
     assert "older than" in encoder.encode(10.6)
     encoder.set_instruction("reach", "second", "service")
-    assert encoder.set_instruction("", "first", "service") == (True, "instruction first is no longer in effect",
-                                                                "second")
+    assert encoder.set_instruction("", "first", "service") == (
+        True,
+        "instruction first is no longer in effect",
+        "second",
+    )
     assert encoder.instruction == "reach"
     assert encoder.set_instruction("", "second", "service") == (True, "instruction cleared", "")
 
@@ -301,9 +309,13 @@ def test_rtc_guidance_is_remapped_from_executor_columns_to_policy_groups():
     groups = {"arm": ("a1", "a2"), "hand": ("h1",)}
     # Executor columns in another order than the groups list their joints.
     guidance = RtcGuidance(
-        start_time=0.0, step_period=0.05, joint_names=("h1", "a2", "a1"),
-        prefix_positions=np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), guidance_weights=np.array([1.0, 0.5]),
-        frozen_steps=1, overlap_steps=2,
+        start_time=0.0,
+        step_period=0.05,
+        joint_names=("h1", "a2", "a1"),
+        prefix_positions=np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+        guidance_weights=np.array([1.0, 0.5]),
+        frozen_steps=1,
+        overlap_steps=2,
     )
     remapped = rtc_prefix_by_group(guidance, groups, [("arm", 2), ("hand", 1)])
     np.testing.assert_array_equal(remapped["prefix"]["arm"], [[3.0, 2.0], [6.0, 5.0]])
@@ -353,7 +365,9 @@ def test_the_runtime_needs_no_ros():
     """Importing the runtime (in a fresh interpreter: other tests import rclpy) loads no rclpy."""
     import subprocess
 
-    code = ("import sys, gr00t_policy.runtime.system1, gr00t_policy.runtime.loops, gr00t_policy.runtime.config; "
-            "print('rclpy' in sys.modules)")
+    code = (
+        "import sys, gr00t_policy.runtime.system1, gr00t_policy.runtime.loops, gr00t_policy.runtime.config; "
+        "print('rclpy' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
