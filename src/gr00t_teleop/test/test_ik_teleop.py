@@ -13,7 +13,19 @@ from gr00t_teleop.teleop.ik_teleop import IKTeleop, IKTeleopConfig, IKTeleopErro
 from gr00t_teleop.teleop.joy_mapping import JoyCommand
 
 RATE_HZ = 60.0
-SPEED = 0.15  # m/s, the default full-deflection speed
+SPEED = 0.15  # m/s, the stack's full-deflection speed
+
+
+def stack_config(**overrides) -> IKTeleopConfig:
+    """The joy teleop's IK settings from the simulated stack's YAML (as the node builds them)."""
+    joy = load_stack().nodes["joy_teleop"]
+    values = {
+        "period_s": 1.0 / joy["rate_hz"], "start_side": joy["start_side"],
+        "workspace_min_m": tuple(joy["workspace_min_m"]), "workspace_max_m": tuple(joy["workspace_max_m"]),
+        **{name: joy[name] for name in ("max_target_lead_m", "home_speed_m_s", "hand_speed_per_s",
+                                        "max_joint_speed_rad_s")},
+    }
+    return IKTeleopConfig(**{**values, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +37,7 @@ def sim() -> Iterator[GR1TabletopSim]:
 
 
 def make_teleop(sim: GR1TabletopSim, **overrides) -> IKTeleop:
-    teleop = IKTeleop.for_sim(sim, IKTeleopConfig(period_s=1.0 / RATE_HZ, **overrides))
+    teleop = IKTeleop.for_sim(sim, stack_config(period_s=1.0 / RATE_HZ, **overrides))
     sim.reset(sim.config.seed)
     names, positions, _, _ = sim.joint_state()
     teleop.reset(dict(zip(names, positions)))
@@ -172,7 +184,7 @@ def test_stick_input_cancels_homing(sim):
 
 
 def test_start_needs_every_arm_and_hand_joint_finite(sim):
-    teleop = IKTeleop.for_sim(sim, IKTeleopConfig())
+    teleop = IKTeleop.for_sim(sim, stack_config())
     names, positions, _, _ = sim.joint_state()
     measured = dict(zip(names, positions))
     with pytest.raises(IKTeleopError, match="before step"):
@@ -187,8 +199,8 @@ def test_start_needs_every_arm_and_hand_joint_finite(sim):
 
 def test_unusable_configs_are_refused():
     with pytest.raises(IKTeleopError, match="start_side"):
-        IKTeleopConfig(start_side="middle")
+        stack_config(start_side="middle")
     with pytest.raises(IKTeleopError, match="below"):
-        IKTeleopConfig(workspace_min_m=(0.5, 0, 1), workspace_max_m=(0.4, 1, 2))
+        stack_config(workspace_min_m=(0.5, 0, 1), workspace_max_m=(0.4, 1, 2))
     with pytest.raises(IKTeleopError, match="period_s"):
-        IKTeleopConfig(period_s=0.0)
+        stack_config(period_s=0.0)

@@ -38,25 +38,27 @@ class IKTeleopError(ValueError):
 @dataclass(frozen=True)
 class IKTeleopConfig:
     """Rates, workspace and IK gains of the palm teleop. Lengths in metres, robot frame
-    (x forward, y left, z up, origin under the base)."""
+    (x forward, y left, z up, origin under the base).
 
-    period_s: float = 1.0 / 60.0  # one `step` per tick of the node's timer
-    start_side: str = "right"  # the arm driven first
-    # Box the palm target stays in. z >= table top (0.85 m) + 0.065 m: the palm's lower edge
-    # reaches the table about there (gr00t_sim's scripted push height), so the operator can press
-    # on an object but not drive the hand through the table. x/y: the table's reachable part.
-    workspace_min_m: tuple[float, float, float] = (0.15, -0.5, 0.915)
-    workspace_max_m: tuple[float, float, float] = (0.6, 0.5, 1.4)
+    The fields without a default are the joy teleop node's parameters: their values live in the
+    stack YAML (``nodes.joy_teleop``, with the reasons for them); the gains below are the IK's own.
+    """
+
+    period_s: float  # one `step` per tick of the node's timer
+    start_side: str  # the arm driven first
+    # Box the palm target stays in (the operator can press on an object, not drive the hand through
+    # the table).
+    workspace_min_m: tuple[float, float, float]
+    workspace_max_m: tuple[float, float, float]
     # The target stops this far ahead of the commanded palm: at the edge of the arm's reach it would
     # otherwise run on, and reversing the stick would do nothing for a while.
-    max_target_lead_m: float = 0.05
-    home_speed_m_s: float = 0.15  # palm speed while homing
-    # Hand speed as a fraction of the open->closed range per second: fully closed in ~0.7 s.
-    hand_speed_per_s: float = 1.5
+    max_target_lead_m: float
+    home_speed_m_s: float  # palm speed while homing
+    hand_speed_per_s: float  # hand speed as a fraction of the open->closed range per second
+    max_joint_speed_rad_s: float  # IK joint speed bound (keep it below the arms' operating limit)
     # IK gains per second, scaled to one tick (the demonstrator's are per 20 Hz policy step: 0.02 m,
     # 0.1 rad and 0.05 of the posture gap per step are 0.4 m/s, 2 rad/s and 1 /s).
     tracking_speed_m_s: float = 0.4  # fastest catch-up of the palm towards its target
-    max_joint_speed_rad_s: float = 2.0  # below the arms' 3 rad/s operating limit
     posture_gain_per_s: float = 1.0  # null-space pull towards the home posture
     damping_m: float = 0.05
     # Arm and hand targets stay this far inside the operating limits, so the safety layer never clamps.
@@ -109,9 +111,9 @@ class IKTeleop:
         model: mujoco.MjModel,
         robot: RobotConfig,
         palm_geoms: Mapping[str, int],
-        config: IKTeleopConfig | None = None,
+        config: IKTeleopConfig,
     ) -> None:
-        self.config = config if config is not None else IKTeleopConfig()
+        self.config = config
         cfg = self.config
         self.arms = {side: ArmIK(model, robot, side, palm_geoms[side], cfg.ik_config()) for side in SIDES}
         self.joint_names: tuple[str, ...] = tuple(n for g in COMMANDED_GROUPS for n in robot.groups[g])
@@ -147,7 +149,7 @@ class IKTeleop:
         self._previous = JoyCommand.idle()
 
     @classmethod
-    def for_sim(cls, sim: object, config: IKTeleopConfig | None = None) -> IKTeleop:
+    def for_sim(cls, sim: object, config: IKTeleopConfig) -> IKTeleop:
         """Build for a `GR1TabletopSim` (typed loosely to keep this module free of the sim import)."""
         return cls(
             sim.model,  # type: ignore[attr-defined]
