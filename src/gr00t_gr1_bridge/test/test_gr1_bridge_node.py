@@ -12,12 +12,12 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
-from gr00t_interfaces.msg import ControllerStatus
-from gr00t_interfaces.srv import SetEnabled
 from sensor_msgs.msg import JointState
 
 from gr00t_gr1_bridge.gr1_bridge_node import Gr1BridgeNode
 from gr00t_gr1_bridge.grx_client import FourierGrxRobot
+from gr00t_interfaces.msg import ControllerStatus
+from gr00t_interfaces.srv import SetEnabled
 
 
 class _Graph:

@@ -40,7 +40,7 @@ def make_teleop(sim: GR1TabletopSim, **overrides) -> IKTeleop:
     teleop = IKTeleop.for_sim(sim, stack_config(period_s=1.0 / RATE_HZ, **overrides))
     sim.reset(sim.config.seed)
     names, positions, _, _ = sim.joint_state()
-    teleop.reset(dict(zip(names, positions)))
+    teleop.reset(dict(zip(names, positions, strict=True)))
     return teleop
 
 
@@ -83,7 +83,7 @@ def test_plus_x_moves_the_active_palm_forward_in_the_simulator(sim):
 def test_taking_over_does_not_move_the_robot(sim):
     teleop = make_teleop(sim)
     names, positions, _, _ = sim.joint_state()
-    measured = dict(zip(names, positions))
+    measured = dict(zip(names, positions, strict=True))
     idle = run(teleop, move([0, 0, 0]), ticks=5)
     expected = np.array([measured[n] for n in teleop.joint_names])
     # Only the IK's slow null-space pull towards the home posture (here: already home) may act.
@@ -115,7 +115,7 @@ def test_hand_buttons_close_and_open_the_active_hand_towards_its_limits(sim):
     assert teleop.hand_closure("right") == pytest.approx(1.0)
     assert teleop.hand_closure("left") == pytest.approx(0.0)
     margin = teleop.config.limit_margin_rad
-    for i, name in zip(index, hand):
+    for i, name in zip(index, hand, strict=True):
         spec = robot.joints[name]
         limit = spec.lower if abs(spec.lower - spec.home) > abs(spec.upper - spec.home) else spec.upper
         assert abs(outputs[-1][i] - limit) == pytest.approx(margin), name
@@ -186,7 +186,7 @@ def test_stick_input_cancels_homing(sim):
 def test_start_needs_every_arm_and_hand_joint_finite(sim):
     teleop = IKTeleop.for_sim(sim, stack_config())
     names, positions, _, _ = sim.joint_state()
-    measured = dict(zip(names, positions))
+    measured = dict(zip(names, positions, strict=True))
     with pytest.raises(IKTeleopError, match="before step"):
         teleop.step(JoyCommand.idle())
     with pytest.raises(IKTeleopError, match="lack"):

@@ -78,10 +78,9 @@ class IKTeleopConfig:
                 f"workspace_min_m / workspace_max_m need 3 values (x, y, z), got {list(self.workspace_min_m)}, "
                 f"{list(self.workspace_max_m)}"
             )
-        if not all(lo < hi for lo, hi in zip(self.workspace_min_m, self.workspace_max_m)):
-            raise IKTeleopError(
-                f"workspace_min_m {list(self.workspace_min_m)} must be below workspace_max_m {list(self.workspace_max_m)}"
-            )
+        if not all(lo < hi for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True)):
+            raise IKTeleopError(f"workspace_min_m {list(self.workspace_min_m)} must be below workspace_max_m "
+                                f"{list(self.workspace_max_m)}")
         if self.posture_gain_per_s < 0 or self.limit_margin_rad < 0:
             raise IKTeleopError(
                 f"posture_gain_per_s and limit_margin_rad must be >= 0, got {self.posture_gain_per_s}, "
