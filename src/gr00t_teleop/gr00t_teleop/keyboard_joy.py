@@ -1,8 +1,10 @@
 """`keyboard_joy`: drive the palm teleop from a terminal. Reads keys (termios cbreak mode) and
 publishes `sensor_msgs/Joy` in the gamepad layout `joy_teleop_node` expects, so the keyboard and a
-pad share one path. The key -> Joy logic is `teleop/keyboard_mapping.py`; this is the terminal loop.
+pad share one path. The keys follow the stack YAML's `nodes.joy_teleop` axes, signs and buttons
+(the mapping the teleop node runs). The key -> Joy logic is `teleop/keyboard_mapping.py`; this is
+the terminal loop.
 
-    ros2 run gr00t_teleop keyboard_joy [--topic joy] [--rate-hz 30] [--hold-s 0.25]
+    ros2 run gr00t_teleop keyboard_joy [--topic joy] [--rate-hz 30] [--hold-s 0.25] [--stack gr1t2_sim]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import time
 import tty
 
+from gr00t_teleop.teleop.joy_mapping import JoyMappingConfig
 from gr00t_teleop.teleop.keyboard_mapping import HELP, QUIT_KEYS, KeyboardJoy, split_keys
 
 
@@ -27,10 +30,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--hold-s", type=float, default=0.25,
         help="how long one key press holds its axis or button (default: 0.25; terminals report no key releases)",
     )
+    parser.add_argument(
+        "--stack", default="",
+        help="stack YAML (name or path) whose nodes.joy_teleop mapping the keys follow (default: the simulated GR-1)",
+    )
     args = parser.parse_args(argv)
     if args.rate_hz <= 0 or args.hold_s <= 0:
         parser.error(f"--rate-hz and --hold-s must be > 0, got {args.rate_hz}, {args.hold_s}")
     return args
+
+
+def keyboard_for(args: argparse.Namespace) -> KeyboardJoy:
+    """The keyboard in the Joy layout of the stack's joy teleop (its axes, signs and buttons), so a
+    key keeps its meaning (w = forward) whatever pad mapping the deployment uses."""
+    from gr00t_description import load_stack
+
+    section = load_stack(args.stack or None).nodes.get("joy_teleop", {})
+    return KeyboardJoy(JoyMappingConfig.from_dict(section), hold_s=args.hold_s)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     if not sys.stdin.isatty():
         print("keyboard_joy: stdin is not a terminal (run it in its own terminal)", file=sys.stderr)
         raise SystemExit(2)
-    keyboard = KeyboardJoy(hold_s=args.hold_s)
+    keyboard = keyboard_for(args)
     # Ctrl-C and SIGTERM only set `stop`: the context stays valid, so the all-released Joy goes out.
     stop = install_stop_handlers()
     init_without_signal_handlers()

@@ -180,3 +180,25 @@ def test_capital_letters_and_arrow_keys():
     # W (forward) then down arrow (= s, back) on the same axis: back wins; left arrow = a (+y)
     assert velocity[0] < 0 and velocity[1] > 0
     assert "q" in QUIT_KEYS and split_keys("\x1b") == ["\x1b"]
+
+
+def test_keyboard_joy_follows_the_stack_mapping(tmp_path):
+    """keyboard_joy reads the joy teleop's mapping from the stack YAML: with the forward axis moved
+    and inverted there, w still drives the palm forward through that mapping."""
+    import yaml
+
+    from gr00t_description import load_stack
+    from gr00t_teleop.keyboard_joy import keyboard_for, parse_args
+
+    stack = yaml.safe_load(load_stack().path.read_text())
+    stack["nodes"]["joy_teleop"].update(axes=[3, 0, 4], axis_scales_m_s=[-0.2, 0.15, 0.15], button_home=9)
+    path = tmp_path / "stack.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    keyboard = keyboard_for(parse_args(["--stack", str(path)]))
+    mapping = JoyMapping(JoyMappingConfig.from_dict(stack["nodes"]["joy_teleop"]))
+    keyboard.press("w", 0.0)
+    keyboard.press("h", 0.0)
+    axes, buttons = keyboard.sample(0.0)
+    assert axes[3] == -1.0 and axes[1] == 0.0 and buttons[9] == 1
+    command = mapping.map(axes, buttons)
+    assert command.velocity_m_s[0] > 0 and command.home
