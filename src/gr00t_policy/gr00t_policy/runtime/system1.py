@@ -11,7 +11,6 @@ guards both; ``_lock`` guards the goal state.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
@@ -113,6 +112,13 @@ class ControllerSnapshot:
 
 
 class System1Runtime:
+    """System 1 for one robot and one policy: see the module docstring.
+
+    ``command_rate_hz`` is reported in /diagnostics (the node runs the stream at it); ``events``
+    counts and throttles per-source log lines of rejected inputs; in ``fused`` mode ``goal_encoder``
+    (System 2's ``GoalEncoder``) holds the frames and the instruction the goal is computed from.
+    """
+
     def __init__(
         self,
         config: System1Config,
@@ -130,7 +136,6 @@ class System1Runtime:
         self.policy = policy
         self.backend = backend
         self.events = events
-        self._log = log or (lambda level, message: logging.getLogger(__name__).log(level, message))
         data_config = policy.data_config
         self.state_groups = [(g, d) for g, d in data_config.state_groups]
         self.action_groups = [(g, d) for g, d in data_config.action_groups]
@@ -172,8 +177,9 @@ class System1Runtime:
                 max_start_ahead_s=skew,
             )
         )
+        # The supervisor reports state changes through `log` (the node's logger), else Python's logging.
         self.supervisor = SafetySupervisor(
-            supervisor_config(config), JointLimiter.from_robot(robot, self.action_joints), log=self._log
+            supervisor_config(config), JointLimiter.from_robot(robot, self.action_joints), log=log
         )
         self.replanner = ReplanScheduler(
             ReplanConfig(
