@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import torch
+
 from gr00t_description import load_stack
 from gr00t_policy.model.embodiments import get_data_config, make_metadata
 from gr00t_policy.policy import Gr00tPolicy
@@ -52,8 +53,11 @@ def main() -> int:
         video_resolution={key: resolution for key in data_config.video_keys},
     )
     policy = Gr00tPolicy.from_preset(
-        args.preset, seed=args.seed, embodiment=stack.embodiment_tag,
-        data_config=stack.data_config, metadata=metadata,
+        args.preset,
+        seed=args.seed,
+        embodiment=stack.embodiment_tag,
+        data_config=stack.data_config,
+        metadata=metadata,
     )
     # bf16 on disk halves the bundle; the nodes load it into float32.
     files = policy.save_pretrained(args.out, dtype=torch.bfloat16)

@@ -39,8 +39,13 @@ def _eval_summary(path: Path | None) -> dict[str, Any] | None:
             "mean_time_to_success_s": task["mean_time_to_success_s"],
             "safety_interventions": task["safety_interventions"],
         }
-        for key in ("language_compliance_rate", "language_compliance_ci95", "scene_pairs",
-                    "pair_compliance_rate", "pair_compliance_ci95"):
+        for key in (
+            "language_compliance_rate",
+            "language_compliance_ci95",
+            "scene_pairs",
+            "pair_compliance_rate",
+            "pair_compliance_ci95",
+        ):
             if key in task:
                 entry[key] = task[key]
         tasks[name] = entry
@@ -76,18 +81,31 @@ def _add_evaluations(card_path: Path, entries: list[str]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--add-eval", action="append", default=[], metavar="NAME=REPORT",
-                        help="add a later gr00t-eval report to an existing card under evaluation.NAME")
+    parser.add_argument(
+        "--add-eval",
+        action="append",
+        default=[],
+        metavar="NAME=REPORT",
+        help="add a later gr00t-eval report to an existing card under evaluation.NAME",
+    )
     parser.add_argument("--work", type=Path, help="tools/train_demo_policy.sh's work directory")
     parser.add_argument("--train-dir", type=Path, default=None, help="default: WORK/finetune")
     parser.add_argument("--eval", type=Path, help="gr00t-eval report of the policy")
     parser.add_argument("--eval-blank", type=Path, default=None, help="same policy, --blank-instruction")
     parser.add_argument("--eval-random", type=Path, default=None, help="the random-weights starting point")
     parser.add_argument("--weights", default=None, help="lineage sentence for the card (default: from --base-model)")
-    parser.add_argument("--grounding", type=Path, default=None,
-                        help="grounding_pretraining.json of a gr00t-pretrain-grounding stage before the fine-tuning")
-    parser.add_argument("--base-model", type=Path, default=Path("models/gr00t_random"),
-                        help="what the training started from (its model_card.json, if any, is copied in)")
+    parser.add_argument(
+        "--grounding",
+        type=Path,
+        default=None,
+        help="grounding_pretraining.json of a gr00t-pretrain-grounding stage before the fine-tuning",
+    )
+    parser.add_argument(
+        "--base-model",
+        type=Path,
+        default=Path("models/gr00t_random"),
+        help="what the training started from (its model_card.json, if any, is copied in)",
+    )
     args = parser.parse_args()
     if args.add_eval:
         return _add_evaluations(args.model / "model_card.json", args.add_eval)
@@ -116,8 +134,10 @@ def main() -> int:
         "name": args.model.name,
         "architecture": "GR00T N1",
         "preset": "demo",
-        "weights": args.weights or (
-            f"fine-tuned from {args.base_model} ({'the policy described under base' if base_card else 'random seeded weights'}) "
+        "weights": args.weights
+        or (
+            f"fine-tuned from {args.base_model} "
+            f"({'the policy described under base' if base_card else 'random seeded weights'}) "
             "on the demonstrations below"
         ),
         "embodiment": "gr1",
@@ -125,7 +145,7 @@ def main() -> int:
         "parameters": _parameter_count(args.model),
         "data": {
             "source": "gr00t-record-demos: scripted IK demonstrator -> leader teleop (safety layer) -> sim, "
-                      "recorded by the recorder node (MCAP), converted by gr00t-convert",
+            "recorded by the recorder node (MCAP), converted by gr00t-convert",
             "recorded_per_task": per_task,
             "dataset_episodes": info["total_episodes"],
             "dataset_frames": info["total_frames"],
@@ -149,7 +169,9 @@ def main() -> int:
         card["grounding_pretraining"] = _load(args.grounding)
     if base_card is not None:
         card["base"] = {
-            k: base_card[k] for k in ("name", "weights", "data", "training", "grounding_pretraining", "base") if k in base_card
+            k: base_card[k]
+            for k in ("name", "weights", "data", "training", "grounding_pretraining", "base")
+            if k in base_card
         }
     (args.model / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {args.model / 'model_card.json'}")

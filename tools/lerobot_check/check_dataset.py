@@ -30,8 +30,10 @@ import numpy as np
 import torch
 
 _TORCHVISION_SCHEMAS = torch.library.Library("torchvision", "DEF")  # kept alive: the schemas live with it
-for _schema in ("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
-                "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"):
+for _schema in (
+    "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+    "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+):
     _TORCHVISION_SCHEMAS.define(_schema)
 
 import lerobot  # noqa: E402
@@ -40,8 +42,9 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset  # noqa: E402
 
 def dump(dataset: LeRobotDataset, out: Path) -> None:
     """Every frame as LeRobot's __getitem__ returns it."""
-    columns: dict[str, list] = {k: [] for k in ("episode_index", "frame_index", "index", "timestamp", "task_index",
-                                                "state", "action")}
+    columns: dict[str, list] = {
+        k: [] for k in ("episode_index", "frame_index", "index", "timestamp", "task_index", "state", "action")
+    }
     tasks, frames = [], {}
     camera_keys = list(dataset.meta.camera_keys)
     for i in range(len(dataset)):
@@ -64,8 +67,12 @@ def dump(dataset: LeRobotDataset, out: Path) -> None:
         "tasks": tasks,
         "meta_tasks": [str(t) for t in dataset.meta.tasks.index],
     }
-    np.savez(out, meta=json.dumps(meta), **{k: np.asarray(v) for k, v in columns.items()},
-             **{f"frames/{k}": np.stack(v) for k, v in frames.items()})
+    np.savez(
+        out,
+        meta=json.dumps(meta),
+        **{k: np.asarray(v) for k, v in columns.items()},
+        **{f"frames/{k}": np.stack(v) for k, v in frames.items()},
+    )
 
 
 def main() -> int:

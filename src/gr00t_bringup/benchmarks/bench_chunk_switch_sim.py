@@ -53,7 +53,10 @@ def _wait(future, timeout_s: float, what: str):
 
 
 def run_mode(stack, mode: str, seconds: float, episode_seconds: float) -> dict:
-    graph = Graph(build_graph(stack, "sim", GraphOptions(extra={"gr00t_system1": {"chunk_switch": mode}}, console=False)), log=None)
+    graph = Graph(
+        build_graph(stack, "sim", GraphOptions(extra={"gr00t_system1": {"chunk_switch": mode}}, console=False)),
+        log=None,
+    )
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("chunk_switch_probe", context=context)
@@ -68,8 +71,12 @@ def run_mode(stack, mode: str, seconds: float, episode_seconds: float) -> dict:
         commands.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, np.array(msg.position)))
 
     node.create_subscription(JointState, stack.topics["joint_command"], on_command, 100)
-    node.create_subscription(JointState, stack.topics["joint_states"],
-                             lambda m: measured.append((time.time(), dict(zip(m.name, m.position)))), qos_profile_sensor_data)
+    node.create_subscription(
+        JointState,
+        stack.topics["joint_states"],
+        lambda m: measured.append((time.time(), dict(zip(m.name, m.position)))),
+        qos_profile_sensor_data,
+    )
     node.create_subscription(ActionChunk, stack.topics["action_chunk"], lambda _m: switches.append(time.time()), 10)
     client = node.create_client(SetInstruction, stack.services["set_instruction"])
     enable = node.create_client(SetEnabled, stack.services["set_enabled"])
@@ -124,11 +131,21 @@ def run_mode(stack, mode: str, seconds: float, episode_seconds: float) -> dict:
     return {
         "mode": mode,
         "switches": len(switches),
-        "velocity_jump_at_switch_rad_s": {"p50": float(np.percentile(jumps, 50)), "p95": float(np.percentile(jumps, 95)),
-                                          "max": float(np.max(jumps))} if jumps else {},
-        "tracking_error_rad": {"p50": float(np.percentile(track, 50)), "p95": float(np.percentile(track, 95))} if track else {},
-        "plot": {"t": (times - times[0]).tolist(), "q": q[:, index[PLOT_JOINT]].tolist(),
-                 "switches": [t - times[0] for t in switches]},
+        "velocity_jump_at_switch_rad_s": {
+            "p50": float(np.percentile(jumps, 50)),
+            "p95": float(np.percentile(jumps, 95)),
+            "max": float(np.max(jumps)),
+        }
+        if jumps
+        else {},
+        "tracking_error_rad": {"p50": float(np.percentile(track, 50)), "p95": float(np.percentile(track, 95))}
+        if track
+        else {},
+        "plot": {
+            "t": (times - times[0]).tolist(),
+            "q": q[:, index[PLOT_JOINT]].tolist(),
+            "switches": [t - times[0] for t in switches],
+        },
     }
 
 
@@ -160,10 +177,13 @@ def main() -> int:
     fig.tight_layout()
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.plot, dpi=110)
-    summary = {"seconds_per_mode": args.seconds, "episode_seconds": args.episode_seconds,
-               "policy": "bundled models/gr00t_demo (trained), seeded reach episodes from 10000",
-               "load_avg": os.getloadavg(),
-               "results": [{k: v for k, v in r.items() if k != "plot"} for r in results]}
+    summary = {
+        "seconds_per_mode": args.seconds,
+        "episode_seconds": args.episode_seconds,
+        "policy": "bundled models/gr00t_demo (trained), seeded reach episodes from 10000",
+        "load_avg": os.getloadavg(),
+        "results": [{k: v for k, v in r.items() if k != "plot"} for r in results],
+    }
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return 0

@@ -53,8 +53,16 @@ rclpy.shutdown()
 
 def measure_stream(duration: float) -> dict:
     summary_path = Path(tempfile.mkdtemp()) / "summary.json"
-    command = [sys.executable, shutil.which("gr00t-launch"), "sim", "--quiet", "--duration", str(duration),
-               "--summary", str(summary_path)]
+    command = [
+        sys.executable,
+        shutil.which("gr00t-launch"),
+        "sim",
+        "--quiet",
+        "--duration",
+        str(duration),
+        "--summary",
+        str(summary_path),
+    ]
     subprocess.run(command, check=True, timeout=duration + 180)
     summary = json.loads(summary_path.read_text())
     return {
@@ -71,8 +79,9 @@ def measure_stream(duration: float) -> dict:
 
 def measure_transport(tokens: int, width: int, count: int) -> dict:
     import rclpy
-    from gr00t_interfaces.msg import GoalTokens
+
     from gr00t_description.ros.qos import LATEST_RELIABLE_QOS
+    from gr00t_interfaces.msg import GoalTokens
 
     rclpy.init()
     node = rclpy.create_node("goal_token_bench_subscriber")
@@ -85,7 +94,9 @@ def measure_transport(tokens: int, width: int, count: int) -> dict:
     node.create_subscription(GoalTokens, "bench/goal_tokens", on_goal, LATEST_RELIABLE_QOS)
     publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(tokens), str(width), str(count)])
     stop = threading.Event()
-    spinner = threading.Thread(target=lambda: [rclpy.spin_once(node, timeout_sec=0.05) for _ in iter(stop.is_set, True)])
+    spinner = threading.Thread(
+        target=lambda: [rclpy.spin_once(node, timeout_sec=0.05) for _ in iter(stop.is_set, True)]
+    )
     spinner.start()
     publisher.wait(timeout=count * 0.1 + 60)
     time.sleep(0.5)
@@ -104,7 +115,9 @@ def measure_transport(tokens: int, width: int, count: int) -> dict:
             "p50": float(np.percentile(values, 50)),
             "p99": float(np.percentile(values, 99)),
             "max": float(values.max()),
-        } if values.size else {},
+        }
+        if values.size
+        else {},
     }
 
 
@@ -114,14 +127,17 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/stack_cpu.json"))
     args = parser.parse_args()
-    from gr00t_policy.policy import Gr00tPolicy
-    from gr00t_policy.policy import resolve_model_path
+    from gr00t_policy.policy import Gr00tPolicy, resolve_model_path
 
     demo = Gr00tPolicy.from_pretrained(resolve_model_path(""))
     demo_tokens = demo.encode_goal([np.zeros((224, 224, 3), np.uint8)], "pick up the red cube").tokens.shape
     result = {
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_avg_at_start": os.getloadavg()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_avg_at_start": os.getloadavg(),
+        },
         "command_stream": measure_stream(args.duration),
         "goal_token_transport": [
             measure_transport(int(demo_tokens[1]), int(demo_tokens[2]), args.messages),

@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     reports = []
     for index, name in enumerate(nodes):
-        report = fuzz_node(names_for(PROFILES[name]), args.examples, run_seed=args.seed, domain_id=150 + index,
-                           log=main_log)
+        report = fuzz_node(
+            names_for(PROFILES[name]), args.examples, run_seed=args.seed, domain_id=150 + index, log=main_log
+        )
         reports.append(report.to_dict())
         examples = sum(i.examples for i in report.interfaces)
         main_log(

@@ -69,9 +69,15 @@ def bag_state(episodes: Path) -> str:
 def run_cycle(index: int, moment: str, how: str, stack, workdir: Path, rng: random.Random) -> dict[str, Any]:
     episodes = workdir / "episodes"
     # The console (when the profile has it) on a free port: another graph may hold the default one.
-    specs = [*build_graph(stack, "sim", GraphOptions(extra={"gr00t_console": {"port": 0}})),
-             NodeSpec("gr00t_teleop", "recorder_node", "gr00t_recorder",
-                      {**stack.node_parameters("recorder"), "output_dir": str(episodes)})]
+    specs = [
+        *build_graph(stack, "sim", GraphOptions(extra={"gr00t_console": {"port": 0}})),
+        NodeSpec(
+            "gr00t_teleop",
+            "recorder_node",
+            "gr00t_recorder",
+            {**stack.node_parameters("recorder"), "output_dir": str(episodes)},
+        ),
+    ]
     nodes: list[NodeProcess] = []
     for spec in specs:
         # One process group for the cycle's nodes, as under a terminal: the first node leads it.
@@ -87,8 +93,9 @@ def run_cycle(index: int, moment: str, how: str, stack, workdir: Path, rng: rand
         shutil.rmtree(episodes, ignore_errors=True)
 
 
-def _stop_cycle(index: int, moment: str, how: str, stack, nodes: list[NodeProcess], pgid: int, episodes: Path,
-                rng: random.Random) -> dict[str, Any]:
+def _stop_cycle(
+    index: int, moment: str, how: str, stack, nodes: list[NodeProcess], pgid: int, episodes: Path, rng: random.Random
+) -> dict[str, Any]:
     client = ProbeClient(stack, "shutdown_cycles_client")
     record: dict[str, Any] = {"cycle": index, "moment": moment, "signal": how}
     result_future = None
@@ -101,8 +108,11 @@ def _stop_cycle(index: int, moment: str, how: str, stack, nodes: list[NodeProces
         elif moment in ("action_start", "mid_action"):
             if not client.record_start.wait_for_service(timeout_sec=30.0):
                 raise RuntimeError("recorder start service not available")
-            started = client.wait(client.record_start.call_async(SetInstruction.Request(text="pick up the red cube")),
-                                  30.0, "the recorder's start")
+            started = client.wait(
+                client.record_start.call_async(SetInstruction.Request(text="pick up the red cube")),
+                30.0,
+                "the recorder's start",
+            )
             if not started.accepted:
                 raise RuntimeError(f"recording refused: {started.message}")
             if not client.action.wait_for_server(timeout_sec=30.0):
@@ -141,8 +151,12 @@ def _stop_cycle(index: int, moment: str, how: str, stack, nodes: list[NodeProces
     for node in nodes:
         code = node.finish(EXIT_TIMEOUT_S)
         failures = [line.rstrip() for line in node.failures_after_signal()]
-        record["nodes"][node.spec.name] = {"exit": code, "exit_s": round(node.output_closed_at - node.signalled_at, 2),
-                                           "failure_lines": failures[:5], "failure_line_count": len(failures)}
+        record["nodes"][node.spec.name] = {
+            "exit": code,
+            "exit_s": round(node.output_closed_at - node.signalled_at, 2),
+            "failure_lines": failures[:5],
+            "failure_line_count": len(failures),
+        }
     record["stop_s"] = round(time.monotonic() - stopped_at, 2)
     if result_future is not None:
         try:
@@ -160,8 +174,18 @@ def summarize(cycles: list[dict[str, Any]]) -> dict[str, Any]:
     per_node: dict[str, dict[str, Any]] = {}
     for cycle in cycles:
         for name, node in cycle["nodes"].items():
-            entry = per_node.setdefault(name, {"cycles": 0, "nonzero_exits": 0, "hung": 0, "failure_lines": 0,
-                                                "exit_codes": Counter(), "exit_s": [], "examples": []})
+            entry = per_node.setdefault(
+                name,
+                {
+                    "cycles": 0,
+                    "nonzero_exits": 0,
+                    "hung": 0,
+                    "failure_lines": 0,
+                    "exit_codes": Counter(),
+                    "exit_s": [],
+                    "examples": [],
+                },
+            )
             entry["cycles"] += 1
             entry["exit_s"].append(node["exit_s"])
             entry["exit_codes"][str(node["exit"])] += 1
@@ -169,9 +193,15 @@ def summarize(cycles: list[dict[str, Any]]) -> dict[str, Any]:
             entry["nonzero_exits"] += node["exit"] not in (0, None)
             entry["failure_lines"] += node["failure_line_count"]
             if (node["exit"] != 0 or node["failure_line_count"]) and len(entry["examples"]) < 3:
-                entry["examples"].append({"cycle": cycle["cycle"], "moment": cycle["moment"],
-                                          "signal": cycle["signal"], "exit": node["exit"],
-                                          "lines": node["failure_lines"]})
+                entry["examples"].append(
+                    {
+                        "cycle": cycle["cycle"],
+                        "moment": cycle["moment"],
+                        "signal": cycle["signal"],
+                        "exit": node["exit"],
+                        "lines": node["failure_lines"],
+                    }
+                )
     for entry in per_node.values():
         entry["exit_codes"] = dict(entry["exit_codes"])
         times = sorted(entry.pop("exit_s"))
@@ -185,8 +215,9 @@ def summarize(cycles: list[dict[str, Any]]) -> dict[str, Any]:
         "by_moment_and_signal": dict(Counter(f"{c['moment']}/{c['signal']}" for c in cycles)),
         "actions_active_at_signal": len(with_action),
         "action_results_received": sum(c["action_result"] is not None for c in with_action),
-        "action_outcomes": dict(Counter(str(c["action_result"]["outcome"]) for c in with_action
-                                        if c["action_result"] is not None)),
+        "action_outcomes": dict(
+            Counter(str(c["action_result"]["outcome"]) for c in with_action if c["action_result"] is not None)
+        ),
         "bags_recording_at_signal": len(with_bag),
         "bags": dict(Counter(c["bag"] for c in with_bag)),
         "stop_s_max": max((c["stop_s"] for c in cycles), default=0.0),
@@ -217,13 +248,16 @@ def main(argv: list[str] | None = None) -> int:
             record = run_cycle(index, moment, how, stack, Path(tmp), rng)
             cycles.append(record)
             bad = {n: v["exit"] for n, v in record["nodes"].items() if v["exit"] != 0 or v["failure_line_count"]}
-            print(f"cycle {index:3d} {moment:>12s} {how:>13s}: setup {record['setup']}, stop {record['stop_s']:.1f} s, "
-                  f"action {record.get('action_result', '-')}, bag {record.get('bag', '-')}"
-                  + (f", BAD {bad}" if bad else ""), flush=True)
+            print(
+                f"cycle {index:3d} {moment:>12s} {how:>13s}: setup {record['setup']}, stop {record['stop_s']:.1f} s, "
+                f"action {record.get('action_result', '-')}, bag {record.get('bag', '-')}"
+                + (f", BAD {bad}" if bad else ""),
+                flush=True,
+            )
     summary = summarize(cycles)
     report = {
         "what": "start/stop cycles of the sim graph (sim, System 2, System 1) + recorder; exits and failure "
-                "lines printed after the signal, per node (src/gr00t_bringup/benchmarks/shutdown_cycles.py)",
+        "lines printed after the signal, per node (src/gr00t_bringup/benchmarks/shutdown_cycles.py)",
         "machine": {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg(), "python": platform.python_version()},
         "moments": moments,
         "signals": signals,

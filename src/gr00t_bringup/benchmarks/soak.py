@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 
 from gr00t_bringup.graph import GraphOptions, build_graph
@@ -26,7 +27,6 @@ from gr00t_bringup.processes import Graph
 from gr00t_description import load_stack
 from gr00t_interfaces.msg import ControllerStatus
 from gr00t_interfaces.srv import SetInstruction
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 
 def rss_mb(pid: int) -> float:
@@ -67,7 +67,10 @@ class CommandAudit:
                 for name, value in positions.items():
                     previous = self._last[1].get(name)
                     # 1% + 1e-6 slack: the limiter caps ticks at max_dt, stamps carry publish jitter.
-                    if previous is not None and abs(value - previous) > self.joints[name].max_velocity * dt * 1.01 + 1e-6:
+                    if (
+                        previous is not None
+                        and abs(value - previous) > self.joints[name].max_velocity * dt * 1.01 + 1e-6
+                    ):
                         self.velocity_violations += 1
                         self._example("velocity", name, (value - previous) / dt, stamp)
             self._last = (stamp, positions)
@@ -114,7 +117,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/soak_cpu.json"))
     parser.add_argument(
-        "--node-log", type=Path, default=Path("/tmp/gr00t_soak_nodes.log"),
+        "--node-log",
+        type=Path,
+        default=Path("/tmp/gr00t_soak_nodes.log"),
         help="every node's output, for diagnosing holds, disables and exit codes",
     )
     args = parser.parse_args()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from gr00t_bringup.graph import DEFAULT_STACKS, LOG_LEVELS, PROFILES, GraphOptions
 
@@ -56,44 +56,92 @@ def _only(value: str, *profiles: str) -> dict[str, str]:
 
 
 ARGUMENTS: tuple[Argument, ...] = (
-    Argument("stack", "stack YAML: an installed name (gr00t_description/config) or a path; its relative "
-             "`robot:` is looked up beside it, then in the installed config", dict(DEFAULT_STACKS)),
-    Argument("params_file", "ROS 2 parameters YAML (`<node>: ros__parameters: {...}`) merged over the stack's "
-             "node parameters ('' = none); a section matching no node, a value of the wrong type or a "
-             "parameter a launch argument owns (dry_run, use_sim_time) is an error", _all("")),
+    Argument(
+        "stack",
+        "stack YAML: an installed name (gr00t_description/config) or a path; its relative "
+        "`robot:` is looked up beside it, then in the installed config",
+        dict(DEFAULT_STACKS),
+    ),
+    Argument(
+        "params_file",
+        "ROS 2 parameters YAML (`<node>: ros__parameters: {...}`) merged over the stack's "
+        "node parameters ('' = none); a section matching no node, a value of the wrong type or a "
+        "parameter a launch argument owns (dry_run, use_sim_time) is an error",
+        _all(""),
+    ),
     Argument("namespace", "ROS namespace of every node", _all("")),
-    Argument("log_level", "log level of every node (`--ros-args --log-level`; '' = ROS's default, info)",
-             _all(""), "choice", LOG_LEVELS),
-    Argument("use_sim_time", "true/false: every node on /clock (published by the sim, or a bag replay)",
-             _all("false"), "bool"),
-    Argument("dry_run", "true/false: true = the commanding nodes (System 1 and the GR-1 bridge; in "
-             "teleop_sim the leader teleop) compute but send no commands; '' = the stack YAML's value; "
-             "robot.launch.py arms only on an explicit false",
-             {"sim": "", "robot": "true", "teleop_sim": ""}, "optional_bool"),
-    Argument("model", "checkpoint directory, or Hugging Face repo id org/name[@revision] from the Hub cache, "
-             "for System 2 and System 1 ('' = the stack's model_path; "
-             "'' there = the bundled demo model)", _only("", "sim", "robot")),
-    Argument("backend", "System 1 backend ('' = the stack's)", _only("", "sim", "robot"), "choice",
-             ("torch", "onnxruntime", "tensorrt")),
-    Argument("mode", "System 1 mode ('' = the stack's)", _only("", "sim", "robot"), "choice",
-             ("dual_rate", "fused")),
+    Argument(
+        "log_level",
+        "log level of every node (`--ros-args --log-level`; '' = ROS's default, info)",
+        _all(""),
+        "choice",
+        LOG_LEVELS,
+    ),
+    Argument(
+        "use_sim_time",
+        "true/false: every node on /clock (published by the sim, or a bag replay)",
+        _all("false"),
+        "bool",
+    ),
+    Argument(
+        "dry_run",
+        "true/false: true = the commanding nodes (System 1 and the GR-1 bridge; in "
+        "teleop_sim the leader teleop) compute but send no commands; '' = the stack YAML's value; "
+        "robot.launch.py arms only on an explicit false",
+        {"sim": "", "robot": "true", "teleop_sim": ""},
+        "optional_bool",
+    ),
+    Argument(
+        "model",
+        "checkpoint directory, or Hugging Face repo id org/name[@revision] from the Hub cache, "
+        "for System 2 and System 1 ('' = the stack's model_path; "
+        "'' there = the bundled demo model)",
+        _only("", "sim", "robot"),
+    ),
+    Argument(
+        "backend",
+        "System 1 backend ('' = the stack's)",
+        _only("", "sim", "robot"),
+        "choice",
+        ("torch", "onnxruntime", "tensorrt"),
+    ),
+    Argument("mode", "System 1 mode ('' = the stack's)", _only("", "sim", "robot"), "choice", ("dual_rate", "fused")),
     Argument("instruction", "initial instruction of System 2 ('' = none until one is sent)", _only("", "sim", "robot")),
-    Argument("realtime_factor", "sim seconds per wall second: 1.0 real time, 0 as fast as possible "
-             "('' = the stack's)", _only("", "sim", "teleop_sim"), "float"),
-    Argument("sim", "true/false: start the simulator (false: it runs elsewhere)",
-             _only("true", "sim", "teleop_sim"), "bool"),
-    Argument("system2", "true/false: start System 2 (false: it runs on another host)",
-             _only("true", "sim", "robot"), "bool"),
-    Argument("system1", "true/false: start System 1 (false: it runs on another host)",
-             _only("true", "sim", "robot"), "bool"),
-    Argument("gr1_bridge", "true/false: start the GR-1 bridge (the stack's nodes.gr1_bridge; false: "
-             "another driver owns the robot)", _only("true", "robot"), "bool"),
+    Argument(
+        "realtime_factor",
+        "sim seconds per wall second: 1.0 real time, 0 as fast as possible ('' = the stack's)",
+        _only("", "sim", "teleop_sim"),
+        "float",
+    ),
+    Argument(
+        "sim", "true/false: start the simulator (false: it runs elsewhere)", _only("true", "sim", "teleop_sim"), "bool"
+    ),
+    Argument(
+        "system2", "true/false: start System 2 (false: it runs on another host)", _only("true", "sim", "robot"), "bool"
+    ),
+    Argument(
+        "system1", "true/false: start System 1 (false: it runs on another host)", _only("true", "sim", "robot"), "bool"
+    ),
+    Argument(
+        "gr1_bridge",
+        "true/false: start the GR-1 bridge (the stack's nodes.gr1_bridge; false: another driver owns the robot)",
+        _only("true", "robot"),
+        "bool",
+    ),
     Argument("recorder", "true/false: start the episode recorder", _only("true", "teleop_sim"), "bool"),
-    Argument("scripted_teleop", "true/false: the scripted demonstrator drives the teleop input",
-             _only("false", "teleop_sim"), "bool"),
-    Argument("console", "true/false: serve the browser console (gr00t_console; address, port and token: "
-             "the stack's nodes.console, 127.0.0.1:8090 in the packaged stacks)",
-             {"sim": "true", "robot": "false", "teleop_sim": "true"}, "bool"),
+    Argument(
+        "scripted_teleop",
+        "true/false: the scripted demonstrator drives the teleop input",
+        _only("false", "teleop_sim"),
+        "bool",
+    ),
+    Argument(
+        "console",
+        "true/false: serve the browser console (gr00t_console; address, port and token: "
+        "the stack's nodes.console, 127.0.0.1:8090 in the packaged stacks)",
+        {"sim": "true", "robot": "false", "teleop_sim": "true"},
+        "bool",
+    ),
 )
 
 # The node switches among the arguments, by the stack section they switch.
@@ -145,8 +193,10 @@ def normalize_namespace(text: str) -> str:
     """
     tokens = [t for t in text.strip().strip("/").split("/")] if text.strip().strip("/") else []
     if any(not _NAMESPACE_TOKEN.fullmatch(t) for t in tokens):
-        raise ArgumentError(f"launch argument namespace:={text!r}: ROS names separated by '/' "
-                            "(letters, digits and '_', not starting with a digit)")
+        raise ArgumentError(
+            f"launch argument namespace:={text!r}: ROS names separated by '/' "
+            "(letters, digits and '_', not starting with a digit)"
+        )
     return "/" + "/".join(tokens) if tokens else ""
 
 
@@ -188,8 +238,9 @@ def markdown_table() -> str:
         if len(defaults) == 1:
             default = f"`{defaults[0]}`" if defaults[0] else "''"
         else:
-            default = "; ".join(f"{p}: " + (f"`{a.defaults[p]}`" if a.defaults[p] else "''")
-                                for p in PROFILES if p in a.defaults)
+            default = "; ".join(
+                f"{p}: " + (f"`{a.defaults[p]}`" if a.defaults[p] else "''") for p in PROFILES if p in a.defaults
+            )
         rows.append(f"| `{a.name}` | {files} | {default} | {a.help} |")
     return "\n".join(rows)
 

@@ -8,14 +8,15 @@ import time
 from typing import Any
 
 import numpy as np
-from gr00t_description import StackConfig
-from gr00t_interfaces.action import ExecuteInstruction
-from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
-from gr00t_interfaces.srv import SetInstruction
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
+
+from gr00t_description import StackConfig
+from gr00t_interfaces.action import ExecuteInstruction
+from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
+from gr00t_interfaces.srv import SetInstruction
 
 OUTCOME_NAMES = {
     ExecuteInstruction.Result.OUTCOME_TIMEOUT_REACHED: "timeout_reached",
@@ -72,7 +73,9 @@ class StackMonitor(Node):
         self.tracking_error: list[float] = []
         self.states: list[str] = []
         self.feedback: dict[str, Any] = {}
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        latched = QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+        )
         self.create_subscription(GoalTokens, topics["goal_tokens"], self._on_goal, 10)
         self.create_subscription(ActionChunk, topics["action_chunk"], self._on_chunk, 10)
         self.create_subscription(JointState, topics["joint_command"], self._on_command, 50)
@@ -166,4 +169,3 @@ class StackMonitor(Node):
                 },
                 "controller_states": list(self.states),
             }
-

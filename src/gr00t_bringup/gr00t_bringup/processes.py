@@ -170,8 +170,12 @@ class Graph:
                     why = f" after {respawn.max_retries} respawns" if respawn is not None else ""
                     return f"{name} exited with code {code}{why}"
                 node.respawn_at = now + respawn.delay_s
-                print(f"gr00t-launch: {name} exited with code {code}: respawn {done + 1} of "
-                      f"{respawn.max_retries} in {respawn.delay_s:g} s", file=sys.stderr, flush=True)
+                print(
+                    f"gr00t-launch: {name} exited with code {code}: respawn {done + 1} of "
+                    f"{respawn.max_retries} in {respawn.delay_s:g} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             elif now >= node.respawn_at:
                 self.respawns[name] = self.respawns.get(name, 0) + 1
                 new = self.restart(name)

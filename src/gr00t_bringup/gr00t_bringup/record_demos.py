@@ -58,15 +58,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gr00t-record-demos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {sorted(TASKS)}")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per task (default 50)")
-    parser.add_argument("--seed-start", type=int, default=0,
-                        help=f"first training seed (episodes use seed-start ... < {EVAL_SEED_START})")
+    parser.add_argument(
+        "--seed-start",
+        type=int,
+        default=0,
+        help=f"first training seed (episodes use seed-start ... < {EVAL_SEED_START})",
+    )
     parser.add_argument("--output-dir", type=Path, required=True, help="where the recorder writes the bags")
     parser.add_argument("--settle", type=float, default=0.4, help="seconds recorded after success (default 0.4)")
-    parser.add_argument("--startup-ramp", type=float, default=0.3,
-                        help="leader teleop start-up ramp per episode, s (default 0.3)")
-    parser.add_argument("--recovery-probability", type=float, default=None,
-                        help="share of reach/touch episodes that first come down beside the target and then "
-                             "correct (default: the stack's scripted_teleop.recovery_probability)")
+    parser.add_argument(
+        "--startup-ramp", type=float, default=0.3, help="leader teleop start-up ramp per episode, s (default 0.3)"
+    )
+    parser.add_argument(
+        "--recovery-probability",
+        type=float,
+        default=None,
+        help="share of reach/touch episodes that first come down beside the target and then "
+        "correct (default: the stack's scripted_teleop.recovery_probability)",
+    )
     parser.add_argument("--stack", default=None, help="stack YAML (default: the bundled sim stack)")
     parser.add_argument("--startup-timeout", type=float, default=120.0)
     parser.add_argument("--summary", type=Path, default=None, help="write a JSON summary here")
@@ -116,7 +125,11 @@ def record_demonstrations(
         extra={
             RECORDER_NODE: {"output_dir": str(output_dir), "operator": "gr00t-record-demos (scripted demonstrator)"},
             LEADER_NODE: {"startup_ramp_s": float(startup_ramp_s), "enable_on_start": False},
-            **({} if recovery_probability is None else {SCRIPTED_NODE: {"recovery_probability": float(recovery_probability)}}),
+            **(
+                {}
+                if recovery_probability is None
+                else {SCRIPTED_NODE: {"recovery_probability": float(recovery_probability)}}
+            ),
         },
     )
     summary = RecordingSummary()
@@ -182,8 +195,9 @@ def record_demonstrations(
                 with lock:
                     scene.clear()
                     accepting[0] = True
-                response = call("demonstrate", StartDemonstration.Request(task=task_name, seed=seed),
-                                "scripted teleop start")
+                response = call(
+                    "demonstrate", StartDemonstration.Request(task=task_name, seed=seed), "scripted teleop start"
+                )
                 if not response.success:
                     raise RuntimeError(f"scripted teleop refused {task_name}/{seed}: {response.message}")
                 tracker = task.tracker(spec, layout)
@@ -207,11 +221,17 @@ def record_demonstrations(
                 outcome = tracker.outcome()
                 stop = call("stop_success" if outcome.success else "stop_failure", Trigger.Request(), "recorder stop")
                 recording = False
-                summary.episodes.append({
-                    "task": task_name, "seed": seed, "instruction": spec.instruction, "bag": bag,
-                    "success": bool(outcome.success),
-                    "duration_s": outcome.duration_s, "recorder": stop.message,
-                })
+                summary.episodes.append(
+                    {
+                        "task": task_name,
+                        "seed": seed,
+                        "instruction": spec.instruction,
+                        "bag": bag,
+                        "success": bool(outcome.success),
+                        "duration_s": outcome.duration_s,
+                        "recorder": stop.message,
+                    }
+                )
                 if progress is not None:
                     progress(len(summary.episodes), summary.episodes[-1])
         enable(False, "recording finished")
@@ -248,9 +268,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             summary = record_demonstrations(
-                stack, tasks, seeds, args.output_dir, settle_s=args.settle, startup_ramp_s=args.startup_ramp,
-                startup_timeout_s=args.startup_timeout, recovery_probability=args.recovery_probability,
-                log=sys.stderr if args.verbose_nodes else None, progress=progress,
+                stack,
+                tasks,
+                seeds,
+                args.output_dir,
+                settle_s=args.settle,
+                startup_ramp_s=args.startup_ramp,
+                startup_timeout_s=args.startup_timeout,
+                recovery_probability=args.recovery_probability,
+                log=sys.stderr if args.verbose_nodes else None,
+                progress=progress,
             )
         except RuntimeError as exc:
             print(f"gr00t-record-demos: {exc}", file=sys.stderr)
@@ -259,10 +286,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{task:18s} {counts['successes']}/{counts['episodes']} demonstrations succeeded")
     print(f"{len(summary.episodes)} episodes in {summary.wall_time_s:.0f} s -> {args.output_dir}")
     if args.summary is not None:
-        args.summary.write_text(json.dumps({
-            "episodes": summary.episodes, "per_task": summary.per_task(),
-            "wall_time_s": summary.wall_time_s, "exit_codes": summary.exit_codes,
-        }, indent=2) + "\n")
+        args.summary.write_text(
+            json.dumps(
+                {
+                    "episodes": summary.episodes,
+                    "per_task": summary.per_task(),
+                    "wall_time_s": summary.wall_time_s,
+                    "exit_codes": summary.exit_codes,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0 if all(code == 0 for code in summary.exit_codes.values()) else 1
 
 

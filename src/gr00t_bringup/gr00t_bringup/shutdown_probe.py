@@ -21,15 +21,15 @@ from typing import Any
 
 import rclpy
 import yaml
-from gr00t_description.ros.node_main import spin_in_background
-from gr00t_interfaces.action import ExecuteInstruction
-from gr00t_interfaces.msg import ActionChunk
-from gr00t_interfaces.srv import SetInstruction
 from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
 
 from gr00t_bringup.graph import NodeSpec
 from gr00t_bringup.processes import executable_path
+from gr00t_description.ros.node_main import spin_in_background
+from gr00t_interfaces.action import ExecuteInstruction
+from gr00t_interfaces.msg import ActionChunk
+from gr00t_interfaces.srv import SetInstruction
 
 # The log line each node prints once it is up (its constructor finished).
 READY = {
@@ -57,8 +57,15 @@ class NodeProcess:
     terminal's Ctrl-C does.
     """
 
-    def __init__(self, spec: NodeSpec, params_dir: Path, *, namespace: str = "", tty_stdin: bool = False,
-                 process_group: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: NodeSpec,
+        params_dir: Path,
+        *,
+        namespace: str = "",
+        tty_stdin: bool = False,
+        process_group: int | None = None,
+    ) -> None:
         self.spec = spec
         if spec.executable not in READY:
             raise KeyError(f"{spec.executable}: no ready line known for this node; add it to READY")
@@ -76,8 +83,14 @@ class NodeProcess:
         self.owns_group = process_group is None
         group = {"start_new_session": True} if self.owns_group else {"process_group": process_group}
         self.process = subprocess.Popen(
-            command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"), **group,
+            command,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            **group,
         )
         if stdin is not None:
             os.close(stdin)
@@ -142,7 +155,7 @@ class NodeProcess:
 
     def failures_after_signal(self) -> list[str]:
         """Failure lines printed since the first signal (all of them when never signalled)."""
-        return [line for line in self.lines[self.signal_line or 0:] if FAILURE_LINE.search(line)]
+        return [line for line in self.lines[self.signal_line or 0 :] if FAILURE_LINE.search(line)]
 
     def describe(self, tail_lines: int = 40) -> str:
         return f"--- {self.spec.name} (exit {self.process.poll()}) ---\n" + "".join(self.lines[-tail_lines:])

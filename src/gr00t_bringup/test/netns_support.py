@@ -190,8 +190,13 @@ class Host:
     ) -> dict[str, str]:
         """The environment of a ROS process on this host: domain, discovery range, static peers."""
         env = dict(os.environ)
-        for key in ("ROS_STATIC_PEERS", "ROS_LOCALHOST_ONLY", "FASTDDS_DEFAULT_PROFILES_FILE",
-                    "FASTRTPS_DEFAULT_PROFILES_FILE", "ROS_SECURITY_ENABLE"):
+        for key in (
+            "ROS_STATIC_PEERS",
+            "ROS_LOCALHOST_ONLY",
+            "FASTDDS_DEFAULT_PROFILES_FILE",
+            "FASTRTPS_DEFAULT_PROFILES_FILE",
+            "ROS_SECURITY_ENABLE",
+        ):
             env.pop(key, None)
         env["ROS_DOMAIN_ID"] = str(domain_id)
         env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = discovery_range
@@ -218,7 +223,11 @@ class Host:
         params_file.write_text(yaml.safe_dump({f"/{spec.name}": {"ros__parameters": spec.parameters}}))
         command = [
             str(executable_path(spec.package, spec.executable)),
-            "--ros-args", "-r", f"__node:={spec.name}", "--params-file", str(params_file),
+            "--ros-args",
+            "-r",
+            f"__node:={spec.name}",
+            "--params-file",
+            str(params_file),
         ]
         return self.spawn(spec.name, command, env, log=log)
 
@@ -360,8 +369,16 @@ def _probe(args: argparse.Namespace) -> int:
     node = rclpy.create_node("netns_probe")
     lock = threading.Lock()
     state: dict[str, Any] = {
-        "goals": 0, "goal_instruction": None, "chunks": 0, "commands": 0, "state": None, "reason": "",
-        "faults": [], "chunks_executed": 0, "system2_instruction": None, "system2_seen": False,
+        "goals": 0,
+        "goal_instruction": None,
+        "chunks": 0,
+        "commands": 0,
+        "state": None,
+        "reason": "",
+        "faults": [],
+        "chunks_executed": 0,
+        "system2_instruction": None,
+        "system2_seen": False,
     }
     command_times: deque[float] = deque(maxlen=1000)
 
@@ -381,8 +398,12 @@ def _probe(args: argparse.Namespace) -> int:
 
     def on_status(msg) -> None:
         with lock:
-            state.update(state=int(msg.state), reason=msg.reason, faults=list(msg.active_faults),
-                         chunks_executed=int(msg.chunks_executed))
+            state.update(
+                state=int(msg.state),
+                reason=msg.reason,
+                faults=list(msg.active_faults),
+                chunks_executed=int(msg.chunks_executed),
+            )
 
     def on_diagnostics(msg) -> None:
         for status in msg.status:
@@ -412,8 +433,9 @@ def _probe(args: argparse.Namespace) -> int:
             with lock:
                 recent = [t for t in command_times if t >= now - 1.0]
                 gaps = [b - a for a, b in zip(recent, recent[1:])]
-                snapshot = dict(state, t=now, command_rate_1s=float(len(recent)),
-                                max_command_gap_1s=max(gaps) if gaps else None)
+                snapshot = dict(
+                    state, t=now, command_rate_1s=float(len(recent)), max_command_gap_1s=max(gaps) if gaps else None
+                )
             print(json.dumps(snapshot), flush=True)
     except KeyboardInterrupt:
         pass
@@ -438,8 +460,7 @@ def _operator(args: argparse.Namespace) -> int:
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     publisher = node.create_publisher(Instruction, stack.topics["instruction"], latched)
     client = node.create_client(SetInstruction, stack.services["set_instruction"])
-    result: dict[str, Any] = {"matched_subscribers": 0, "service_available": False, "accepted": None,
-                              "answer_id": None}
+    result: dict[str, Any] = {"matched_subscribers": 0, "service_available": False, "accepted": None, "answer_id": None}
     message = Instruction(text=args.text, id=uuid.uuid4().hex)
     future = None
     start = time.monotonic()

@@ -31,8 +31,21 @@ def _run(tool: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
 def recorded(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demos")
     # Recovery demonstrations (miss first, then correct), so the CLI -> scripted teleop override runs too.
-    _run("gr00t-record-demos", "--tasks", "reach", "--episodes", "3", "--output-dir", str(root / "bags"),
-         "--recovery-probability", "1.0", "--summary", str(root / "record.json"), "--quiet", timeout=300)
+    _run(
+        "gr00t-record-demos",
+        "--tasks",
+        "reach",
+        "--episodes",
+        "3",
+        "--output-dir",
+        str(root / "bags"),
+        "--recovery-probability",
+        "1.0",
+        "--summary",
+        str(root / "record.json"),
+        "--quiet",
+        timeout=300,
+    )
     return root
 
 
@@ -68,18 +81,53 @@ def test_recorded_episodes_convert_finetune_and_run_in_the_nodes(recorded: Path)
     info = json.loads((dataset / "meta" / "info.json").read_text())
     assert info["total_episodes"] >= 2 and info["total_frames"] > 20
 
-    _run("gr00t-finetune", "--dataset", str(dataset), "--output-dir", str(run),
-         "--base-model", str(REPO / "models" / "gr00t_random"), "--embodiment", "gr1",
-         "--max-steps", "40", "--batch-size", "8", "--learning-rate", "1e-3", "--warmup-ratio", "0.1",
-         "--num-workers", "0", "--log-every", "5", "--save-steps", "40", "--no-progress", timeout=600)
+    _run(
+        "gr00t-finetune",
+        "--dataset",
+        str(dataset),
+        "--output-dir",
+        str(run),
+        "--base-model",
+        str(REPO / "models" / "gr00t_random"),
+        "--embodiment",
+        "gr1",
+        "--max-steps",
+        "40",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "1e-3",
+        "--warmup-ratio",
+        "0.1",
+        "--num-workers",
+        "0",
+        "--log-every",
+        "5",
+        "--save-steps",
+        "40",
+        "--no-progress",
+        timeout=600,
+    )
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 40
     assert log[-1]["loss"] < log[0]["loss"], [round(entry["loss"], 4) for entry in log]
     assert (run / "config.json").exists() and (run / "experiment_cfg" / "metadata.json").exists()
 
     summary_path = recorded / "run.json"
-    _run("gr00t-launch", "sim", "--quiet", "--model", str(run), "--duration", "10",
-         "--instruction", "put your right hand on the red cube", "--summary", str(summary_path), timeout=300)
+    _run(
+        "gr00t-launch",
+        "sim",
+        "--quiet",
+        "--model",
+        str(run),
+        "--duration",
+        "10",
+        "--instruction",
+        "put your right hand on the red cube",
+        "--summary",
+        str(summary_path),
+        timeout=300,
+    )
     summary = json.loads(summary_path.read_text())
     assert summary["action"]["outcome"] == "timeout_reached", summary["action"]
     assert summary["action"]["chunks_executed"] > 5, summary["action"]

@@ -18,9 +18,9 @@ import importlib
 import os
 import re
 import shlex
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 from unittest import mock
 
 import pytest
@@ -28,8 +28,14 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 DOCUMENTS = sorted(
-    {REPO / "README.md", REPO / "CONTRIBUTING.md", REPO / "models/README.md", REPO / "docker/README.md",
-     *REPO.glob("docs/**/*.md"), *REPO.glob("src/*/benchmarks/*.md")}
+    {
+        REPO / "README.md",
+        REPO / "CONTRIBUTING.md",
+        REPO / "models/README.md",
+        REPO / "docker/README.md",
+        *REPO.glob("docs/**/*.md"),
+        *REPO.glob("src/*/benchmarks/*.md"),
+    }
 )
 # Other projects' tools shown in the docs for what users run around the stack; not ours to check.
 EXTERNAL_TOOLS = {"colcon", "export", "ros2 security"}
@@ -138,7 +144,9 @@ def _check_command(words: list[str], where: str, synopsis: bool = False) -> None
         assert (REPO / head).exists(), where
         return _check_command(words[1:], where, synopsis)
     if head == ".":
-        assert words[1] in ("install/setup.sh", "install/setup.bash") or (REPO / words[1]).exists(), f"{where}: {words[1]}"
+        assert words[1] in ("install/setup.sh", "install/setup.bash") or (REPO / words[1]).exists(), (
+            f"{where}: {words[1]}"
+        )
         return
     if head == "make":
         targets = set(re.findall(r"^([a-z-]+):", (REPO / "Makefile").read_text(), re.M))
@@ -158,7 +166,9 @@ def _check_command(words: list[str], where: str, synopsis: bool = False) -> None
             assert words[words.index("--profile") + 1] in profiles, where
         return
     if head == "pytest" or words[:3] == ["python", "-m", "pytest"]:
-        paths = [word.split("::")[0] for word in words[1:] if not word.startswith("-") and word != "pytest" and word != "-m"]
+        paths = [
+            word.split("::")[0] for word in words[1:] if not word.startswith("-") and word != "pytest" and word != "-m"
+        ]
         for path in paths:
             assert (REPO / path).exists(), f"{where}: {path}"
         return
@@ -233,7 +243,7 @@ def _documented_commands() -> list[tuple[str, list[str], bool]]:
                         continue
                     words = snippet.replace("\\|", "|").replace("$(which ", "").replace(")", "").split()
                     if words[0] == "torchrun":
-                        words = words[words.index("N") + 1:]
+                        words = words[words.index("N") + 1 :]
                     found.append((f"{name} (table): {snippet}", words, True))
     return found
 
@@ -252,7 +262,9 @@ def test_documented_command(where: str, words: list[str], synopsis: bool) -> Non
 
 def test_docs_never_point_at_the_team_folder() -> None:
     """A user's clone has no team reference folder beside it: no document may send them there."""
-    offenders = [str(d.relative_to(REPO)) for d in DOCUMENTS if re.search(r"\.\./shared\b", d.read_text(encoding="utf-8"))]
+    offenders = [
+        str(d.relative_to(REPO)) for d in DOCUMENTS if re.search(r"\.\./shared\b", d.read_text(encoding="utf-8"))
+    ]
     assert not offenders
 
 
@@ -277,14 +289,20 @@ def test_every_file_under_docs_is_cited() -> None:
     docs/benchmarks.md (the index of reports) or docs/experiments/ (the history), or deleted (git
     history keeps it).
     """
-    citing = {REPO / "README.md", REPO / "CONTRIBUTING.md", REPO / "models/README.md",
-              REPO / "docker/README.md", *REPO.glob("docs/**/*.md")}
+    citing = {
+        REPO / "README.md",
+        REPO / "CONTRIBUTING.md",
+        REPO / "models/README.md",
+        REPO / "docker/README.md",
+        *REPO.glob("docs/**/*.md"),
+    }
     texts = {doc: doc.read_text(encoding="utf-8") for doc in citing if doc.is_file()}
     uncited = []
     for path in sorted(p for p in (REPO / "docs").rglob("*") if p.is_file()):
         names = {path.name, str(path.relative_to(REPO))}
-        if not any(doc != path and any(name in text for name in names | {_relative(path, doc)})
-                   for doc, text in texts.items()):
+        if not any(
+            doc != path and any(name in text for name in names | {_relative(path, doc)}) for doc, text in texts.items()
+        ):
             uncited.append(str(path.relative_to(REPO)))
     assert not uncited, f"files under docs/ that no document cites: {uncited}"
 

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+
 from gr00t_bringup.graph import GraphOptions, build_graph  # noqa: E402
 from gr00t_bringup.processes import Graph  # noqa: E402
 from gr00t_description import load_stack  # noqa: E402
 from gr00t_interfaces.msg import ControllerStatus  # noqa: E402
 from gr00t_interfaces.srv import SetInstruction  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,9 @@ class Probe:
         self.node = rclpy.create_node("fault_probe", context=self.context)
         self.status: ControllerStatus | None = None
         self.command_times: list[float] = []
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        latched = QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+        )
         self.node.create_subscription(ControllerStatus, stack.topics["controller_status"], self._on_status, latched)
         self.node.create_subscription(JointState, stack.topics["joint_command"], self._on_command, 50)
         self.instruction = self.node.create_client(SetInstruction, stack.services["set_instruction"])

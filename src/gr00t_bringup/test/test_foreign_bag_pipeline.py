@@ -42,6 +42,7 @@ def demonstrations(seeds: list[int], start_s: float) -> tuple[list, list[str], f
     """Messages of scripted reach demonstrations back to back from `start_s` (bag seconds), with a
     pause between them; returns (messages, their instructions, end time)."""
     from foreign_bag_support import Message, compressed_image, joint_state, joint_trajectory, text
+
     from gr00t_description import load_stack
     from gr00t_sim import GR1TabletopSim, SimConfig
     from gr00t_sim.scripted import ScriptedDemonstrator
@@ -64,23 +65,46 @@ def demonstrations(seeds: list[int], start_s: float) -> tuple[list, list[str], f
             demonstrator.reset(spec, sim.data.qpos.copy())
             begin = sim.time
             instructions.append(spec.instruction)
-            messages.append(Message("/operator/task", "std_msgs/msg/String", round((clock - 0.5) * SECOND) + BAG_START_NS,
-                                    text(spec.instruction)))
+            messages.append(
+                Message(
+                    "/operator/task",
+                    "std_msgs/msg/String",
+                    round((clock - 0.5) * SECOND) + BAG_START_NS,
+                    text(spec.instruction),
+                )
+            )
             for _step in range(int(spec.max_duration_s / 0.05)):
                 now_ns = BAG_START_NS + round((clock + sim.time - begin) * SECOND)
                 frame = sim.render("head")  # the sim node's camera size, which the nodes will feed the model
-                messages.append(Message("/head_cam/image/compressed", "sensor_msgs/msg/CompressedImage", now_ns + 25_000_000,
-                                        compressed_image(frame, now_ns)))
+                messages.append(
+                    Message(
+                        "/head_cam/image/compressed",
+                        "sensor_msgs/msg/CompressedImage",
+                        now_ns + 25_000_000,
+                        compressed_image(frame, now_ns),
+                    )
+                )
                 names, positions = demonstrator.act(observe(sim))
-                messages.append(Message("/arm_controller/joint_trajectory", "trajectory_msgs/msg/JointTrajectory",
-                                        now_ns + 1_000_000,
-                                        joint_trajectory([their_name(n) for n in names], positions, now_ns)))
+                messages.append(
+                    Message(
+                        "/arm_controller/joint_trajectory",
+                        "trajectory_msgs/msg/JointTrajectory",
+                        now_ns + 1_000_000,
+                        joint_trajectory([their_name(n) for n in names], positions, now_ns),
+                    )
+                )
                 sim.set_position_targets(names, positions)
                 for _ in range(STATE_SUBSTEPS):
                     joint_names, q, _v, _e = sim.joint_state()
                     t_ns = BAG_START_NS + round((clock + sim.time - begin) * SECOND)
-                    messages.append(Message("/robot/joint_states", "sensor_msgs/msg/JointState", t_ns + 2_000_000,
-                                            joint_state([their_name(n) for n in joint_names], q, t_ns)))
+                    messages.append(
+                        Message(
+                            "/robot/joint_states",
+                            "sensor_msgs/msg/JointState",
+                            t_ns + 2_000_000,
+                            joint_state([their_name(n) for n in joint_names], q, t_ns),
+                        )
+                    )
                     sim.step(physics_steps // STATE_SUBSTEPS)
                 tracker.update(observe(sim))
                 if tracker.succeeded and tracker.elapsed_s >= tracker.success_time_s + 0.5:
@@ -92,7 +116,9 @@ def demonstrations(seeds: list[int], start_s: float) -> tuple[list, list[str], f
 def run_tool(tool: str, *args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
     executable = shutil.which(tool)
     assert executable, f"{tool} not on PATH: build the workspace and source install/setup.bash"
-    result = subprocess.run([sys.executable, executable, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    result = subprocess.run(
+        [sys.executable, executable, *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
     assert result.returncode == 0, f"{tool} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
@@ -119,7 +145,9 @@ def foreign_recordings(tmp_path_factory) -> Path:
     write_bag(root / "bags" / "rosbag2_session_1", session, storage="mcap", version=9)
     single, more_instructions, _ = demonstrations([2], start_s=end_s + 60.0)
     (root / "instructions.json").write_text(json.dumps(instructions + more_instructions))
-    write_bag(root / "bags" / "rosbag2_session_2", sorted(single, key=lambda m: m.log_time_ns), storage="sqlite3", version=8)
+    write_bag(
+        root / "bags" / "rosbag2_session_2", sorted(single, key=lambda m: m.log_time_ns), storage="sqlite3", version=8
+    )
 
     from gr00t_description import load_stack
 
@@ -143,8 +171,21 @@ def test_foreign_bags_convert_finetune_from_a_hub_id_and_run_in_the_nodes(foreig
 
     dataset = root / "dataset"
     # LeRobot's v3.0 layout (test_demo_pipeline.py fine-tunes on the default GR00T v2.1 one).
-    convert = run_tool("gr00t-convert", str(root / "bags"), "-o", str(dataset), "--mapping", str(root / "mapping.yaml"),
-                       "--format", "lerobot-v3", "--workers", "2", "--quiet", env=env, timeout=300)
+    convert = run_tool(
+        "gr00t-convert",
+        str(root / "bags"),
+        "-o",
+        str(dataset),
+        "--mapping",
+        str(root / "mapping.yaml"),
+        "--format",
+        "lerobot-v3",
+        "--workers",
+        "2",
+        "--quiet",
+        env=env,
+        timeout=300,
+    )
     import pyarrow.parquet as pq
 
     info = json.loads((dataset / "meta" / "info.json").read_text())
@@ -156,10 +197,34 @@ def test_foreign_bags_convert_finetune_from_a_hub_id_and_run_in_the_nodes(foreig
     assert info["features"]["observation.images.ego_view"]["shape"] == [224, 224, 3]
 
     run = root / "finetune"
-    run_tool("gr00t-finetune", "--dataset", str(dataset), "--output-dir", str(run),
-             "--base-model", "acme/gr00t-random", "--embodiment", "gr1",
-             "--max-steps", "40", "--batch-size", "8", "--learning-rate", "1e-3", "--warmup-ratio", "0.1",
-             "--num-workers", "0", "--log-every", "5", "--save-steps", "40", "--no-progress", env=env, timeout=600)
+    run_tool(
+        "gr00t-finetune",
+        "--dataset",
+        str(dataset),
+        "--output-dir",
+        str(run),
+        "--base-model",
+        "acme/gr00t-random",
+        "--embodiment",
+        "gr1",
+        "--max-steps",
+        "40",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "1e-3",
+        "--warmup-ratio",
+        "0.1",
+        "--num-workers",
+        "0",
+        "--log-every",
+        "5",
+        "--save-steps",
+        "40",
+        "--no-progress",
+        env=env,
+        timeout=600,
+    )
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 40
     losses = [entry["loss"] for entry in log]
@@ -170,8 +235,21 @@ def test_foreign_bags_convert_finetune_from_a_hub_id_and_run_in_the_nodes(foreig
     inspect = run_tool("gr00t-checkpoint", "inspect", "acme/gr00t-foreign-ft", env=env, timeout=120)
     assert "metadata[gr1]" in inspect.stdout and "  action.left_arm: " in inspect.stdout, inspect.stdout
     summary_path = root / "run.json"
-    run_tool("gr00t-launch", "sim", "--quiet", "--model", "acme/gr00t-foreign-ft@main", "--duration", "10",
-             "--instruction", "put your right hand on the red cube", "--summary", str(summary_path), env=env, timeout=300)
+    run_tool(
+        "gr00t-launch",
+        "sim",
+        "--quiet",
+        "--model",
+        "acme/gr00t-foreign-ft@main",
+        "--duration",
+        "10",
+        "--instruction",
+        "put your right hand on the red cube",
+        "--summary",
+        str(summary_path),
+        env=env,
+        timeout=300,
+    )
     summary = json.loads(summary_path.read_text())
     assert summary["action"]["outcome"] == "timeout_reached", summary["action"]
     assert summary["action"]["chunks_executed"] > 5, summary["action"]

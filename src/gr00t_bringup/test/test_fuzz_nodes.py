@@ -48,9 +48,7 @@ def test_discovery_finds_a_subscription_added_to_a_node() -> None:
     session.executor.add_node(other)
     try:
         other.create_subscription(String, "brand_new_input", lambda _m: None, 10)
-        other.create_service(
-            __import__("std_srvs.srv", fromlist=["Trigger"]).Trigger, "~/new_service", lambda _q, r: r
-        )
+        other.create_service(__import__("std_srvs.srv", fromlist=["Trigger"]).Trigger, "~/new_service", lambda _q, r: r)
         interfaces = discover(session, "node_with_a_new_input", lambda: True, 20.0)
     finally:
         session.executor.remove_node(other)
@@ -61,7 +59,7 @@ def test_discovery_finds_a_subscription_added_to_a_node() -> None:
     assert all("set_parameters" not in name for name in interfaces.services)
 
 
-_FRAGILE_NODE = '''
+_FRAGILE_NODE = """
 import json, math, sys
 import rclpy
 from sensor_msgs.msg import JointState
@@ -80,7 +78,7 @@ def on_joints(msg):
 node.create_subscription(String, "/text_in", on_text, 10)
 node.create_subscription(JointState, "/joints_in", on_joints, 10)
 rclpy.spin(node)
-'''
+"""
 
 
 def _fragile_profile(tmp_path, **changes):
@@ -91,8 +89,14 @@ def _fragile_profile(tmp_path, **changes):
 
     script = tmp_path / "fragile_node.py"
     script.write_text(_FRAGILE_NODE)
-    profile = NodeProfile(node="fragile", package="", executable="", parameters=lambda _scratch: {},
-                          command=(sys.executable, str(script)), names=("left_elbow_pitch_joint",))
+    profile = NodeProfile(
+        node="fragile",
+        package="",
+        executable="",
+        parameters=lambda _scratch: {},
+        command=(sys.executable, str(script)),
+        names=("left_elbow_pitch_joint",),
+    )
     return replace(profile, **changes)
 
 

@@ -28,29 +28,38 @@ LAUNCH_DIR = Path(__file__).resolve().parent.parent / "launch"
 
 @launch_pytest.fixture
 def sim_launch():
-    return LaunchDescription([
-        IncludeLaunchDescription(
-            PythonLaunchDescriptionSource(str(LAUNCH_DIR / "sim.launch.py")),
-            launch_arguments={"instruction": "pick up the red cube"}.items(),
-        ),
-        launch_pytest.actions.ReadyToTest(),
-    ])
+    return LaunchDescription(
+        [
+            IncludeLaunchDescription(
+                PythonLaunchDescriptionSource(str(LAUNCH_DIR / "sim.launch.py")),
+                launch_arguments={"instruction": "pick up the red cube"}.items(),
+            ),
+            launch_pytest.actions.ReadyToTest(),
+        ]
+    )
 
 
 @pytest.mark.launch(fixture=sim_launch)
 def test_sim_launch_publishes_goal_tokens_and_commands():
     import rclpy
-    from gr00t_interfaces.msg import GoalTokens
     from sensor_msgs.msg import JointState
 
     from gr00t_description import load_stack
+    from gr00t_interfaces.msg import GoalTokens
 
     stack = load_stack()
     rclpy.init()
     node = rclpy.create_node("sim_launch_probe")
     received = {"goal": 0, "command": 0}
-    node.create_subscription(GoalTokens, stack.topics["goal_tokens"], lambda _m: received.__setitem__("goal", received["goal"] + 1), 10)
-    node.create_subscription(JointState, stack.topics["joint_command"], lambda _m: received.__setitem__("command", received["command"] + 1), 10)
+    node.create_subscription(
+        GoalTokens, stack.topics["goal_tokens"], lambda _m: received.__setitem__("goal", received["goal"] + 1), 10
+    )
+    node.create_subscription(
+        JointState,
+        stack.topics["joint_command"],
+        lambda _m: received.__setitem__("command", received["command"] + 1),
+        10,
+    )
     try:
         import time
 
@@ -90,11 +99,16 @@ class _Launch:
 
     def __init__(self, launch_file: str, *args: str) -> None:
         pytest.importorskip("ros2launch")
-        code = ("import sys; from ros2launch.api import launch_a_launch_file; "
-                "sys.exit(launch_a_launch_file(launch_file_path=sys.argv[1], launch_file_arguments=sys.argv[2:]))")
+        code = (
+            "import sys; from ros2launch.api import launch_a_launch_file; "
+            "sys.exit(launch_a_launch_file(launch_file_path=sys.argv[1], launch_file_arguments=sys.argv[2:]))"
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-c", code, str(LAUNCH_DIR / launch_file), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
         self.lines: list[str] = []

@@ -113,9 +113,7 @@ def test_system2_on_one_host_drives_system1_on_another_and_a_cut_link_holds(host
     cut_at = time.monotonic()
     hosts.set_link(False)
     assert not hosts.link_is_up()
-    held = probe.wait_for(
-        lambda s: s["state"] == HOLDING and "stale_goal_tokens" in s["faults"], goal_timeout + 5.0
-    )
+    held = probe.wait_for(lambda s: s["state"] == HOLDING and "stale_goal_tokens" in s["faults"], goal_timeout + 5.0)
     assert held is not None, f"no stale_goal_tokens hold after the cut: {probe.latest}"
     hold_after_s = held["received"] - cut_at
     assert hold_after_s <= goal_timeout + 2.5, hold_after_s  # timeout + status period + a loaded machine
@@ -133,18 +131,18 @@ def test_system2_on_one_host_drives_system1_on_another_and_a_cut_link_holds(host
     hosts.set_link(True)
     chunks_at_restore = probe.latest["chunks"]
     resumed = probe.wait_for(
-        lambda s: s["goals"] > goals_during_cut + 2
-        and s["chunks"] > chunks_at_restore + 2
-        and s["state"] in (RAMPING, RUNNING)
-        and "stale_goal_tokens" not in s["faults"],
+        lambda s: (
+            s["goals"] > goals_during_cut + 2
+            and s["chunks"] > chunks_at_restore + 2
+            and s["state"] in (RAMPING, RUNNING)
+            and "stale_goal_tokens" not in s["faults"]
+        ),
         45.0,
     )
     assert resumed is not None, f"did not resume after the link came back: {probe.latest}\n{_tails(*started)}"
     resume_after_s = resumed["received"] - restored_at
     states_after_restore = sorted({s["state"] for s in probe.history if s["received"] >= restored_at})
-    tracking_holds = sum(
-        1 for s in probe.history if any(f.startswith("tracking_error") for f in s["faults"])
-    )
+    tracking_holds = sum(1 for s in probe.history if any(f.startswith("tracking_error") for f in s["faults"]))
     running_again = probe.wait_for(lambda s: s["state"] == RUNNING, 15.0)  # reported, not required
     running_after = f"after {running_again['received'] - restored_at:.1f} s" if running_again else "not within 15 s"
     exited = {p.name: p.poll() for p in started if p.poll() is not None}
@@ -174,14 +172,41 @@ def _make_keystore(root: Path, enclave: str) -> Path:
     work = root / "private"
     work.mkdir(parents=True)
     _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key.pem", cwd=work)
-    _openssl("req", "-x509", "-new", "-key", "ca.key.pem", "-subj", "/CN=gr00t_keystore_ca", "-days", "2",
-             "-out", "ca.cert.pem", cwd=work)
+    _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "ca.key.pem",
+        "-subj",
+        "/CN=gr00t_keystore_ca",
+        "-days",
+        "2",
+        "-out",
+        "ca.cert.pem",
+        cwd=work,
+    )
     _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem", cwd=work)
     subject = "/CN=" + enclave.replace("/", "\\/")  # slashes in a -subj value are escaped
     _openssl("req", "-new", "-key", "key.pem", "-subj", subject, "-out", "req.pem", cwd=work)
-    _openssl("x509", "-req", "-in", "req.pem", "-CA", "ca.cert.pem", "-CAkey", "ca.key.pem", "-CAcreateserial",
-             "-days", "2", "-out", "cert.pem", cwd=work)
-    (work / "governance.xml").write_text(textwrap.dedent("""\
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "req.pem",
+        "-CA",
+        "ca.cert.pem",
+        "-CAkey",
+        "ca.key.pem",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "cert.pem",
+        cwd=work,
+    )
+    (work / "governance.xml").write_text(
+        textwrap.dedent("""\
         <?xml version="1.0" encoding="UTF-8"?>
         <dds xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><domain_access_rules><domain_rule>
           <domains><id_range><min>0</min><max>232</max></id_range></domains>
@@ -199,8 +224,10 @@ def _make_keystore(root: Path, enclave: str) -> Path:
             <data_protection_kind>ENCRYPT</data_protection_kind>
           </topic_rule></topic_access_rules>
         </domain_rule></domain_access_rules></dds>
-        """))
-    (work / "permissions.xml").write_text(textwrap.dedent(f"""\
+        """)
+    )
+    (work / "permissions.xml").write_text(
+        textwrap.dedent(f"""\
         <?xml version="1.0" encoding="UTF-8"?>
         <dds xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><permissions>
           <grant name="{enclave}"><subject_name>CN={enclave}</subject_name>
@@ -209,15 +236,34 @@ def _make_keystore(root: Path, enclave: str) -> Path:
               <publish><topics><topic>rt/gr00t/instruction</topic></topics></publish>
             </allow_rule><default>DENY</default></grant>
         </permissions></dds>
-        """))
+        """)
+    )
     for name in ("governance", "permissions"):
-        _openssl("smime", "-sign", "-text", "-in", f"{name}.xml", "-out", f"{name}.p7s", "-signer", "ca.cert.pem",
-                 "-inkey", "ca.key.pem", cwd=work)
+        _openssl(
+            "smime",
+            "-sign",
+            "-text",
+            "-in",
+            f"{name}.xml",
+            "-out",
+            f"{name}.p7s",
+            "-signer",
+            "ca.cert.pem",
+            "-inkey",
+            "ca.key.pem",
+            cwd=work,
+        )
     enclave_dir = root / "enclaves" / enclave.strip("/")
     enclave_dir.mkdir(parents=True)
-    for source, target in (("ca.cert.pem", "identity_ca.cert.pem"), ("ca.cert.pem", "permissions_ca.cert.pem"),
-                           ("cert.pem", "cert.pem"), ("key.pem", "key.pem"), ("governance.p7s", "governance.p7s"),
-                           ("permissions.p7s", "permissions.p7s"), ("permissions.xml", "permissions.xml")):
+    for source, target in (
+        ("ca.cert.pem", "identity_ca.cert.pem"),
+        ("ca.cert.pem", "permissions_ca.cert.pem"),
+        ("cert.pem", "cert.pem"),
+        ("key.pem", "key.pem"),
+        ("governance.p7s", "governance.p7s"),
+        ("permissions.p7s", "permissions.p7s"),
+        ("permissions.xml", "permissions.xml"),
+    ):
         shutil.copy(work / source, enclave_dir / target)
     return root
 
@@ -239,8 +285,13 @@ def test_dds_security_is_not_in_this_middleware_build(tmp_path, strategy):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (needed to make a keystore without sros2)")
     keystore = _make_keystore(tmp_path / "keystore", "/gr00t/operator")
-    env = dict(os.environ, ROS_SECURITY_KEYSTORE=str(keystore), ROS_SECURITY_ENABLE="true",
-               ROS_SECURITY_STRATEGY=strategy, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    env = dict(
+        os.environ,
+        ROS_SECURITY_KEYSTORE=str(keystore),
+        ROS_SECURITY_ENABLE="true",
+        ROS_SECURITY_STRATEGY=strategy,
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+    )
     result = subprocess.run([sys.executable, "-c", _SECURE_NODE], env=env, capture_output=True, text=True, timeout=120)
     if result.returncode == 0 and "NODE CREATED" in result.stdout:
         pytest.skip(f"this middleware build has DDS security ({strategy} created a node): test enclaves instead")
@@ -295,8 +346,11 @@ class RobotStacks:
         self.profile.write_text(LOOPBACK_ONLY_PROFILE)
         self.xml = {"FASTDDS_DEFAULT_PROFILES_FILE": str(self.profile)}
         stack = load_stack()
-        (system2,) = [s for s in build_graph(stack, "sim", GraphOptions(instruction=INITIAL_INSTRUCTION))
-                      if s.name == "gr00t_system2"]
+        (system2,) = [
+            s
+            for s in build_graph(stack, "sim", GraphOptions(instruction=INITIAL_INSTRUCTION))
+            if s.name == "gr00t_system2"
+        ]
         self.env = {
             "localhost": hosts.b.ros_env(self.domain, "LOCALHOST", static_peer=False),
             "loopback_xml": hosts.b.ros_env(self.xml_domain, "SUBNET", static_peer=False, extra=self.xml),
@@ -346,8 +400,9 @@ def test_remote_participant_cannot_reach_a_localhost_stack_by_discovery_or_anoth
     #     stack neither listens to multicast nor announces itself beyond 127.0.0.1.
     multicast = stacks.operator(a, "multicast operator", a.ros_env(stacks.domain, "SUBNET", static_peer=False), 8.0)
     # (2) Host a with robot b as a static peer, but in another domain: other ports, never matched.
-    other_domain = stacks.operator(a, "other domain operator",
-                                   a.ros_env(stacks.other_domain, "SUBNET", static_peer=True), 8.0)
+    other_domain = stacks.operator(
+        a, "other domain operator", a.ros_env(stacks.other_domain, "SUBNET", static_peer=True), 8.0
+    )
     for proc in (multicast, other_domain):
         result = stacks.result(proc)
         assert result["matched_subscribers"] == 0, (proc.name, result)
@@ -362,8 +417,7 @@ def test_localhost_range_does_not_stop_a_participant_that_knows_the_address(robo
     discovered and can set the instruction. LOCALHOST is not an access control."""
     stacks, a = robot_stacks, robot_stacks.hosts.a
     text = f"unauthorised instruction {random.randint(0, 10**6)}"
-    proc = stacks.operator(a, text, a.ros_env(stacks.domain, "SUBNET", static_peer=True), 30.0,
-                           stop_when_answered=True)
+    proc = stacks.operator(a, text, a.ros_env(stacks.domain, "SUBNET", static_peer=True), 30.0, stop_when_answered=True)
     result = stacks.result(proc)
     assert result["matched_subscribers"] >= 1 and result["accepted"] is True, result
     assert stacks.instruction("localhost") == text
@@ -375,8 +429,13 @@ def test_loopback_only_transport_blocks_a_participant_that_knows_the_address(rob
     remote = stacks.operator(a, "remote operator", a.ros_env(stacks.xml_domain, "SUBNET", static_peer=True), 10.0)
     # Positive control on the robot itself (same profile): the interface works locally.
     local_text = f"local operator {random.randint(0, 10**6)}"
-    local = stacks.operator(b, local_text, b.ros_env(stacks.xml_domain, "SUBNET", static_peer=False, extra=stacks.xml),
-                            30.0, stop_when_answered=True)
+    local = stacks.operator(
+        b,
+        local_text,
+        b.ros_env(stacks.xml_domain, "SUBNET", static_peer=False, extra=stacks.xml),
+        30.0,
+        stop_when_answered=True,
+    )
     remote_result = stacks.result(remote)
     local_result = stacks.result(local)
     assert remote_result["matched_subscribers"] == 0, remote_result

@@ -19,8 +19,20 @@ NAMESPACE = "robot7"
 
 def test_the_sim_graph_runs_an_episode_under_a_namespace(tmp_path: Path) -> None:
     summary = tmp_path / "summary.json"
-    command = [sys.executable, shutil.which("gr00t-launch"), "sim", "--namespace", NAMESPACE, "--quiet",
-               "--episode", "reach/10003", "--duration", "15", "--summary", str(summary)]
+    command = [
+        sys.executable,
+        shutil.which("gr00t-launch"),
+        "sim",
+        "--namespace",
+        NAMESPACE,
+        "--quiet",
+        "--episode",
+        "reach/10003",
+        "--duration",
+        "15",
+        "--summary",
+        str(summary),
+    ]
     result = subprocess.run(command, env=os.environ.copy(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(summary.read_text())

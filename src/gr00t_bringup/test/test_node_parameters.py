@@ -10,6 +10,7 @@ import importlib
 from pathlib import Path
 
 import pytest
+
 from gr00t_description import load_stack
 from gr00t_description.ros.parameters import config_fields
 
@@ -31,8 +32,11 @@ def _declarations() -> list[tuple[str, str, type]]:
     for path in _product_modules():
         tree = ast.parse(path.read_text(), str(path))
         for call in ast.walk(tree):
-            if not (isinstance(call, ast.Call) and getattr(call.func, "id", getattr(call.func, "attr", "")) ==
-                    "declare_config" and len(call.args) >= 4):
+            if not (
+                isinstance(call, ast.Call)
+                and getattr(call.func, "id", getattr(call.func, "attr", "")) == "declare_config"
+                and len(call.args) >= 4
+            ):
                 continue
             module = importlib.import_module(_module_name(path))
             section_arg, class_arg = call.args[2], call.args[3]
@@ -44,9 +48,14 @@ def _declarations() -> list[tuple[str, str, type]]:
 def _constant(tree: ast.AST, name: ast.AST) -> str:
     """The string a name (module constant, class attribute or local) is assigned in the file."""
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                and any(getattr(target, "id", getattr(target, "attr", None)) == getattr(name, "id", getattr(name, "attr", ""))
-                        for target in node.targets)):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and any(
+                getattr(target, "id", getattr(target, "attr", None)) == getattr(name, "id", getattr(name, "attr", ""))
+                for target in node.targets
+            )
+        ):
             return node.value.value
     raise AssertionError(f"cannot resolve the section name {ast.unparse(name)}")
 

@@ -24,9 +24,20 @@ def readme_commands() -> list[str]:
 
 def _clean_environment() -> dict[str, str]:
     """A new user's shell: no venv, ROS or workspace variables, no project paths on PATH."""
-    project_variables = ("VIRTUAL_ENV", "PYTHONPATH", "AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH",
-                         "LD_LIBRARY_PATH", "COLCON_PREFIX_PATH", "_ROS_WHEELS_BOOTSTRAP_COMPLETE",
-                         "GR00T_MODELS_DIR", "GR00T_GRX_SITE", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+    project_variables = (
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+        "AMENT_PREFIX_PATH",
+        "CMAKE_PREFIX_PATH",
+        "LD_LIBRARY_PATH",
+        "COLCON_PREFIX_PATH",
+        "_ROS_WHEELS_BOOTSTRAP_COMPLETE",
+        "GR00T_MODELS_DIR",
+        "GR00T_GRX_SITE",
+        "MAKEFLAGS",
+        "MAKELEVEL",
+        "MFLAGS",
+    )
     env = {k: v for k, v in os.environ.items() if k not in project_variables and not k.startswith("COLCON")}
     env["PATH"] = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not p.startswith(str(REPO)))
     return env
@@ -48,13 +59,17 @@ def test_readme_main_command_runs_under_dash(tmp_path: Path) -> None:
     # The README's command, shortened; make runs its recipes with SHELL, so this is dash whatever
     # /bin/sh is on the machine running the test.
     command = f"{main_command} DURATION=8 SUMMARY={summary} SHELL={dash}"
-    result = subprocess.run([dash, "-c", command], cwd=REPO, env=_clean_environment(),
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [dash, "-c", command], cwd=REPO, env=_clean_environment(), capture_output=True, text=True, timeout=600
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     report = json.loads(summary.read_text())
     assert report["episode"]["task"] == "reach" and isinstance(report["episode"]["success"], bool), report
     assert set(report["exit_codes"].values()) == {0}, report["exit_codes"]
-    problems = [line for line in output.splitlines()
-                if re.search(r"\[ERROR\]|Traceback|Warning:|not found|Bad substitution", line)]
+    problems = [
+        line
+        for line in output.splitlines()
+        if re.search(r"\[ERROR\]|Traceback|Warning:|not found|Bad substitution", line)
+    ]
     assert not problems, "\n".join(problems[:20])

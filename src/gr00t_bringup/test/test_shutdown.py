@@ -75,16 +75,21 @@ def test_busy_graph_stops_cleanly_mid_action_mid_recording(sig: int, moment: str
     goal was just accepted (System 1 asking System 2 to take the instruction)."""
     stack = load_stack()
     episodes = tmp_path / "episodes"
-    recorder = NodeSpec("gr00t_teleop", "recorder_node", "gr00t_recorder",
-                        {**stack.node_parameters("recorder"), "output_dir": str(episodes)})
+    recorder = NodeSpec(
+        "gr00t_teleop",
+        "recorder_node",
+        "gr00t_recorder",
+        {**stack.node_parameters("recorder"), "output_dir": str(episodes)},
+    )
     runs = _started([*build_graph(stack, "sim", SIM_GRAPH), recorder], tmp_path, request)
     client = ProbeClient(stack, "shutdown_test_client")
     request.addfinalizer(client.close)
     _ready_all(runs)
 
     assert client.record_start.wait_for_service(timeout_sec=30.0)
-    started = client.wait(client.record_start.call_async(SetInstruction.Request(text="pick up the red cube")),
-                          30.0, "recorder start")
+    started = client.wait(
+        client.record_start.call_async(SetInstruction.Request(text="pick up the red cube")), 30.0, "recorder start"
+    )
     assert started.accepted, started.message
     assert client.action.wait_for_server(timeout_sec=30.0)
     goal = ExecuteInstruction.Goal(instruction="pick up the red cube")
@@ -148,8 +153,12 @@ def test_every_node_stops_cleanly_right_after_start_up(sig: int, tmp_path: Path,
             server.close()
 
         request.addfinalizer(close_server)
-        bridge = NodeSpec("gr00t_gr1_bridge", "gr1_bridge_node", "gr00t_gr1_bridge",
-                          {**robot_stack.node_parameters("gr1_bridge"), "server_ip": ip, "dry_run": True})
+        bridge = NodeSpec(
+            "gr00t_gr1_bridge",
+            "gr1_bridge_node",
+            "gr00t_gr1_bridge",
+            {**robot_stack.node_parameters("gr1_bridge"), "server_ip": ip, "dry_run": True},
+        )
         runs.append(NodeProcess(bridge, tmp_path, namespace="/shutdown_test_robot"))  # its own joint_states
 
     # Each node is stopped the moment it reports ready: its threads have just started.

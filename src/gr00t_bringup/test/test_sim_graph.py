@@ -43,7 +43,9 @@ def test_instruction_runs_to_its_timeout_and_the_arm_follows(tmp_path: Path):
     summary_path = tmp_path / "summary.json"
     result = subprocess.run(
         _launch_command("--duration", "12", "--episode", "reach/10000", "--summary", str(summary_path)),
-        capture_output=True, text=True, timeout=240,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads(summary_path.read_text())
@@ -71,7 +73,9 @@ def test_ctrl_c_cancels_the_action_and_leaves_no_orphans(tmp_path: Path):
     summary_path = tmp_path / "summary.json"
     process = subprocess.Popen(
         _launch_command("--duration", "0", "--summary", str(summary_path)),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     deadline = time.monotonic() + 180

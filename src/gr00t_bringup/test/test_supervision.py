@@ -102,9 +102,14 @@ def _gr00t_launch(tmp_path: Path, *args: str) -> subprocess.Popen:
     assert executable, "gr00t-launch not on PATH: build the workspace and source install/setup.bash"
     (tmp_path / "tmp").mkdir(exist_ok=True)
     env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, executable, "teleop_sim", "--no-sim", "--no-console", "--quiet", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, executable, "teleop_sim", "--no-sim", "--no-console", "--quiet", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _started_pids(process: subprocess.Popen) -> dict[str, int]:
@@ -157,8 +162,10 @@ def test_gr00t_launch_stopped_by_a_signal_exits_0_and_removes_its_parameter_fold
 def test_gr00t_launch_refuses_bad_arguments_before_starting_anything(tmp_path):
     bad_params = tmp_path / "params.yaml"
     bad_params.write_text("gr00t_recorder:\n  ros__parameters:\n    dry_run: false\n")
-    for args, message in ((["--params-file", str(bad_params)], "launch argument 'dry_run'"),
-                          (["--stack", str(tmp_path / "nope.yaml")], "config file not found")):
+    for args, message in (
+        (["--params-file", str(bad_params)], "launch argument 'dry_run'"),
+        (["--stack", str(tmp_path / "nope.yaml")], "config file not found"),
+    ):
         process = _gr00t_launch(tmp_path, *args)
         out, err = process.communicate(timeout=60)
         assert process.returncode == 2 and message in err, err

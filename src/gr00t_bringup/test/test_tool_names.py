@@ -24,8 +24,9 @@ def _ros2_run_lookup(package: str, executable: str) -> list[str]:
     found = []
     for folder, subfolders, files in os.walk(Path(get_package_prefix(package)) / "lib" / package):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        found += [str(Path(folder, name)) for name in files
-                  if name == executable and os.access(Path(folder, name), os.X_OK)]
+        found += [
+            str(Path(folder, name)) for name in files if name == executable and os.access(Path(folder, name), os.X_OK)
+        ]
     return found
 
 

@@ -31,12 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from action_msgs.srv import CancelGoal
-from gr00t_interfaces.action import ExecuteInstruction
-from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
-from gr00t_interfaces.srv import SetEnabled, SetInstruction
-from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog
-from gr00t_description.ros.parameters import declare_config, declare_stack, parameter
-from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import SingleThreadedExecutor
@@ -49,6 +43,12 @@ from std_srvs.srv import Trigger
 from gr00t_console.protocol import Request, generate_token
 from gr00t_console.server import ConsoleServer, Counters, ServerConfig, bound_addresses, start_server
 from gr00t_console.state import OUTCOME_NAMES, STATE_NAMES, ConsoleState, StateConfig
+from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog
+from gr00t_description.ros.parameters import declare_config, declare_stack, parameter
+from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
+from gr00t_interfaces.action import ExecuteInstruction
+from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
+from gr00t_interfaces.srv import SetEnabled, SetInstruction
 
 STACK_SECTION = "console"
 RECORDER_NODE = "gr00t_recorder"
@@ -62,22 +62,33 @@ ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 class ConsoleConfig:
     """The console node's parameters (values: `nodes.console` of the stack YAML)."""
 
-    host: str = field(metadata=parameter("address the web server listens on (127.0.0.1 = this machine only; "
-                                         "0.0.0.0 = every interface)"))
+    host: str = field(
+        metadata=parameter(
+            "address the web server listens on (127.0.0.1 = this machine only; 0.0.0.0 = every interface)"
+        )
+    )
     port: int = field(metadata=parameter("TCP port of the web server (0 = any free port, logged)", 0, 65535))
-    token_file: str = field(metadata=parameter("file holding the token that commands need; '' = generate one at "
-                                               "start and print it; a named file that does not exist is created "
-                                               "(0600) with a generated token"))
+    token_file: str = field(
+        metadata=parameter(
+            "file holding the token that commands need; '' = generate one at "
+            "start and print it; a named file that does not exist is created "
+            "(0600) with a generated token"
+        )
+    )
     max_clients: int = field(metadata=parameter("WebSocket connections at once", 1, 64))
     max_request_bytes: int = field(metadata=parameter("largest request (HTTP body or WebSocket message)", 256, 65536))
     max_instruction_bytes: int = field(metadata=parameter("longest instruction or task text (UTF-8 bytes)", 16, 8192))
     requests_per_s: float = field(metadata=parameter("requests per second a WebSocket client may sustain", 1.0, 1000.0))
-    push_rate_hz: float = field(metadata=parameter("state pushes per second to each client (controller state "
-                                                   "changes are pushed at once)", 1.0, 60.0))
+    push_rate_hz: float = field(
+        metadata=parameter(
+            "state pushes per second to each client (controller state changes are pushed at once)", 1.0, 60.0
+        )
+    )
     camera_max_fps: float = field(metadata=parameter("camera frames per second sent to each client", 0.5, 60.0))
     jpeg_quality: int = field(metadata=parameter("JPEG quality of the camera frames", 10, 95))
-    max_image_bytes: int = field(metadata=parameter("larger camera frames are ignored (not encoded), bytes",
-                                                    1024, 100_000_000))
+    max_image_bytes: int = field(
+        metadata=parameter("larger camera frames are ignored (not encoded), bytes", 1024, 100_000_000)
+    )
     plot_rate_hz: float = field(metadata=parameter("samples per second of the commanded/measured plot", 1.0, 200.0))
     plot_window_s: float = field(metadata=parameter("seconds of history in the plot", 1.0, 120.0))
     default_group: str = field(metadata=parameter("joint group plotted first (a group of the robot YAML)"))
@@ -110,8 +121,12 @@ def encode_jpeg(msg: Image, quality: int, max_bytes: int) -> bytes:
         raise ValueError(f"encoding {msg.encoding!r} not shown (one of {', '.join(ENCODINGS)})")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     size = len(msg.data)
-    if not (0 < width <= 8192 and 0 < height <= 8192) or step < width * channels or size < height * step \
-            or size > max_bytes:
+    if (
+        not (0 < width <= 8192 and 0 < height <= 8192)
+        or step < width * channels
+        or size < height * step
+        or size > max_bytes
+    ):
         raise ValueError(f"inconsistent or oversize frame {width}x{height} step {step}, {size} bytes")
     pixels = np.frombuffer(msg.data, dtype=np.uint8, count=height * step).reshape(height, step)
     pixels = pixels[:, : width * channels].reshape(height, width, channels)
@@ -138,13 +153,19 @@ class ConsoleNode(Node):
         self.inputs = InputLog(self.get_logger(), 2.0)
         self.counters = Counters(lambda kind, message: self.inputs.warning(f"request:{kind}", f"console: {message}"))
         token, generated = load_token(self.config.token_file)
-        self.state = ConsoleState(StateConfig(robot.joint_names, dict(robot.groups), self.config.plot_rate_hz,
-                                              self.config.plot_window_s))
+        self.state = ConsoleState(
+            StateConfig(robot.joint_names, dict(robot.groups), self.config.plot_rate_hz, self.config.plot_window_s)
+        )
         server_config = ServerConfig(
-            host=self.config.host, port=self.config.port, token=token,
-            max_request_bytes=self.config.max_request_bytes, max_instruction_bytes=self.config.max_instruction_bytes,
-            max_clients=self.config.max_clients, push_rate_hz=self.config.push_rate_hz,
-            camera_max_fps=self.config.camera_max_fps, requests_per_s=self.config.requests_per_s,
+            host=self.config.host,
+            port=self.config.port,
+            token=token,
+            max_request_bytes=self.config.max_request_bytes,
+            max_instruction_bytes=self.config.max_instruction_bytes,
+            max_clients=self.config.max_clients,
+            push_rate_hz=self.config.push_rate_hz,
+            camera_max_fps=self.config.camera_max_fps,
+            requests_per_s=self.config.requests_per_s,
             default_group=self.config.default_group,
         )
         self.server = ConsoleServer(server_config, self.state, self, self.counters)
@@ -161,19 +182,40 @@ class ConsoleNode(Node):
         self._latest_command: bytes | None = None
         self._last_goal_decode = -1.0
         for key, camera in self.stack.camera_topics().items():
-            self.create_subscription(Image, camera["image"], lambda m, k=key: self._on_image(k, m), SENSOR_QOS,
-                                     callback_group=group, raw=True)
-        self.create_subscription(JointState, topics["joint_states"], self._on_joint_state, SENSOR_QOS,
-                                 callback_group=group, raw=True)
-        self.create_subscription(JointState, topics["joint_command"], self._on_joint_command, LATEST_RELIABLE_QOS,
-                                 callback_group=group, raw=True)
-        self.create_subscription(ActionChunk, topics["action_chunk"], lambda _m: self.state.on_chunk(),
-                                 LATEST_RELIABLE_QOS, callback_group=group, raw=True)
+            self.create_subscription(
+                Image,
+                camera["image"],
+                lambda m, k=key: self._on_image(k, m),
+                SENSOR_QOS,
+                callback_group=group,
+                raw=True,
+            )
+        self.create_subscription(
+            JointState, topics["joint_states"], self._on_joint_state, SENSOR_QOS, callback_group=group, raw=True
+        )
+        self.create_subscription(
+            JointState,
+            topics["joint_command"],
+            self._on_joint_command,
+            LATEST_RELIABLE_QOS,
+            callback_group=group,
+            raw=True,
+        )
+        self.create_subscription(
+            ActionChunk,
+            topics["action_chunk"],
+            lambda _m: self.state.on_chunk(),
+            LATEST_RELIABLE_QOS,
+            callback_group=group,
+            raw=True,
+        )
         # The instruction in effect: System 2 stamps it on every goal (nobody publishes the instruction topic back).
-        self.create_subscription(GoalTokens, topics["goal_tokens"], self._on_goal_tokens, LATEST_RELIABLE_QOS,
-                                 callback_group=group, raw=True)
-        self.create_subscription(String, f"{RECORDER_NODE}/status", self._on_recorder_status, LATCHED_QOS,
-                                 callback_group=group)
+        self.create_subscription(
+            GoalTokens, topics["goal_tokens"], self._on_goal_tokens, LATEST_RELIABLE_QOS, callback_group=group, raw=True
+        )
+        self.create_subscription(
+            String, f"{RECORDER_NODE}/status", self._on_recorder_status, LATCHED_QOS, callback_group=group
+        )
 
         services = self.stack.services
         self.clients_ = {
@@ -188,7 +230,8 @@ class ConsoleNode(Node):
         action_name = self.stack.actions["execute_instruction"]
         self.action_client = ActionClient(self, ExecuteInstruction, action_name, callback_group=group)
         self.clients_["cancel_goals"] = self.create_client(
-            CancelGoal, f"{action_name}/_action/cancel_goal", callback_group=group)
+            CancelGoal, f"{action_name}/_action/cancel_goal", callback_group=group
+        )
         self._goal_lock = threading.Lock()
         self._goal_handle = None
 
@@ -196,20 +239,32 @@ class ConsoleNode(Node):
         # status it changes never wait behind the streams above in a busy executor (measured: the
         # click-to-ESTOPPED time in the browser went from up to ~340 ms to the bound below).
         # use_global_arguments=False: a launcher's `-r __node:=gr00t_console` would rename it too.
-        self._urgent = Node("gr00t_console_estop", namespace=self.get_namespace(), context=self.context,
-                            start_parameter_services=False, use_global_arguments=False)
+        self._urgent = Node(
+            "gr00t_console_estop",
+            namespace=self.get_namespace(),
+            context=self.context,
+            start_parameter_services=False,
+            use_global_arguments=False,
+        )
         # Controllers: System 1 (policy graphs) and the leader teleop (teleop graphs): the e-stop,
         # reset, enable and disable go to every one that is running.
         self.clients_["estop"] = self._urgent.create_client(Trigger, services["estop"])
         self.clients_["leader_estop"] = self._urgent.create_client(Trigger, f"{LEADER_NODE}/estop")
-        self.clients_["leader_reset_estop"] = self.create_client(Trigger, f"{LEADER_NODE}/reset_estop",
-                                                                 callback_group=group)
-        self.clients_["leader_set_enabled"] = self.create_client(SetEnabled, f"{LEADER_NODE}/set_enabled",
-                                                                 callback_group=group)
-        self._urgent.create_subscription(ControllerStatus, topics["controller_status"],
-                                         lambda m: self._on_controller_status(m, "gr00t_system1"), LATCHED_QOS)
-        self._urgent.create_subscription(ControllerStatus, f"{LEADER_NODE}/status",
-                                         lambda m: self._on_controller_status(m, LEADER_NODE), LATCHED_QOS)
+        self.clients_["leader_reset_estop"] = self.create_client(
+            Trigger, f"{LEADER_NODE}/reset_estop", callback_group=group
+        )
+        self.clients_["leader_set_enabled"] = self.create_client(
+            SetEnabled, f"{LEADER_NODE}/set_enabled", callback_group=group
+        )
+        self._urgent.create_subscription(
+            ControllerStatus,
+            topics["controller_status"],
+            lambda m: self._on_controller_status(m, "gr00t_system1"),
+            LATCHED_QOS,
+        )
+        self._urgent.create_subscription(
+            ControllerStatus, f"{LEADER_NODE}/status", lambda m: self._on_controller_status(m, LEADER_NODE), LATCHED_QOS
+        )
         self._urgent_executor = SingleThreadedExecutor(context=self.context)
         self._urgent_executor.add_node(self._urgent)
         self._urgent_running = threading.Event()
@@ -229,9 +284,14 @@ class ConsoleNode(Node):
         if self.bind_error:
             self.get_logger().error(f"console not served: {self.bind_error}")
         else:
-            self.get_logger().info(f"console at {self.url} (anything but e-stop needs the token"
-                                   + (": printed on stdout)" if generated and not self.config.token_file else
-                                      f" in {self.config.token_file})"))
+            self.get_logger().info(
+                f"console at {self.url} (anything but e-stop needs the token"
+                + (
+                    ": printed on stdout)"
+                    if generated and not self.config.token_file
+                    else f" in {self.config.token_file})"
+                )
+            )
             if generated and not self.config.token_file:
                 print(f"gr00t console: {self.url}#token={token}", flush=True)
 
@@ -330,8 +390,9 @@ class ConsoleNode(Node):
             self.state.on_instruction(msg.instruction)
 
     def _on_controller_status(self, msg: ControllerStatus, source: str) -> None:
-        self.state.on_controller_status(msg.state, msg.reason, list(msg.active_faults), msg.chunks_executed,
-                                        msg.command_rate, msg.dry_run, source)
+        self.state.on_controller_status(
+            msg.state, msg.reason, list(msg.active_faults), msg.chunks_executed, msg.command_rate, msg.dry_run, source
+        )
 
     def _on_recorder_status(self, msg: String) -> None:
         try:
@@ -353,8 +414,10 @@ class ConsoleNode(Node):
         if op == "reset_estop":
             return await self._on_controllers(("reset_estop", "leader_reset_estop"), Trigger.Request)
         if op in ("enable", "disable"):
-            return await self._on_controllers(("set_enabled", "leader_set_enabled"),
-                                              lambda: SetEnabled.Request(enable=op == "enable", reason="console"))
+            return await self._on_controllers(
+                ("set_enabled", "leader_set_enabled"),
+                lambda: SetEnabled.Request(enable=op == "enable", reason="console"),
+            )
         if op == "instruct":
             return await self._instruct(request.args["text"], request.args.get("timeout_s", 0.0))
         if op == "stop":
@@ -365,7 +428,9 @@ class ConsoleNode(Node):
                 return response
             return {"ok": bool(response.accepted), "message": response.message, "episode": response.id}
         if op == "record_stop":
-            service = {"success": "stop_success", "failure": "stop_failure", "discard": "cancel"}[request.args["outcome"]]
+            service = {"success": "stop_success", "failure": "stop_failure", "discard": "cancel"}[
+                request.args["outcome"]
+            ]
             return await self._trigger(service)
         return {"ok": False, "message": f"{op}: not a robot operation"}
 
@@ -400,13 +465,19 @@ class ConsoleNode(Node):
         """The service's response, or {"ok": False, "message": why} (not running, no answer in time)."""
         client = self.clients_[name]
         if not client.service_is_ready():
-            owner = RECORDER_NODE if name in ("record_start", "stop_success", "stop_failure", "cancel") else (
-                "gr00t_system2" if name == "set_instruction" else "gr00t_system1")
+            owner = (
+                RECORDER_NODE
+                if name in ("record_start", "stop_success", "stop_failure", "cancel")
+                else ("gr00t_system2" if name == "set_instruction" else "gr00t_system1")
+            )
             return {"ok": False, "message": f"{owner} is not running (no service {self._resolved(client.srv_name)})"}
         try:
             return await self._wait(client.call_async(request), SERVICE_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            return {"ok": False, "message": f"no answer from {self._resolved(client.srv_name)} within {SERVICE_TIMEOUT_S:g} s"}
+        except TimeoutError:
+            return {
+                "ok": False,
+                "message": f"no answer from {self._resolved(client.srv_name)} within {SERVICE_TIMEOUT_S:g} s",
+            }
 
     def _resolved(self, name: str) -> str:
         try:
@@ -427,6 +498,7 @@ class ConsoleNode(Node):
                     future.set_exception(exc)
                 else:
                     future.set_result(f.result())
+
             loop.call_soon_threadsafe(settle)
 
         ros_future.add_done_callback(done)
@@ -443,14 +515,21 @@ class ConsoleNode(Node):
 
         def feedback(message: Any) -> None:
             fb = message.feedback
-            self.state.on_action({"instruction": text, "status": "running",
-                                  "elapsed_s": round(fb.elapsed.sec + fb.elapsed.nanosec * 1e-9, 2),
-                                  "chunks_executed": int(fb.chunks_executed), "state_text": fb.state_text})
+            self.state.on_action(
+                {
+                    "instruction": text,
+                    "status": "running",
+                    "elapsed_s": round(fb.elapsed.sec + fb.elapsed.nanosec * 1e-9, 2),
+                    "chunks_executed": int(fb.chunks_executed),
+                    "state_text": fb.state_text,
+                }
+            )
 
         try:
-            handle = await self._wait(self.action_client.send_goal_async(goal, feedback_callback=feedback),
-                                      SERVICE_TIMEOUT_S)
-        except asyncio.TimeoutError:
+            handle = await self._wait(
+                self.action_client.send_goal_async(goal, feedback_callback=feedback), SERVICE_TIMEOUT_S
+            )
+        except TimeoutError:
             self.state.on_action({"instruction": text, "status": "no answer"})
             return {"ok": False, "message": "the action server did not answer the goal"}
         if not handle.accepted:
@@ -465,10 +544,16 @@ class ConsoleNode(Node):
             except Exception as exc:  # noqa: BLE001 - shown, not raised
                 self.state.on_action({"instruction": text, "status": "failed", "reason": str(exc)})
                 return
-            self.state.on_action({
-                "instruction": text, "status": "done", "outcome": OUTCOME_NAMES.get(r.outcome, str(r.outcome)),
-                "reason": r.reason, "chunks_executed": int(r.chunks_executed),
-                "elapsed_s": round(r.elapsed.sec + r.elapsed.nanosec * 1e-9, 2)})
+            self.state.on_action(
+                {
+                    "instruction": text,
+                    "status": "done",
+                    "outcome": OUTCOME_NAMES.get(r.outcome, str(r.outcome)),
+                    "reason": r.reason,
+                    "chunks_executed": int(r.chunks_executed),
+                    "elapsed_s": round(r.elapsed.sec + r.elapsed.nanosec * 1e-9, 2),
+                }
+            )
 
         handle.get_result_async().add_done_callback(result)
         return {"ok": True, "message": f"goal accepted: {text!r}"}
@@ -485,7 +570,9 @@ class ConsoleNode(Node):
         if isinstance(cleared, dict):
             messages.append(cleared["message"])
         else:
-            messages.append("instruction cleared" if cleared.accepted else f"instruction not cleared: {cleared.message}")
+            messages.append(
+                "instruction cleared" if cleared.accepted else f"instruction not cleared: {cleared.message}"
+            )
         ok = not isinstance(cancel, dict) or not isinstance(cleared, dict)
         return {"ok": ok, "message": "; ".join(messages)}
 

@@ -32,9 +32,17 @@ from pathlib import Path
 from typing import Any
 
 JSON_POSITION_SCHEMA = {"type": "object", "properties": {"position": {"type": "object"}}}
-JSON_STATUS_SCHEMA = {"type": "object", "properties": {
-    "state": {"type": "string"}, "reason": {"type": "string"}, "faults": {"type": "array", "items": {"type": "string"}},
-    "chunks_executed": {"type": "integer"}, "command_rate": {"type": "number"}, "dry_run": {"type": "boolean"}}}
+JSON_STATUS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "state": {"type": "string"},
+        "reason": {"type": "string"},
+        "faults": {"type": "array", "items": {"type": "string"}},
+        "chunks_executed": {"type": "integer"},
+        "command_rate": {"type": "number"},
+        "dry_run": {"type": "boolean"},
+    },
+}
 JSON_STRING_SCHEMA = {"type": "object", "properties": {"data": {"type": "string"}}}
 DESCRIPTION_TOPIC = "/robot_description"
 # A subscription to the description is answered by the next check; the periodic resend only covers
@@ -54,6 +62,8 @@ class DescriptionSubscriptions:
     def on_subscribe(self, _client: Any, channel: Any) -> None:
         if channel.topic == DESCRIPTION_TOPIC:
             self.wanted.set()
+
+
 STATE_NAMES = {0: "DISABLED", 1: "RAMPING", 2: "RUNNING", 3: "HOLDING", 4: "ESTOPPED"}
 MAX_ASSET_BYTES = 64 << 20
 
@@ -70,7 +80,7 @@ def package_asset(uri: str, package_roots: dict[str, Path]) -> bytes | None:
     (other schemes, unknown packages, paths leaving the package, missing or oversize files)."""
     if not uri.startswith("package://"):
         return None
-    package, _, relative = uri[len("package://"):].partition("/")
+    package, _, relative = uri[len("package://") :].partition("/")
     root = package_roots.get(package)
     if root is None or not relative:
         return None
@@ -107,16 +117,23 @@ def main(argv: list[str] | None = None) -> int:
         print("gr00t-foxglove: --port in [0, 65535], --camera-fps and --joint-rate > 0", file=sys.stderr)
         return 2
     import foxglove
+
     from gr00t_description import load_stack
     from gr00t_description.ros.node_main import run_node
 
     stack = load_stack(args.stack or None)
     urdf, roots = robot_description(stack)
     subscriptions = DescriptionSubscriptions()
-    server = foxglove.start_server(name="gr00t-ros", host=args.host, port=args.port, server_listener=subscriptions,
-                                   asset_handler=lambda uri: package_asset(uri, roots))
-    print(f"gr00t-foxglove: ws://{args.host}:{server.port} (Foxglove: Open connection -> Foxglove WebSocket)",
-          flush=True)
+    server = foxglove.start_server(
+        name="gr00t-ros",
+        host=args.host,
+        port=args.port,
+        server_listener=subscriptions,
+        asset_handler=lambda uri: package_asset(uri, roots),
+    )
+    print(
+        f"gr00t-foxglove: ws://{args.host}:{server.port} (Foxglove: Open connection -> Foxglove WebSocket)", flush=True
+    )
     ros_args = ["--ros-args", "-r", f"__ns:=/{args.namespace.strip('/')}"] if args.namespace.strip("/") else None
     try:
         run_node(lambda: _bridge_node(stack, urdf, subscriptions, args), args=ros_args)
@@ -129,12 +146,12 @@ def _bridge_node(stack: Any, urdf: str, subscriptions: DescriptionSubscriptions,
     import foxglove
     from foxglove.channels import FrameTransformsChannel, RawImageChannel
     from foxglove.messages import FrameTransform, FrameTransforms, Quaternion, RawImage, Timestamp, Vector3
-
-    from gr00t_console.urdf_frames import joint_transforms, parse_joints
-    from gr00t_interfaces.msg import ActionChunk, ControllerStatus
-    from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
     from rclpy.node import Node
     from sensor_msgs.msg import Image, JointState
+
+    from gr00t_console.urdf_frames import joint_transforms, parse_joints
+    from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
+    from gr00t_interfaces.msg import ActionChunk, ControllerStatus
 
     class FoxgloveBridge(Node):
         def __init__(self) -> None:
@@ -144,8 +161,10 @@ def _bridge_node(stack: Any, urdf: str, subscriptions: DescriptionSubscriptions,
             self._description = foxglove.Channel(DESCRIPTION_TOPIC, schema=JSON_STRING_SCHEMA)
             self._status = foxglove.Channel("/gr00t/controller_status", schema=JSON_STATUS_SCHEMA)
             self._chunks = foxglove.Channel("/gr00t/action_chunk_times", schema={"type": "object"})
-            self._joints = {key: foxglove.Channel(f"/{key}", schema=JSON_POSITION_SCHEMA)
-                            for key in ("joint_states", "joint_command")}
+            self._joints = {
+                key: foxglove.Channel(f"/{key}", schema=JSON_POSITION_SCHEMA)
+                for key in ("joint_states", "joint_command")
+            }
             self._urdf_joints = parse_joints(urdf) if urdf else []
             self._tf = FrameTransformsChannel("/tf")
             self._cameras = {}
@@ -153,13 +172,19 @@ def _bridge_node(stack: Any, urdf: str, subscriptions: DescriptionSubscriptions,
                 name = "/" + self.resolve_topic_name(camera["image"]).lstrip("/")
                 self._cameras[name] = RawImageChannel(name)
                 self.create_subscription(Image, camera["image"], lambda m, n=name: self._on_image(n, m), SENSOR_QOS)
-            self.create_subscription(JointState, topics["joint_states"], lambda m: self._on_joints("joint_states", m),
-                                     SENSOR_QOS)
-            self.create_subscription(JointState, topics["joint_command"],
-                                     lambda m: self._on_joints("joint_command", m), LATEST_RELIABLE_QOS)
+            self.create_subscription(
+                JointState, topics["joint_states"], lambda m: self._on_joints("joint_states", m), SENSOR_QOS
+            )
+            self.create_subscription(
+                JointState, topics["joint_command"], lambda m: self._on_joints("joint_command", m), LATEST_RELIABLE_QOS
+            )
             self.create_subscription(ControllerStatus, topics["controller_status"], self._on_status, LATCHED_QOS)
-            self.create_subscription(ActionChunk, topics["action_chunk"],
-                                     lambda _m: self._chunks.log({"t": time.time()}), LATEST_RELIABLE_QOS)
+            self.create_subscription(
+                ActionChunk,
+                topics["action_chunk"],
+                lambda _m: self._chunks.log({"t": time.time()}),
+                LATEST_RELIABLE_QOS,
+            )
             if urdf:
                 self._urdf = urdf
                 self._description_sent = -float("inf")
@@ -183,9 +208,17 @@ def _bridge_node(stack: Any, urdf: str, subscriptions: DescriptionSubscriptions,
             if not self._due(name, args.camera_fps) or len(msg.data) != msg.height * msg.step:
                 return
             stamp = Timestamp(sec=msg.header.stamp.sec, nsec=msg.header.stamp.nanosec)
-            self._cameras[name].log(RawImage(timestamp=stamp, frame_id=msg.header.frame_id, width=msg.width,
-                                             height=msg.height, encoding=msg.encoding, step=msg.step,
-                                             data=bytes(msg.data)))
+            self._cameras[name].log(
+                RawImage(
+                    timestamp=stamp,
+                    frame_id=msg.header.frame_id,
+                    width=msg.width,
+                    height=msg.height,
+                    encoding=msg.encoding,
+                    step=msg.step,
+                    data=bytes(msg.data),
+                )
+            )
 
         def _on_joints(self, key: str, msg: Any) -> None:
             if self._due(key, args.joint_rate) and len(msg.name) == len(msg.position):
@@ -193,16 +226,32 @@ def _bridge_node(stack: Any, urdf: str, subscriptions: DescriptionSubscriptions,
                 self._joints[key].log(message)
                 if key == "joint_states" and self._urdf_joints:
                     stamp = Timestamp(sec=msg.header.stamp.sec, nsec=msg.header.stamp.nanosec)
-                    self._tf.log(FrameTransforms(transforms=[
-                        FrameTransform(timestamp=stamp, parent_frame_id=parent, child_frame_id=child,
-                                       translation=Vector3(x=t[0], y=t[1], z=t[2]),
-                                       rotation=Quaternion(x=r[0], y=r[1], z=r[2], w=r[3]))
-                        for parent, child, t, r in joint_transforms(self._urdf_joints, message["position"])]))
+                    self._tf.log(
+                        FrameTransforms(
+                            transforms=[
+                                FrameTransform(
+                                    timestamp=stamp,
+                                    parent_frame_id=parent,
+                                    child_frame_id=child,
+                                    translation=Vector3(x=t[0], y=t[1], z=t[2]),
+                                    rotation=Quaternion(x=r[0], y=r[1], z=r[2], w=r[3]),
+                                )
+                                for parent, child, t, r in joint_transforms(self._urdf_joints, message["position"])
+                            ]
+                        )
+                    )
 
         def _on_status(self, msg: Any) -> None:
-            self._status.log({"state": STATE_NAMES.get(msg.state, str(msg.state)), "reason": msg.reason,
-                              "faults": list(msg.active_faults), "chunks_executed": int(msg.chunks_executed),
-                              "command_rate": float(msg.command_rate), "dry_run": bool(msg.dry_run)})
+            self._status.log(
+                {
+                    "state": STATE_NAMES.get(msg.state, str(msg.state)),
+                    "reason": msg.reason,
+                    "faults": list(msg.active_faults),
+                    "chunks_executed": int(msg.chunks_executed),
+                    "command_rate": float(msg.command_rate),
+                    "dry_run": bool(msg.dry_run),
+                }
+            )
 
     return FoxgloveBridge()
 

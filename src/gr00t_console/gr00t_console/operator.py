@@ -46,27 +46,36 @@ class OperatorError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gr00t-operator", description="Command the running gr00t-ros graph.",
+        prog="gr00t-operator",
+        description="Command the running gr00t-ros graph.",
         epilog="exit codes: 0 done, 1 refused/failed, 2 bad command line, 3 graph not running "
-               "(the message names what is missing), 4 no answer in time, 130 Ctrl-C",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "(the message names what is missing), 4 no answer in time, 130 Ctrl-C",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--namespace", default="", help="ROS namespace of the graph (launch's namespace:=)")
-    parser.add_argument("--stack", default="", help="stack YAML the graph runs (names of topics and services; "
-                                                    "'' = the default stack)")
-    parser.add_argument("--wait", type=float, default=5.0,
-                        help="seconds to wait for the graph's nodes to be discovered (default 5)")
+    parser.add_argument(
+        "--stack", default="", help="stack YAML the graph runs (names of topics and services; '' = the default stack)"
+    )
+    parser.add_argument(
+        "--wait", type=float, default=5.0, help="seconds to wait for the graph's nodes to be discovered (default 5)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
-    p = sub.add_parser("instruct", help="run the policy on an instruction (ExecuteInstruction); "
-                                        "shows feedback, Ctrl-C cancels")
+    p = sub.add_parser(
+        "instruct", help="run the policy on an instruction (ExecuteInstruction); shows feedback, Ctrl-C cancels"
+    )
     p.add_argument("text", help="the language instruction")
     p.add_argument("--timeout", type=float, default=0.0, help="seconds to run (0 = the server's default)")
     p.add_argument("--quiet", action="store_true", help="no feedback lines, only the result")
-    sub.add_parser("stop", help="cancel every running ExecuteInstruction goal and clear the instruction "
-                                "(the policy holds position)")
+    sub.add_parser(
+        "stop",
+        help="cancel every running ExecuteInstruction goal and clear the instruction (the policy holds position)",
+    )
     sub.add_parser("estop", help="e-stop System 1 (latches until reset-estop)")
     sub.add_parser("reset-estop", help="release a latched e-stop (the controller stays disabled)")
-    for name, text in (("enable", "enable the command stream (ramps from the measured pose)"),
-                       ("disable", "disable the command stream")):
+    for name, text in (
+        ("enable", "enable the command stream (ramps from the measured pose)"),
+        ("disable", "disable the command stream"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--reason", default="gr00t-operator", help="free text for the controller's log")
     p = sub.add_parser("status", help="controller state, faults, rates, the current instruction (and the recorder)")
@@ -74,9 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period", type=float, default=1.0, help="--watch: seconds between lines (default 1)")
     p.add_argument("--json", action="store_true", help="one JSON object per status")
     p = sub.add_parser("record", help="the episode recorder: start TEXT | stop | success | fail | discard")
-    p.add_argument("action", choices=("start", "stop", "success", "fail", "discard"),
-                   help="start an episode; stop = success (kept, labelled successful); fail (kept, labelled "
-                        "failed); discard (deleted)")
+    p.add_argument(
+        "action",
+        choices=("start", "stop", "success", "fail", "discard"),
+        help="start an episode; stop = success (kept, labelled successful); fail (kept, labelled "
+        "failed); discard (deleted)",
+    )
     p.add_argument("text", nargs="?", default="", help="start: the task instruction of the demonstration")
     return parser
 
@@ -191,7 +203,9 @@ class Operator:
             text = f"{owner} is running in namespace {ns} but offers no {what} {self._resolved(name)}"
         else:
             elsewhere = sorted(n_ns for n, n_ns in nodes if n == owner)
-            text = f"{owner} is not running in namespace {ns} (no {what} {self._resolved(name)} within {self.wait_s:g} s)"
+            text = (
+                f"{owner} is not running in namespace {ns} (no {what} {self._resolved(name)} within {self.wait_s:g} s)"
+            )
             if elsewhere:
                 text += f"; it runs in {', '.join(elsewhere)}: pass --namespace"
             else:
@@ -213,8 +227,9 @@ class Operator:
 
     # ------------------------------------------------------------------ instruct / stop
     def instruct(self, text: str, timeout_s: float, quiet: bool) -> int:
-        from gr00t_interfaces.action import ExecuteInstruction
         from rclpy.action import ActionClient
+
+        from gr00t_interfaces.action import ExecuteInstruction
 
         name = self.stack.actions["execute_instruction"]
         client = ActionClient(self.node, ExecuteInstruction, name)
@@ -231,8 +246,11 @@ class Operator:
             if not quiet and now - last[0] >= 0.5:
                 last[0] = now
                 elapsed = fb.elapsed.sec + fb.elapsed.nanosec * 1e-9
-                print(f"  {elapsed:6.1f} s  {fb.chunks_executed:5d} chunks  {fb.state_text or STATE_NAMES.get(fb.controller_state, '')}",
-                      flush=True)
+                print(
+                    f"  {elapsed:6.1f} s  {fb.chunks_executed:5d} chunks  "
+                    f"{fb.state_text or STATE_NAMES.get(fb.controller_state, '')}",
+                    flush=True,
+                )
 
         goal_future = client.send_goal_async(goal, feedback_callback=feedback)
         self._rclpy.spin_until_future_complete(self.node, goal_future, timeout_sec=10.0)
@@ -264,8 +282,11 @@ class Operator:
         result = result_future.result().result
         elapsed = result.elapsed.sec + result.elapsed.nanosec * 1e-9
         outcome = OUTCOME_NAMES.get(result.outcome, str(result.outcome))
-        line = f"result: {outcome}" + (f" ({result.reason})" if result.reason else "") + \
-            f", {result.chunks_executed} chunks in {elapsed:.1f} s"
+        line = (
+            f"result: {outcome}"
+            + (f" ({result.reason})" if result.reason else "")
+            + f", {result.chunks_executed} chunks in {elapsed:.1f} s"
+        )
         if interrupted:
             print(line, file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -273,26 +294,34 @@ class Operator:
 
     def stop(self) -> int:
         from action_msgs.srv import CancelGoal
+
         from gr00t_interfaces.srv import SetInstruction
 
         action = self.stack.actions["execute_instruction"]
         cancel = self.call(CancelGoal, f"{action}/_action/cancel_goal", CancelGoal.Request(), SYSTEM1_NODE)
         print(f"{len(cancel.goals_canceling)} goal(s) canceling")
         try:
-            cleared = self.call(SetInstruction, self.stack.services["set_instruction"], SetInstruction.Request(text=""),
-                                SYSTEM2_NODE)
+            cleared = self.call(
+                SetInstruction, self.stack.services["set_instruction"], SetInstruction.Request(text=""), SYSTEM2_NODE
+            )
         except OperatorError as exc:  # System 2 elsewhere or down: the goals are canceled all the same
             print(f"instruction not cleared: {exc}", file=sys.stderr)
             return EXIT_OK
-        return self.report(cleared.accepted, "instruction cleared (the policy holds)" if cleared.accepted
-                           else f"instruction not cleared: {cleared.message}")
+        return self.report(
+            cleared.accepted,
+            "instruction cleared (the policy holds)"
+            if cleared.accepted
+            else f"instruction not cleared: {cleared.message}",
+        )
 
     # ------------------------------------------------------------------ record
     def record(self, action: str, text: str) -> int:
         if action == "start":
             from gr00t_interfaces.srv import SetInstruction
 
-            response = self.call(SetInstruction, f"{RECORDER_NODE}/start", SetInstruction.Request(text=text), RECORDER_NODE)
+            response = self.call(
+                SetInstruction, f"{RECORDER_NODE}/start", SetInstruction.Request(text=text), RECORDER_NODE
+            )
             return self.report(response.accepted, response.message)
         from std_srvs.srv import Trigger
 
@@ -301,9 +330,10 @@ class Operator:
 
     # ------------------------------------------------------------------ status
     def status(self, watch: bool, period: float, as_json: bool) -> int:
-        from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
-        from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS
         from std_msgs.msg import String
+
+        from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS
+        from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
 
         seen: dict[str, Any] = {"controller": None, "instruction": None, "recorder": None}
         chunk_times: list[float] = []
@@ -312,7 +342,10 @@ class Operator:
         def on_status(msg: Any) -> None:
             previous = seen["controller"]
             seen["controller"] = msg
-            if previous is None or (previous.state, list(previous.active_faults)) != (msg.state, list(msg.active_faults)):
+            if previous is None or (previous.state, list(previous.active_faults)) != (
+                msg.state,
+                list(msg.active_faults),
+            ):
                 changed[0] = True
 
         def on_recorder(msg: Any) -> None:
@@ -324,10 +357,12 @@ class Operator:
         topics = self.stack.topics
         self.node.create_subscription(ControllerStatus, topics["controller_status"], on_status, LATCHED_QOS)
         # The instruction in effect, as System 2 stamps it on every goal.
-        self.node.create_subscription(GoalTokens, topics["goal_tokens"], lambda m: seen.update(instruction=m.instruction),
-                                      LATEST_RELIABLE_QOS)
-        self.node.create_subscription(ActionChunk, topics["action_chunk"], lambda _m: chunk_times.append(time.monotonic()),
-                                      LATEST_RELIABLE_QOS)
+        self.node.create_subscription(
+            GoalTokens, topics["goal_tokens"], lambda m: seen.update(instruction=m.instruction), LATEST_RELIABLE_QOS
+        )
+        self.node.create_subscription(
+            ActionChunk, topics["action_chunk"], lambda _m: chunk_times.append(time.monotonic()), LATEST_RELIABLE_QOS
+        )
         self.node.create_subscription(String, f"{RECORDER_NODE}/status", on_recorder, LATCHED_QOS)
         deadline = time.monotonic() + self.wait_s
         while seen["controller"] is None and time.monotonic() < deadline:
@@ -339,8 +374,11 @@ class Operator:
         recorder_deadline = max(deadline, window_end) + 2.0
         while True:
             now = time.monotonic()
-            if now >= window_end and (seen["recorder"] is not None or now >= recorder_deadline
-                                      or (RECORDER_NODE, self.namespace) not in set(self.node.get_node_names_and_namespaces())):
+            if now >= window_end and (
+                seen["recorder"] is not None
+                or now >= recorder_deadline
+                or (RECORDER_NODE, self.namespace) not in set(self.node.get_node_names_and_namespaces())
+            ):
                 break
             self._rclpy.spin_once(self.node, timeout_sec=0.05)
         while True:
@@ -376,11 +414,13 @@ class Operator:
             status["recorder"] = {k: recorder[k] for k in ("state", "episode", "task", "last_episode") if k in recorder}
         if as_json:
             return json.dumps(status)
-        parts = [f"{status['state']}" + (f" ({status['reason']})" if status["reason"] else ""),
-                 f"faults: {', '.join(status['faults']) or 'none'}",
-                 f"commands {status['command_rate_hz']:.1f} Hz, chunks {status['chunk_rate_hz']:.1f} Hz, "
-                 f"{status['chunks_executed']} executed" + (" [dry run]" if status["dry_run"] else ""),
-                 f"instruction: {status['instruction']!r}" if status["instruction"] is not None else "instruction: (none)"]
+        parts = [
+            f"{status['state']}" + (f" ({status['reason']})" if status["reason"] else ""),
+            f"faults: {', '.join(status['faults']) or 'none'}",
+            f"commands {status['command_rate_hz']:.1f} Hz, chunks {status['chunk_rate_hz']:.1f} Hz, "
+            f"{status['chunks_executed']} executed" + (" [dry run]" if status["dry_run"] else ""),
+            f"instruction: {status['instruction']!r}" if status["instruction"] is not None else "instruction: (none)",
+        ]
         if "recorder" in status:
             rec = status["recorder"]
             parts.append(f"recorder: {rec.get('state', '?')}" + (f" {rec['episode']}" if rec.get("episode") else ""))

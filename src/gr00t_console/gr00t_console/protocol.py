@@ -30,8 +30,13 @@ OPS: dict[str, dict[str, str]] = {
     "record_stop": {"outcome": "outcome"},
     "select_group": {"group": "group"},
 }
-REQUIRED = {"auth": {"token"}, "instruct": {"text"}, "record_start": {"text"}, "record_stop": {"outcome"},
-            "select_group": {"group"}}
+REQUIRED = {
+    "auth": {"token"},
+    "instruct": {"text"},
+    "record_start": {"text"},
+    "record_stop": {"outcome"},
+    "select_group": {"group"},
+}
 # What needs no token: e-stop (always allowed) and presenting the token itself.
 OPEN_OPS = frozenset({"estop", "auth"})
 # Ops that only change what this client is shown (no robot, no recorder).
@@ -144,8 +149,11 @@ def validate(message: Any, *, max_instruction_bytes: int, groups: tuple[str, ...
     missing = REQUIRED.get(op, set()) - set(message)
     if missing:
         raise RequestError(f"{op}: missing field(s) {', '.join(sorted(missing))}")
-    args = {name: _check_field(op, name, kind, message[name], max_instruction_bytes, groups)
-            for name, kind in spec.items() if name in message}
+    args = {
+        name: _check_field(op, name, kind, message[name], max_instruction_bytes, groups)
+        for name, kind in spec.items()
+        if name in message
+    }
     return Request(op, args, request_id)
 
 
@@ -153,8 +161,12 @@ def _check_field(op: str, name: str, kind: str, value: Any, max_instruction_byte
     if kind == "text":
         return check_instruction(value, max_instruction_bytes)
     if kind == "timeout":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-                or not 0 <= value <= MAX_TIMEOUT_S:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 0 <= value <= MAX_TIMEOUT_S
+        ):
             raise RequestError(f"{op}.{name} must be a number of seconds in [0, {MAX_TIMEOUT_S:g}]")
         return float(value)
     if kind == "group":

@@ -29,9 +29,10 @@ import ipaddress
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -54,7 +55,7 @@ STATIC_FILES = {  # URL name -> (package file, content type); nothing else is se
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -77,7 +78,7 @@ class ServerConfig:
     max_clients: int = 8
     push_rate_hz: float = 20.0
     camera_max_fps: float = 15.0
-    requests_per_s: float = 20.0     # per connection, sustained
+    requests_per_s: float = 20.0  # per connection, sustained
     request_burst: int = 40
     default_group: str = "right_arm"
 
@@ -108,8 +109,11 @@ class _CountingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             exc = record.exc_info[1] if record.exc_info else None
-            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}" if exc else \
-                record.getMessage().splitlines()[0][:160]
+            detail = (
+                f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+                if exc
+                else record.getMessage().splitlines()[0][:160]
+            )
             self.counters.refuse("bad_http", f"malformed request: {detail}")
         except Exception:  # noqa: BLE001 - a log handler must not raise
             pass
@@ -162,8 +166,9 @@ def _is_loopback(host: str) -> bool:
 
 
 class ConsoleServer:
-    def __init__(self, config: ServerConfig, state: ConsoleState, backend: Backend,
-                 counters: Counters | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, state: ConsoleState, backend: Backend, counters: Counters | None = None
+    ) -> None:
         self.config = config
         self.state = state
         self.backend = backend
@@ -264,8 +269,9 @@ class ConsoleServer:
     def _authorized(self, request: web.Request) -> bool:
         if token_matches(self.config.token, bearer_token(request.headers.get("Authorization"))):
             return True
-        self.counters.refuse("bad_token", f"{request.method} {request.path[:100]} without a valid token "
-                                          f"from {request.remote}")
+        self.counters.refuse(
+            "bad_token", f"{request.method} {request.path[:100]} without a valid token from {request.remote}"
+        )
         return False
 
     async def _http_command(self, request: web.Request) -> web.Response:
@@ -298,8 +304,12 @@ class ConsoleServer:
         return web.Response(body=frame[1], content_type="image/jpeg")
 
     def _parse(self, raw: str | bytes) -> Request:
-        return parse_request(raw, max_bytes=self.config.max_request_bytes,
-                             max_instruction_bytes=self.config.max_instruction_bytes, groups=self.groups)
+        return parse_request(
+            raw,
+            max_bytes=self.config.max_request_bytes,
+            max_instruction_bytes=self.config.max_instruction_bytes,
+            groups=self.groups,
+        )
 
     async def _execute(self, request: Request) -> dict[str, Any]:
         try:
@@ -314,8 +324,10 @@ class ConsoleServer:
     # ------------------------------------------------------------------ WebSocket
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         if len(self._clients) >= self.config.max_clients:
-            self.counters.refuse("too_many_clients", f"WebSocket from {request.remote} refused: "
-                                                     f"{self.config.max_clients} clients connected")
+            self.counters.refuse(
+                "too_many_clients",
+                f"WebSocket from {request.remote} refused: {self.config.max_clients} clients connected",
+            )
             return _json({"ok": False, "message": "too many clients"}, 503)
         ws = web.WebSocketResponse(max_msg_size=self.config.max_request_bytes, heartbeat=10.0)
         await ws.prepare(request)
@@ -323,8 +335,15 @@ class ConsoleServer:
         self._clients.add(client)
         sender = asyncio.ensure_future(self._push_loop(client))
         try:
-            await ws.send_json({"type": "hello", "auth_required": True, "groups": list(self.groups),
-                                "group": client.group, "joints": {g: list(j) for g, j in self.state.config.groups.items()}})
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "auth_required": True,
+                    "groups": list(self.groups),
+                    "group": client.group,
+                    "joints": {g: list(j) for g, j in self.state.config.groups.items()},
+                }
+            )
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
                     await self._on_ws_text(client, message.data)
@@ -396,7 +415,7 @@ class ConsoleServer:
         while not client.ws.closed:
             try:
                 await asyncio.wait_for(client.wake.wait(), timeout=period)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             client.wake.clear()
             if not client.authed or client.ws.closed:

@@ -19,8 +19,9 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 STATE_NAMES = {0: "DISABLED", 1: "RAMPING", 2: "RUNNING", 3: "HOLDING", 4: "ESTOPPED"}
 OUTCOME_NAMES = {0: "timeout_reached", 1: "canceled", 2: "preempted", 3: "aborted", 4: "rejected"}
@@ -54,15 +55,19 @@ class RateMeter:
 
 @dataclass(frozen=True)
 class StateConfig:
-    joints: tuple[str, ...]                 # every joint the plot can show, in the robot's order
-    groups: dict[str, tuple[str, ...]]      # joint group -> joints
+    joints: tuple[str, ...]  # every joint the plot can show, in the robot's order
+    groups: dict[str, tuple[str, ...]]  # joint group -> joints
     plot_rate_hz: float = 30.0
     plot_window_s: float = 10.0
 
 
 class ConsoleState:
-    def __init__(self, config: StateConfig, clock: Callable[[], float] = time.monotonic,
-                 on_urgent: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: StateConfig,
+        clock: Callable[[], float] = time.monotonic,
+        on_urgent: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config
         self._clock = clock
         self._t0 = clock()
@@ -71,7 +76,9 @@ class ConsoleState:
         self.on_urgent = on_urgent or (lambda: None)
         self._index = {name: i for i, name in enumerate(config.joints)}
         samples = max(2, int(config.plot_rate_hz * config.plot_window_s))
-        self._samples: collections.deque[tuple[int, float, list[float], list[float]]] = collections.deque(maxlen=samples)
+        self._samples: collections.deque[tuple[int, float, list[float], list[float]]] = collections.deque(
+            maxlen=samples
+        )
         self._sample_seq = 0
         self._last_sample_t = -math.inf
         self._chunks: collections.deque[tuple[int, float]] = collections.deque(maxlen=512)
@@ -96,8 +103,16 @@ class ConsoleState:
         return self._clock() - self._t0
 
     # ------------------------------------------------------------------ inputs (ROS threads)
-    def on_controller_status(self, state: int, reason: str, faults: list[str], chunks_executed: int,
-                             command_rate: float, dry_run: bool, source: str = "gr00t_system1") -> None:
+    def on_controller_status(
+        self,
+        state: int,
+        reason: str,
+        faults: list[str],
+        chunks_executed: int,
+        command_rate: float,
+        dry_run: bool,
+        source: str = "gr00t_system1",
+    ) -> None:
         """A controller's status. With several (System 1, the leader teleop) the page shows System 1's
         while it has one, else the last one heard."""
         status = {
@@ -168,9 +183,13 @@ class ConsoleState:
 
     def on_recorder_status(self, status: dict[str, Any]) -> None:
         keep = ("state", "episode", "task", "elapsed_s", "last_episode", "writer_failure", "output_dir", "path")
-        clean = {k: (clip(v) if isinstance(v, str) else v) for k, v in status.items()
-                 if k in keep and isinstance(v, str | int | float | type(None))
-                 and not (isinstance(v, float) and not math.isfinite(v))}
+        clean = {
+            k: (clip(v) if isinstance(v, str) else v)
+            for k, v in status.items()
+            if k in keep
+            and isinstance(v, str | int | float | type(None))
+            and not (isinstance(v, float) and not math.isfinite(v))
+        }
         for key in ("messages", "dropped"):
             if isinstance(status.get(key), dict):
                 clean[key] = sum(v for v in status[key].values() if type(v) is int)

@@ -28,9 +28,17 @@ def parse_joints(urdf: str) -> list[UrdfJoint]:
         axis = joint.find("axis")
         xyz = _floats(origin.get("xyz") if origin is not None else None, (0.0, 0.0, 0.0))
         rpy = _floats(origin.get("rpy") if origin is not None else None, (0.0, 0.0, 0.0))
-        joints.append(UrdfJoint(joint.get("name", ""), joint.get("type", "fixed"), joint.find("parent").get("link"),
-                                joint.find("child").get("link"), xyz, rpy,
-                                _floats(axis.get("xyz") if axis is not None else None, (1.0, 0.0, 0.0))))
+        joints.append(
+            UrdfJoint(
+                joint.get("name", ""),
+                joint.get("type", "fixed"),
+                joint.find("parent").get("link"),
+                joint.find("child").get("link"),
+                xyz,
+                rpy,
+                _floats(axis.get("xyz") if axis is not None else None, (1.0, 0.0, 0.0)),
+            )
+        )
     return joints
 
 
@@ -45,8 +53,12 @@ def quat_from_rpy(roll: float, pitch: float, yaw: float) -> Quat:
     cr, sr = math.cos(roll / 2), math.sin(roll / 2)
     cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
     cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return (sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy,
-            cr * cp * cy + sr * sp * sy)
+    return (
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
+        cr * cp * cy + sr * sp * sy,
+    )
 
 
 def quat_from_axis_angle(axis: tuple[float, float, float], angle: float) -> Quat:
@@ -58,12 +70,17 @@ def quat_from_axis_angle(axis: tuple[float, float, float], angle: float) -> Quat
 def quat_multiply(a: Quat, b: Quat) -> Quat:
     ax, ay, az, aw = a
     bx, by, bz, bw = b
-    return (aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz)
+    return (
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+        aw * bw - ax * bx - ay * by - az * bz,
+    )
 
 
-def joint_transforms(joints: list[UrdfJoint], positions: dict[str, float]
-                     ) -> list[tuple[str, str, tuple[float, float, float], Quat]]:
+def joint_transforms(
+    joints: list[UrdfJoint], positions: dict[str, float]
+) -> list[tuple[str, str, tuple[float, float, float], Quat]]:
     """(parent, child, translation, rotation) of every joint at `positions` (missing joints at 0)."""
     result = []
     for joint in joints:

@@ -27,8 +27,12 @@ def free_port() -> int:
 
 
 def ros_env(domain_id: int) -> dict[str, str]:
-    return {**os.environ, "ROS_DOMAIN_ID": str(domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(domain_id),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def fresh_domain() -> int:
@@ -56,8 +60,9 @@ class SimGraph:
     def operator(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         executable = shutil.which("gr00t-operator")
         assert executable, "gr00t-operator not on PATH: build the workspace and source install/setup.bash"
-        return subprocess.run([sys.executable, executable, *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            [sys.executable, executable, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
 
 def _executable(package: str, name: str) -> str:
@@ -80,13 +85,39 @@ def sim_graph(tmp_path_factory) -> SimGraph:
     episodes = tmp / "episodes"
     with open(log, "w") as out:
         launch = subprocess.Popen(
-            [sys.executable, shutil.which("gr00t-launch"), "sim", "--duration", "0", "--instruction", "",
-             "--params-file", str(params)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                shutil.which("gr00t-launch"),
+                "sim",
+                "--duration",
+                "0",
+                "--instruction",
+                "",
+                "--params-file",
+                str(params),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         recorder = subprocess.Popen(
-            [sys.executable, _executable("gr00t_teleop", "recorder_node"), "--ros-args",
-             "-p", f"output_dir:={episodes}", "-p", "min_free_disk_mb_to_start:=100.0", "-p", "min_free_disk_mb:=50.0"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                _executable("gr00t_teleop", "recorder_node"),
+                "--ros-args",
+                "-p",
+                f"output_dir:={episodes}",
+                "-p",
+                "min_free_disk_mb_to_start:=100.0",
+                "-p",
+                "min_free_disk_mb:=50.0",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     graph = SimGraph(env, f"http://127.0.0.1:{port}", "", episodes, log, [launch, recorder])
     try:
         deadline = time.monotonic() + 240

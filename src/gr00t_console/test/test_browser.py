@@ -26,10 +26,18 @@ REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # --disable-background-networking & co: no connection attempts to Google's services (refused on a closed
 # network, and nothing a robot's console should do).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ESTOP_BOUND_MS = 200.0  # median of the clicks
-ESTOP_MAX_MS = 1000.0   # every click
+ESTOP_MAX_MS = 1000.0  # every click
 TRIALS = 5
 
 
@@ -57,16 +65,19 @@ def test_the_console_drives_the_simulated_robot(sim_graph, browser, tmp_path):
     # Content-Security-Policy forbids; the page itself runs under the policy in the test below.
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
     outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((sim_graph.url, "blob:", "data:"))
-            else None)
+    page.on(
+        "request", lambda r: outside.append(r.url) if not r.url.startswith((sim_graph.url, "blob:", "data:")) else None
+    )
     page.goto(f"{sim_graph.url}/#token={sim_graph.token}")
     page.wait_for_function("document.getElementById('auth').textContent === 'token ok'", timeout=15000)
     assert "token" not in page.url  # the token left the address bar
 
     # A camera frame and the controller state.
     page.wait_for_function("window.gr00tConsole.frames > 0", timeout=20000)
-    page.wait_for_function("['RUNNING','HOLDING','RAMPING','DISABLED'].includes("
-                           "document.getElementById('controller-state').textContent)", timeout=20000)
+    page.wait_for_function(
+        "['RUNNING','HOLDING','RAMPING','DISABLED'].includes(document.getElementById('controller-state').textContent)",
+        timeout=20000,
+    )
     assert page.eval_on_selector("#camera", "img => img.naturalWidth") > 0
 
     # An instruction: the action's feedback, then its result.
@@ -91,14 +102,18 @@ def test_the_console_drives_the_simulated_robot(sim_graph, browser, tmp_path):
         latency = page.evaluate("window.gr00tConsole.estoppedSeenAt - window.gr00tConsole.estopClickedAt")
         latencies.append(round(latency, 1))
         page.wait_for_function("window.gr00tConsole.estopReply !== null", timeout=5000)
-        probe = page.evaluate("[window.gr00tConsole.estopReply, window.gr00tConsole.estopClickedAt, "
-                              "window.gr00tConsole.estoppedSince]")
+        probe = page.evaluate(
+            "[window.gr00tConsole.estopReply, window.gr00tConsole.estopClickedAt, window.gr00tConsole.estoppedSince]"
+        )
         reply, clicked, since = probe
         # Where the time went: console receipt -> service answered, console receipt -> status received
         # (console clock), click -> reply (page clock).
-        print(f"e-stop {trial}: shown after {latency:.1f} ms; service answered {1000 * (reply['answered_t'] - reply['received_t']):.1f} ms "
-              f"and status received {1000 * (since - reply['received_t']):.1f} ms after the console got the click; "
-              f"reply on the page after {reply['at'] - clicked:.1f} ms")
+        print(
+            f"e-stop {trial}: shown after {latency:.1f} ms; "
+            f"service answered {1000 * (reply['answered_t'] - reply['received_t']):.1f} ms "
+            f"and status received {1000 * (since - reply['received_t']):.1f} ms after the console got the click; "
+            f"reply on the page after {reply['at'] - clicked:.1f} ms"
+        )
         assert sim_graph.api("/api/state")["controller"]["state"] == "ESTOPPED"
         if trial == 0:
             page.screenshot(path=str(shots / "console_estopped.png"), full_page=True)
@@ -109,12 +124,22 @@ def test_the_console_drives_the_simulated_robot(sim_graph, browser, tmp_path):
         page.wait_for_function("document.getElementById('controller-state').textContent !== 'DISABLED'", timeout=10000)
     print(f"e-stop click -> ESTOPPED shown: {latencies} ms")
     if report is not None:
-        report.write_text(json.dumps({
-            "what": "console e-stop: click in headless Chromium -> ESTOPPED shown on the page (page clock)",
-            "machine": "2-core CPU, shared, simulated graph (sim + System 2 + System 1 + console + recorder)",
-            "latencies_ms": latencies, "median_ms": statistics.median(latencies), "median_bound_ms": ESTOP_BOUND_MS,
-            "max_bound_ms": ESTOP_MAX_MS, "load_average_1min": round(os.getloadavg()[0], 1), "cpus": os.cpu_count(),
-        }, indent=2) + "\n")
+        report.write_text(
+            json.dumps(
+                {
+                    "what": "console e-stop: click in headless Chromium -> ESTOPPED shown on the page (page clock)",
+                    "machine": "2-core CPU, shared, simulated graph (sim + System 2 + System 1 + console + recorder)",
+                    "latencies_ms": latencies,
+                    "median_ms": statistics.median(latencies),
+                    "median_bound_ms": ESTOP_BOUND_MS,
+                    "max_bound_ms": ESTOP_MAX_MS,
+                    "load_average_1min": round(os.getloadavg()[0], 1),
+                    "cpus": os.cpu_count(),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     # The bound holds for the typical click; on a machine shared far beyond its cores (load average
     # ~18 on 2 cores was seen here) a single click can wait for the scheduler, so each one only has
     # to show ESTOPPED within a second.
@@ -127,13 +152,15 @@ def test_the_console_drives_the_simulated_robot(sim_graph, browser, tmp_path):
     # A recording started and stopped from the page; its bag is on disk.
     page.fill("#record-task", "use your left hand to touch the yellow cylinder")
     page.click("#record-start")
-    page.wait_for_function("document.getElementById('recorder-state').textContent.startsWith('recording')",
-                           timeout=10000)
+    page.wait_for_function(
+        "document.getElementById('recorder-state').textContent.startsWith('recording')", timeout=10000
+    )
     page.wait_for_timeout(2000)
     page.screenshot(path=str(shots / "console_recording.png"), full_page=True)
     page.click("#record-success")
-    page.wait_for_function("document.getElementById('episodes').textContent.includes('(1 episodes: 1 ok')",
-                           timeout=15000)
+    page.wait_for_function(
+        "document.getElementById('episodes').textContent.includes('(1 episodes: 1 ok')", timeout=15000
+    )
     bags = [p for p in sim_graph.episodes_dir.iterdir() if p.is_dir()]
     assert len(bags) == 1 and list(bags[0].glob("*.mcap")), bags
     assert bags[0].name in page.inner_text("#last-episode")

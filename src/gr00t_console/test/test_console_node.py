@@ -31,8 +31,16 @@ def process_env(process: subprocess.Popen) -> dict[str, str]:
 def start(tmp_path: Path, *params: str, port: int | None = None) -> tuple[subprocess.Popen, int, Path]:
     port = port or free_port()
     token_file = tmp_path / f"token{port}"
-    args = [sys.executable, _executable("gr00t_console", "console_node"), "--ros-args",
-            "-p", f"port:={port}", "-p", f"token_file:={token_file}", *params]
+    args = [
+        sys.executable,
+        _executable("gr00t_console", "console_node"),
+        "--ros-args",
+        "-p",
+        f"port:={port}",
+        "-p",
+        f"token_file:={token_file}",
+        *params,
+    ]
     env = ros_env(fresh_domain())
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _ENVS[process.pid] = env
@@ -78,8 +86,10 @@ def test_without_a_graph_requests_say_which_node_is_missing(tmp_path):
         token = token_file.read_text().strip()
         assert token_file.stat().st_mode & 0o777 == 0o600
         status, reply = post(port, "/api/estop")
-        assert status == 503 and reply["message"] == \
-            "no controller is running (no service /gr00t/estop or /gr00t_leader_teleop/estop)", reply
+        assert (
+            status == 503
+            and reply["message"] == "no controller is running (no service /gr00t/estop or /gr00t_leader_teleop/estop)"
+        ), reply
         status, reply = post(port, "/api/command", b'{"op": "record_start", "text": "wave"}', token)
         assert status == 200 and "gr00t_recorder is not running" in reply["message"] and not reply["ok"]
         status, reply = post(port, "/api/command", b'{"op": "instruct", "text": "wave"}', token)
@@ -87,8 +97,11 @@ def test_without_a_graph_requests_say_which_node_is_missing(tmp_path):
         status, reply = post(port, "/api/command", b'{"op": "enable"}')
         assert status == 401
         # Hostile input on the real node: garbage on the socket, oversize and malformed bodies.
-        for raw in (b"\x00" * 5000, b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"POST /api/command HTTP/1.1\r\n"
-                    b"Content-Length: 99999999\r\n\r\n{"):
+        for raw in (
+            b"\x00" * 5000,
+            b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
+            b"POST /api/command HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n{",
+        ):
             with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
                 sock.sendall(raw)
                 sock.settimeout(3)
@@ -121,13 +134,14 @@ def test_a_taken_port_is_an_error_in_the_log_not_an_exit(tmp_path):
 def test_a_generated_token_is_printed_on_stdout_only(tmp_path):
     port = free_port()
     args = [sys.executable, _executable("gr00t_console", "console_node"), "--ros-args", "-p", f"port:={port}"]
-    process = subprocess.Popen(args, env=ros_env(fresh_domain()), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        args, env=ros_env(fresh_domain()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wait_serving(process, port)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
-    line = next(l for l in out.splitlines() if l.startswith("gr00t console: "))
+    line = next(text for text in out.splitlines() if text.startswith("gr00t console: "))
     token = line.split("#token=", 1)[1]
     assert len(token) >= 40 and token not in err  # the log (stderr, files) never holds it
 
@@ -141,8 +155,9 @@ def test_a_bad_configuration_is_one_line_and_exit_2(tmp_path):
     assert process.returncode == 2 and "max_clients" in output, output
 
 
-@pytest.mark.parametrize("sig, when", [(signal.SIGINT, 0.5), (signal.SIGTERM, 1.0), (signal.SIGINT, "serving"),
-                                       (signal.SIGTERM, "client")])
+@pytest.mark.parametrize(
+    "sig, when", [(signal.SIGINT, 0.5), (signal.SIGTERM, 1.0), (signal.SIGINT, "serving"), (signal.SIGTERM, "client")]
+)
 def test_sigint_and_sigterm_at_any_moment_exit_0(tmp_path, sig, when):
     process, port, token_file = start(tmp_path)
     client = None
@@ -151,8 +166,10 @@ def test_sigint_and_sigterm_at_any_moment_exit_0(tmp_path, sig, when):
     elif when == "client":
         wait_serving(process, port)
         client = socket.create_connection(("127.0.0.1", port))
-        client.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        client.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
         assert b"101" in client.recv(1024)
     else:
         time.sleep(when)
@@ -193,8 +210,9 @@ def test_refused_requests_are_counted_in_diagnostics(tmp_path):
             assert post(port, "/api/command", b'{"op": "enable"}', "wrong-token-wrong-token")[0] == 401
         assert post(port, "/api/command", b'{"op": "fly"}')[0] == 400
         env = {**process_env(process)}
-        result = subprocess.run([sys.executable, "-c", DIAGNOSTICS_PROBE], env=env, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", DIAGNOSTICS_PROBE], env=env, capture_output=True, text=True, timeout=60
+        )
         found = ast.literal_eval(result.stdout.strip() or "{}")
         assert found.get("refused_bad_token") == "3" and found.get("refused_invalid") == "1", (found, result.stderr)
         assert found["level"] == 1 and found["url"] == f"http://127.0.0.1:{port}/"

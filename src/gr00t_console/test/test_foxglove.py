@@ -33,8 +33,14 @@ def test_only_package_files_are_served(tmp_path):
     (tmp_path / "secret").write_text("no")
     roots = {"pkg": root}
     assert package_asset("package://pkg/meshes/a.stl", roots) == b"solid"
-    for uri in ("package://pkg/../secret", "package://other/meshes/a.stl", f"file://{tmp_path}/secret",
-                "package://pkg/", "package://pkg/meshes/missing.stl", "http://example.com/x"):
+    for uri in (
+        "package://pkg/../secret",
+        "package://other/meshes/a.stl",
+        f"file://{tmp_path}/secret",
+        "package://pkg/",
+        "package://pkg/meshes/missing.stl",
+        "http://example.com/x",
+    ):
         assert package_asset(uri, roots) is None, uri
 
 
@@ -45,9 +51,14 @@ async def _session(url: str) -> dict:
         async with session.ws_connect(url, protocols=["foxglove.sdk.v1"], max_msg_size=0) as ws:
             channels: dict[str, dict] = {}
             deadline = time.monotonic() + 120
-            wanted = {"/gr00t/controller_status", "/joint_states", "/head_camera/image_raw", "/robot_description", "/tf"}
+            wanted = {
+                "/gr00t/controller_status",
+                "/joint_states",
+                "/head_camera/image_raw",
+                "/robot_description",
+                "/tf",
+            }
             subscribed: dict[int, str] = {}
-            asset: bytes | None = None
             while time.monotonic() < deadline:
                 msg = await ws.receive(timeout=30)
                 if msg.type == aiohttp.WSMsgType.TEXT:
@@ -74,7 +85,7 @@ async def _session(url: str) -> dict:
                         found["counts"][topic] = found["counts"].get(topic, 0) + 1
                     elif op == 4:  # fetch asset response: request id, status, error message, data
                         request_id, status, length = struct.unpack_from("<IBI", msg.data, 1)
-                        found.setdefault("assets", {})[request_id] = (status, msg.data[10 + length:])
+                        found.setdefault("assets", {})[request_id] = (status, msg.data[10 + length :])
                 else:
                     found["ended"] = f"{msg.type}: {msg.data}"
                     break
@@ -84,8 +95,15 @@ async def _session(url: str) -> dict:
                     mesh = description.split('filename="', 2)[1].split('"')[0]
                     found["mesh_uri"] = mesh
                     await ws.send_str(json.dumps({"op": "fetchAsset", "uri": mesh, "requestId": 1}))
-                    await ws.send_str(json.dumps({"op": "fetchAsset", "uri": "package://fourier_robot_descriptions/"
-                                                  "../../../../../etc/passwd", "requestId": 2}))
+                    await ws.send_str(
+                        json.dumps(
+                            {
+                                "op": "fetchAsset",
+                                "uri": "package://fourier_robot_descriptions/../../../../../etc/passwd",
+                                "requestId": 2,
+                            }
+                        )
+                    )
                 if len(found.get("assets", {})) == 2:
                     break
             found["channels"] = channels
@@ -96,9 +114,22 @@ async def _session(url: str) -> dict:
 def test_foxglove_clients_see_the_graph(sim_graph, tmp_path):
     port = free_port()
     # Low rates: a client starved of CPU on a loaded machine is otherwise dropped by the server as slow.
-    process = subprocess.Popen([sys.executable, shutil.which("gr00t-foxglove"), "--port", str(port),
-                                "--camera-fps", "2", "--joint-rate", "10"],
-                               env=sim_graph.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            shutil.which("gr00t-foxglove"),
+            "--port",
+            str(port),
+            "--camera-fps",
+            "2",
+            "--joint-rate",
+            "10",
+        ],
+        env=sim_graph.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -138,8 +169,9 @@ while not got and __import__("time").monotonic() < end:
     rclpy.spin_once(node, timeout_sec=0.1)
 print(got[0] if got else "")
 """
-    result = subprocess.run([sys.executable, "-c", script], env=sim_graph.env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=sim_graph.env, capture_output=True, text=True, timeout=60
+    )
     assert "<robot" in result.stdout, result.stderr[-2000:]
     assert 'filename="package://fourier_robot_descriptions/' in result.stdout
     assert 'filename="../' not in result.stdout
@@ -150,11 +182,13 @@ def test_joint_transforms_follow_the_urdf():
 
     from gr00t_console.urdf_frames import joint_transforms, parse_joints
 
-    urdf = ('<robot name="r"><link name="a"/><link name="b"/><link name="c"/>'
-            '<joint name="j" type="revolute"><parent link="a"/><child link="b"/><origin xyz="0 0 1" rpy="0 0 0"/>'
-            '<axis xyz="0 0 1"/></joint><joint name="p" type="prismatic"><parent link="b"/><child link="c"/>'
-            '<origin xyz="0 0 0" rpy="0 0 1.5707963267948966"/><axis xyz="1 0 0"/></joint>'
-            '<joint name="f" type="fixed"><parent link="c"/><child link="d"/><origin xyz="1 2 3"/></joint></robot>')
+    urdf = (
+        '<robot name="r"><link name="a"/><link name="b"/><link name="c"/>'
+        '<joint name="j" type="revolute"><parent link="a"/><child link="b"/><origin xyz="0 0 1" rpy="0 0 0"/>'
+        '<axis xyz="0 0 1"/></joint><joint name="p" type="prismatic"><parent link="b"/><child link="c"/>'
+        '<origin xyz="0 0 0" rpy="0 0 1.5707963267948966"/><axis xyz="1 0 0"/></joint>'
+        '<joint name="f" type="fixed"><parent link="c"/><child link="d"/><origin xyz="1 2 3"/></joint></robot>'
+    )
     (a, b), (b2, c), (c2, d) = [(t[0], t[1]) for t in joint_transforms(parse_joints(urdf), {})]
     assert (a, b, b2, c, c2, d) == ("a", "b", "b", "c", "c", "d")
     revolute, prismatic, fixed = joint_transforms(parse_joints(urdf), {"j": math.pi / 2, "p": 2.0, "f": 5.0})

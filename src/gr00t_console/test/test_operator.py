@@ -22,30 +22,52 @@ def operator_cmd(*args: str) -> list[str]:
     return [sys.executable, executable, *args]
 
 
-@pytest.mark.parametrize("args, missing", [
-    (["estop"], "gr00t_system1 is not running in namespace / (no service /gr00t/estop"),
-    (["reset-estop"], "gr00t_system1 is not running in namespace / (no service /gr00t/reset_estop"),
-    (["enable"], "gr00t_system1 is not running in namespace / (no service /gr00t/set_enabled"),
-    (["disable"], "gr00t_system1 is not running"),
-    (["stop"], "gr00t_system1 is not running in namespace / (no service /gr00t/execute_instruction/_action/cancel_goal"),
-    (["instruct", "wave"], "gr00t_system1 is not running in namespace / (no action /gr00t/execute_instruction"),
-    (["status"], "gr00t_system1 is not running in namespace / (no controller status on topic /gr00t/controller_status"),
-    (["record", "start", "wave"], "gr00t_recorder is not running in namespace / (no service /gr00t_recorder/start"),
-    (["record", "stop"], "gr00t_recorder is not running in namespace / (no service /gr00t_recorder/stop_success"),
-    (["record", "success"], "no service /gr00t_recorder/stop_success"),
-    (["record", "fail"], "no service /gr00t_recorder/stop_failure"),
-    (["record", "discard"], "no service /gr00t_recorder/cancel"),
-    (["--namespace", "robot1", "estop"], "gr00t_system1 is not running in namespace /robot1 (no service /robot1/gr00t/estop"),
-])
+@pytest.mark.parametrize(
+    "args, missing",
+    [
+        (["estop"], "gr00t_system1 is not running in namespace / (no service /gr00t/estop"),
+        (["reset-estop"], "gr00t_system1 is not running in namespace / (no service /gr00t/reset_estop"),
+        (["enable"], "gr00t_system1 is not running in namespace / (no service /gr00t/set_enabled"),
+        (["disable"], "gr00t_system1 is not running"),
+        (
+            ["stop"],
+            "gr00t_system1 is not running in namespace / (no service /gr00t/execute_instruction/_action/cancel_goal",
+        ),
+        (["instruct", "wave"], "gr00t_system1 is not running in namespace / (no action /gr00t/execute_instruction"),
+        (
+            ["status"],
+            "gr00t_system1 is not running in namespace / (no controller status on topic /gr00t/controller_status",
+        ),
+        (["record", "start", "wave"], "gr00t_recorder is not running in namespace / (no service /gr00t_recorder/start"),
+        (["record", "stop"], "gr00t_recorder is not running in namespace / (no service /gr00t_recorder/stop_success"),
+        (["record", "success"], "no service /gr00t_recorder/stop_success"),
+        (["record", "fail"], "no service /gr00t_recorder/stop_failure"),
+        (["record", "discard"], "no service /gr00t_recorder/cancel"),
+        (
+            ["--namespace", "robot1", "estop"],
+            "gr00t_system1 is not running in namespace /robot1 (no service /robot1/gr00t/estop",
+        ),
+    ],
+)
 def test_without_a_graph_every_subcommand_exits_3_naming_what_is_missing(args, missing):
-    result = subprocess.run(operator_cmd("--wait", "1", *args), env=ros_env(fresh_domain()), capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        operator_cmd("--wait", "1", *args), env=ros_env(fresh_domain()), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 3, result.stderr
     assert missing in result.stderr and "start the graph" in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("args", [["record", "start"], ["record", "stop", "extra"], ["fly"], ["instruct"],
-                                  ["--wait", "0", "status"], ["status", "--period", "-1"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["record", "start"],
+        ["record", "stop", "extra"],
+        ["fly"],
+        ["instruct"],
+        ["--wait", "0", "status"],
+        ["status", "--period", "-1"],
+    ],
+)
 def test_bad_command_lines_exit_2(args):
     result = subprocess.run(operator_cmd(*args), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, (args, result.stderr)
@@ -75,8 +97,13 @@ def test_status_once_as_json_and_watching(sim_graph):
     status = json.loads(result.stdout)
     assert status["state"] in ("DISABLED", "RAMPING", "RUNNING", "HOLDING", "ESTOPPED")
     assert status["command_rate_hz"] >= 0 and "faults" in status and status["recorder"]["state"] == "idle"
-    watch = subprocess.Popen(operator_cmd("status", "--watch", "--period", "0.5", "--json"), env=sim_graph.env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = subprocess.Popen(
+        operator_cmd("status", "--watch", "--period", "0.5", "--json"),
+        env=sim_graph.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert watch.stdout is not None
     first = watch.stdout.readline()  # the first status (after start-up and discovery)
     time.sleep(3)
@@ -114,8 +141,13 @@ def test_instruct_shows_feedback_and_ends_with_its_timeout(sim_graph):
 
 
 def test_ctrl_c_cancels_the_action(sim_graph):
-    process = subprocess.Popen(operator_cmd("instruct", "touch the red cube", "--timeout", "60"), env=sim_graph.env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        operator_cmd("instruct", "touch the red cube", "--timeout", "60"),
+        env=sim_graph.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     line = process.stdout.readline()
     assert line.startswith("running:"), line + (process.stderr.read() if process.poll() is not None else "")
@@ -127,8 +159,13 @@ def test_ctrl_c_cancels_the_action(sim_graph):
 
 
 def test_stop_cancels_another_clients_action_and_clears_the_instruction(sim_graph):
-    process = subprocess.Popen(operator_cmd("instruct", "touch the red cube", "--timeout", "60", "--quiet"),
-                               env=sim_graph.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        operator_cmd("instruct", "touch the red cube", "--timeout", "60", "--quiet"),
+        env=sim_graph.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     assert process.stdout.readline().startswith("running:")
     result = sim_graph.operator("stop")
@@ -140,8 +177,13 @@ def test_stop_cancels_another_clients_action_and_clears_the_instruction(sim_grap
 
 def test_record_start_then_success_fail_discard(sim_graph):
     # The policy runs meanwhile: an episode without joint commands would be kept as interrupted (exit 1).
-    policy = subprocess.Popen(operator_cmd("instruct", "touch the red cube", "--timeout", "120", "--quiet"),
-                              env=sim_graph.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    policy = subprocess.Popen(
+        operator_cmd("instruct", "touch the red cube", "--timeout", "120", "--quiet"),
+        env=sim_graph.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert policy.stdout is not None and policy.stdout.readline().startswith("running:")
         time.sleep(2)

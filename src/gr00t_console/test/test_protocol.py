@@ -32,36 +32,47 @@ def test_valid_requests_parse_with_their_arguments():
     assert parse('{"op": "select_group", "group": "left_arm"}').args == {"group": "left_arm"}
     assert not parse('{"op": "estop"}').needs_token and not parse('{"op": "auth", "token": "x"}').needs_token
     for op in set(OPS) - {"estop", "auth"}:
-        assert op in ("reset_estop", "enable", "disable", "instruct", "stop", "record_start", "record_stop",
-                      "select_group")
+        assert op in (
+            "reset_estop",
+            "enable",
+            "disable",
+            "instruct",
+            "stop",
+            "record_start",
+            "record_stop",
+            "select_group",
+        )
 
 
-@pytest.mark.parametrize("raw, reason", [
-    ("not json", "not valid JSON"),
-    ("[1, 2]", "JSON object"),
-    ('{"op": "fly"}', "unknown op"),
-    ('{"op": "estop", "extra": 1}', "unknown field"),
-    ('{"op": "instruct"}', "missing field"),
-    ('{"op": "instruct", "text": ""}', "empty"),
-    ('{"op": "instruct", "text": "   "}', "empty"),
-    ('{"op": "instruct", "text": 5}', "string"),
-    ('{"op": "instruct", "text": "' + "x" * 65 + '"}', "more than 64"),
-    ('{"op": "instruct", "text": "a\\u0000b"}', "control"),
-    ('{"op": "instruct", "text": "a\\ud800"}', "UTF-8"),
-    ('{"op": "instruct", "text": "go", "timeout_s": -1}', "seconds"),
-    ('{"op": "instruct", "text": "go", "timeout_s": NaN}', "not valid JSON"),
-    ('{"op": "instruct", "text": "go", "timeout_s": 1e400}', "seconds"),
-    ('{"op": "instruct", "text": "go", "timeout_s": true}', "seconds"),
-    ('{"op": "record_stop", "outcome": "maybe"}', "one of"),
-    ('{"op": "record_stop", "outcome": ["success"]}', "one of"),
-    ('{"op": "select_group", "group": "tail"}', "one of"),
-    ('{"op": "estop", "id": -1}', "id must"),
-    ('{"op": "estop", "id": 1.5}', "id must"),
-    ('{"op": "auth", "token": 12}', "token must"),
-    ('{"op": "estop"}' + " " * 5000, "larger than"),
-    (b'\xff\xfe{"op": "estop"}', "not UTF-8"),
-    ("[" * 5000, "larger than"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"op": "fly"}', "unknown op"),
+        ('{"op": "estop", "extra": 1}', "unknown field"),
+        ('{"op": "instruct"}', "missing field"),
+        ('{"op": "instruct", "text": ""}', "empty"),
+        ('{"op": "instruct", "text": "   "}', "empty"),
+        ('{"op": "instruct", "text": 5}', "string"),
+        ('{"op": "instruct", "text": "' + "x" * 65 + '"}', "more than 64"),
+        ('{"op": "instruct", "text": "a\\u0000b"}', "control"),
+        ('{"op": "instruct", "text": "a\\ud800"}', "UTF-8"),
+        ('{"op": "instruct", "text": "go", "timeout_s": -1}', "seconds"),
+        ('{"op": "instruct", "text": "go", "timeout_s": NaN}', "not valid JSON"),
+        ('{"op": "instruct", "text": "go", "timeout_s": 1e400}', "seconds"),
+        ('{"op": "instruct", "text": "go", "timeout_s": true}', "seconds"),
+        ('{"op": "record_stop", "outcome": "maybe"}', "one of"),
+        ('{"op": "record_stop", "outcome": ["success"]}', "one of"),
+        ('{"op": "select_group", "group": "tail"}', "one of"),
+        ('{"op": "estop", "id": -1}', "id must"),
+        ('{"op": "estop", "id": 1.5}', "id must"),
+        ('{"op": "auth", "token": 12}', "token must"),
+        ('{"op": "estop"}' + " " * 5000, "larger than"),
+        (b'\xff\xfe{"op": "estop"}', "not UTF-8"),
+        ("[" * 5000, "larger than"),
+    ],
+)
 def test_bad_requests_are_refused_with_a_reason(raw, reason):
     with pytest.raises(RequestError, match=reason):
         parse(raw)
@@ -73,10 +84,17 @@ def test_deep_nesting_within_the_size_bound_is_refused_not_a_crash():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.text(max_size=300), st.binary(max_size=300),
-                 st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
-                              lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                              max_leaves=12).map(lambda v: json.dumps(v))))
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.binary(max_size=300),
+        st.recursive(
+            st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+            lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+            max_leaves=12,
+        ).map(lambda v: json.dumps(v)),
+    )
+)
 def test_any_input_parses_or_is_refused_with_request_error(raw):
     try:
         request = parse(raw)
@@ -86,10 +104,19 @@ def test_any_input_parses_or_is_refused_with_request_error(raw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.fixed_dictionaries({"op": st.sampled_from(sorted(OPS))},
-                             optional={"text": st.text(max_size=80), "timeout_s": st.floats(allow_nan=False),
-                                       "outcome": st.text(max_size=10), "group": st.text(max_size=10),
-                                       "token": st.text(max_size=10), "id": st.integers()}))
+@given(
+    st.fixed_dictionaries(
+        {"op": st.sampled_from(sorted(OPS))},
+        optional={
+            "text": st.text(max_size=80),
+            "timeout_s": st.floats(allow_nan=False),
+            "outcome": st.text(max_size=10),
+            "group": st.text(max_size=10),
+            "token": st.text(max_size=10),
+            "id": st.integers(),
+        },
+    )
+)
 def test_structured_requests_are_accepted_only_when_every_field_is_valid(message):
     try:
         request = parse(json.dumps(message))
@@ -115,8 +142,9 @@ def test_token_check_is_exact_and_refuses_non_strings():
 
 
 def _state(clock):
-    return ConsoleState(StateConfig(("a", "b", "c"), {"g": ("a", "c"), "h": ("b",)}, plot_rate_hz=10.0,
-                                    plot_window_s=2.0), clock=clock)
+    return ConsoleState(
+        StateConfig(("a", "b", "c"), {"g": ("a", "c"), "h": ("b",)}, plot_rate_hz=10.0, plot_window_s=2.0), clock=clock
+    )
 
 
 def test_state_aggregates_status_plot_chunks_rates_and_episodes():
@@ -145,8 +173,14 @@ def test_state_aggregates_status_plot_chunks_rates_and_episodes():
     json.dumps(snap, allow_nan=False)
     later = state.snapshot("g", since_sample=plot["last_sample"], since_chunk=plot["last_chunk"])
     assert later["plot"]["t"] == [] and later["plot"]["chunks"] == []
-    state.on_recorder_status({"state": "idle", "last_episode": "episode e1: success, 10 messages in 1.0 s -> /x",
-                              "messages": {"/a": 3, "/b": "x"}, "elapsed_s": float("nan")})
+    state.on_recorder_status(
+        {
+            "state": "idle",
+            "last_episode": "episode e1: success, 10 messages in 1.0 s -> /x",
+            "messages": {"/a": 3, "/b": "x"},
+            "elapsed_s": float("nan"),
+        }
+    )
     state.on_recorder_status({"state": "idle", "last_episode": "episode e1: success, 10 messages in 1.0 s -> /x"})
     state.on_recorder_status({"state": "idle", "last_episode": "episode e2: discarded, 0 messages in 1.0 s"})
     snap = state.snapshot("h")

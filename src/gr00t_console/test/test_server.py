@@ -38,9 +38,20 @@ class RunningServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **config: Any) -> None:
         self.backend = FakeBackend()
         self.state = ConsoleState(StateConfig(("j1", "j2"), {"right_arm": ("j1",), "left_arm": ("j2",)}))
-        self.server = ConsoleServer(ServerConfig(host=host, port=port, token=TOKEN, max_request_bytes=1024,
-                                                 requests_per_s=1000.0, request_burst=1000, **config),
-                                    self.state, self.backend, Counters())
+        self.server = ConsoleServer(
+            ServerConfig(
+                host=host,
+                port=port,
+                token=TOKEN,
+                max_request_bytes=1024,
+                requests_per_s=1000.0,
+                request_burst=1000,
+                **config,
+            ),
+            self.state,
+            self.backend,
+            Counters(),
+        )
         self.loop = asyncio.new_event_loop()
         self.runner = self.loop.run_until_complete(start_server(self.server))
         self.addresses = bound_addresses(self.runner)
@@ -68,11 +79,13 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
         async with aiohttp.ClientSession() as session:
             async with session.request(method, url, data=body, headers=headers or {}) as response:
                 return response.status, await response.read(), dict(response.headers)
+
     return asyncio.run(go())
 
 
 def ws_session(url: str, messages: list, *, read_replies: bool = True) -> list[dict]:
     """Send `messages` (str = text, bytes = binary) over one WebSocket; the JSON replies received."""
+
     async def go():
         replies = []
         async with aiohttp.ClientSession() as session:
@@ -95,6 +108,7 @@ def ws_session(url: str, messages: list, *, read_replies: bool = True) -> list[d
                             replies.append(data)
                             break
         return replies
+
     return asyncio.run(go())
 
 
@@ -129,10 +143,18 @@ def test_everything_but_estop_needs_the_token_over_http(running):
 
 def test_everything_but_estop_needs_the_token_over_the_websocket(running):
     running.backend.calls.clear()
-    requests = [json.dumps({"op": op, "id": i, **({"text": "go"} if "text" in OPS[op] else {}),
-                            **({"outcome": "failure"} if "outcome" in OPS[op] else {}),
-                            **({"group": "left_arm"} if "group" in OPS[op] else {})})
-                for i, op in enumerate([*ROBOT_OPS, "select_group"])]
+    requests = [
+        json.dumps(
+            {
+                "op": op,
+                "id": i,
+                **({"text": "go"} if "text" in OPS[op] else {}),
+                **({"outcome": "failure"} if "outcome" in OPS[op] else {}),
+                **({"group": "left_arm"} if "group" in OPS[op] else {}),
+            }
+        )
+        for i, op in enumerate([*ROBOT_OPS, "select_group"])
+    ]
     replies = ws_session(running.url, requests)
     assert [r["ok"] for r in replies] == [op == "estop" for op in [*ROBOT_OPS, "select_group"]], replies
     assert all(r["message"] == "token required" for r in replies if not r["ok"])
@@ -164,6 +186,7 @@ def test_an_authenticated_client_gets_state_pushes_and_urgent_changes_at_once(ru
                     msg = await ws.receive_json(timeout=5)
                     if msg["type"] == "state" and msg["controller"] and msg["controller"]["state"] == "ESTOPPED":
                         return msg
+
     assert asyncio.run(go())["controller"]["faults"] == ["estop"]
 
 
@@ -222,24 +245,51 @@ def test_the_server_listens_only_where_configured():
 # --------------------------------------------------------------------------- fuzz
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=30),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4), max_leaves=10)
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+    max_leaves=10,
+)
 requests_json = st.one_of(
     json_values.map(json.dumps),
-    st.fixed_dictionaries({"op": st.sampled_from(sorted(OPS))},
-                          optional={k: json_values for k in ("text", "timeout_s", "outcome", "group", "token", "id")}
-                          ).map(json.dumps),
-    st.text(max_size=200))
-paths = st.sampled_from(["/", "/api/command", "/api/estop", "/api/state", "/api/health", "/api/camera/ego_view",
-                         "/ws", "/static/app.js", "/nope", "/api/state?group=%00", "/api/camera/..%2F"])
-headers = st.dictionaries(st.sampled_from(["Authorization", "Content-Type", "X-Forwarded-For", "Origin"]),
-                          st.one_of(st.just(f"Bearer {TOKEN[:-1]}"), st.text(
-                              alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)), max_size=3)
+    st.fixed_dictionaries(
+        {"op": st.sampled_from(sorted(OPS))},
+        optional={k: json_values for k in ("text", "timeout_s", "outcome", "group", "token", "id")},
+    ).map(json.dumps),
+    st.text(max_size=200),
+)
+paths = st.sampled_from(
+    [
+        "/",
+        "/api/command",
+        "/api/estop",
+        "/api/state",
+        "/api/health",
+        "/api/camera/ego_view",
+        "/ws",
+        "/static/app.js",
+        "/nope",
+        "/api/state?group=%00",
+        "/api/camera/..%2F",
+    ]
+)
+headers = st.dictionaries(
+    st.sampled_from(["Authorization", "Content-Type", "X-Forwarded-For", "Origin"]),
+    st.one_of(
+        st.just(f"Bearer {TOKEN[:-1]}"),
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+    ),
+    max_size=3,
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
-@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "OPTIONS"]), path=paths,
-       body=st.one_of(requests_json.map(str.encode), st.binary(max_size=2000)), extra=headers)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
+    path=paths,
+    body=st.one_of(requests_json.map(str.encode), st.binary(max_size=2000)),
+    extra=headers,
+)
 def test_fuzzed_http_requests_never_crash_the_server_or_reach_the_robot(running, method, path, body, extra):
     before = len(running.backend.calls)
     status, _, _ = http(method, running.url + path, body, extra)
@@ -248,8 +298,9 @@ def test_fuzzed_http_requests_never_crash_the_server_or_reach_the_robot(running,
     assert all(call.op == "estop" for call in new), new  # without the token only an e-stop gets through
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(messages=st.lists(st.one_of(requests_json, st.binary(max_size=300)), min_size=1, max_size=6))
 def test_fuzzed_websocket_messages_never_crash_the_server_or_reach_the_robot(running, messages):
     before = len(running.backend.calls)
@@ -276,5 +327,7 @@ def test_the_server_still_answers_after_the_fuzz(running):
     assert http("GET", running.url + "/api/health")[0] == 200
     assert ws_session(running.url, [json.dumps({"op": "auth", "token": TOKEN})])[0]["ok"]
     # No request ever raised inside a handler (those would be counted as handler_error / backend_error).
-    assert "handler_error" not in running.server.counters.counts and "backend_error" not in running.server.counters.counts
+    assert (
+        "handler_error" not in running.server.counters.counts and "backend_error" not in running.server.counters.counts
+    )
     assert running.server.counters.counts.get("invalid", 0) > 50

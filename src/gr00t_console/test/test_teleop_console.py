@@ -28,12 +28,17 @@ def teleop_graph(tmp_path_factory):
     params.write_text(
         f"gr00t_console:\n  ros__parameters:\n    port: {port}\n    token_file: {tmp / 'token'}\n"
         f"gr00t_recorder:\n  ros__parameters:\n    output_dir: {episodes}\n    min_free_disk_mb_to_start: 100.0\n"
-        f"    min_free_disk_mb: 50.0\n")
+        f"    min_free_disk_mb: 50.0\n"
+    )
     env = ros_env(fresh_domain())
     log = tmp / "graph.log"
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, shutil.which("gr00t-launch"), "teleop_sim", "--params-file",
-                                    str(params)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, shutil.which("gr00t-launch"), "teleop_sim", "--params-file", str(params)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -109,8 +114,9 @@ def test_recordings_from_the_console_and_from_gr00t_operator(teleop_graph):
     status, reply = call(url, "POST", "/api/command", {"op": "record_stop", "outcome": "failure"}, token)
     assert reply["ok"] and ": failure" in reply["message"], reply
     operator = [sys.executable, shutil.which("gr00t-operator")]
-    result = subprocess.run([*operator, "record", "start", "pick up the blue cube"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [*operator, "record", "start", "pick up the blue cube"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     time.sleep(1)
     result = subprocess.run([*operator, "record", "stop"], env=env, capture_output=True, text=True, timeout=60)
@@ -120,6 +126,11 @@ def test_recordings_from_the_console_and_from_gr00t_operator(teleop_graph):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert call(url, "GET", "/api/state", token=token)[1]["episodes"] == {
-        "success": 1, "failure": 1, "discarded": 0, "interrupted": 0, "total": 2}
+        "success": 1,
+        "failure": 1,
+        "discarded": 0,
+        "interrupted": 0,
+        "total": 2,
+    }
     bags = sorted(p for p in episodes.iterdir() if p.is_dir())
     assert len(bags) == 2 and all(list(b.glob("*.mcap")) for b in bags)

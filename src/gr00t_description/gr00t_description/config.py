@@ -8,9 +8,10 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -174,9 +175,7 @@ def load_robot(path: str | os.PathLike[str]) -> RobotConfig:
     data = _read_yaml(path)
     where = str(path)
     raw_joints = _require(data, "joints", where)
-    joints = {
-        name: _parse_joint(name, spec, f"{where}: joint {name}") for name, spec in raw_joints.items()
-    }
+    joints = {name: _parse_joint(name, spec, f"{where}: joint {name}") for name, spec in raw_joints.items()}
     groups: dict[str, tuple[str, ...]] = {}
     for group, names in _require(data, "groups", where).items():
         unknown = [n for n in names if n not in joints]
@@ -226,9 +225,7 @@ def resolve_robot_path(stack_path: Path, robot: str) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise ConfigError(
-        f"{stack_path}: robot {robot!r} not found (looked in {', '.join(str(c) for c in candidates)})"
-    )
+    raise ConfigError(f"{stack_path}: robot {robot!r} not found (looked in {', '.join(str(c) for c in candidates)})")
 
 
 def _parse_respawn(raw: Any, nodes: Mapping[str, Any], where: str) -> dict[str, RespawnPolicy]:

@@ -11,7 +11,14 @@ def test_default_stack_loads_with_all_groups():
     robot = stack.robot
     assert robot.name == "gr1t2"
     assert len(robot.joints) == 32
-    assert [len(robot.groups[g]) for g in ("left_arm", "right_arm", "left_hand", "right_hand", "waist", "neck")] == [7, 7, 6, 6, 3, 3]
+    assert [len(robot.groups[g]) for g in ("left_arm", "right_arm", "left_hand", "right_hand", "waist", "neck")] == [
+        7,
+        7,
+        6,
+        6,
+        3,
+        3,
+    ]
     assert stack.embodiment_tag == "gr1" and stack.data_config == "gr1_arms_only"
     assert stack.rates["command_hz"] == 120.0 and stack.rates["system2_hz"] == 10.0
 
@@ -104,10 +111,12 @@ def test_an_unknown_installed_stack_lists_the_installed_ones():
 def test_respawn_policies_are_read_and_checked(tmp_path):
     assert load_stack().respawn["system2"].max_retries == 3
     source = load_stack().path.read_text()
-    for bad, match in (("system3: {delay_s: 1.0, max_retries: 2}", "no such section"),
-                       ("system2: {delay_s: -1.0, max_retries: 2}", "delay_s >= 0"),
-                       ("system2: {delay_s: 1.0, max_retries: yes}", "integer max_retries"),
-                       ("system2: {delay_s: 1.0}", "missing key 'max_retries'")):
+    for bad, match in (
+        ("system3: {delay_s: 1.0, max_retries: 2}", "no such section"),
+        ("system2: {delay_s: -1.0, max_retries: 2}", "delay_s >= 0"),
+        ("system2: {delay_s: 1.0, max_retries: yes}", "integer max_retries"),
+        ("system2: {delay_s: 1.0}", "missing key 'max_retries'"),
+    ):
         stack = tmp_path / "stack.yaml"
         stack.write_text(source.replace("system2: {delay_s: 2.0, max_retries: 3}", bad))
         with pytest.raises(ConfigError, match=match):

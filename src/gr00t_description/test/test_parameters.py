@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field, replace
 
 import pytest
+
 from gr00t_description import ConfigError, load_stack
 from gr00t_description.ros.parameters import config_fields, declare_config, parameter
 
@@ -27,8 +28,16 @@ class ExampleConfig:
     mapping: dict = field(metadata=parameter("follower joint -> leader joint"))
 
 
-VALUES = {"rate_hz": 120, "retries": 3, "backend": "torch", "label": "", "enabled": True, "groups": [],
-          "gains": [1.0, 0.5], "mapping": {"a": "b"}}
+VALUES = {
+    "rate_hz": 120,
+    "retries": 3,
+    "backend": "torch",
+    "label": "",
+    "enabled": True,
+    "groups": [],
+    "gains": [1.0, 0.5],
+    "mapping": {"a": "b"},
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,8 +63,16 @@ def _declare(values: dict, overrides: list[Parameter] | None = None):
 def test_every_type_is_declared_with_its_description_range_and_read_only():
     node, config = _declare(VALUES)
     try:
-        assert config == ExampleConfig(rate_hz=120.0, retries=3, backend="torch", label="", enabled=True, groups=[],
-                                       gains=[1.0, 0.5], mapping={"a": "b"})
+        assert config == ExampleConfig(
+            rate_hz=120.0,
+            retries=3,
+            backend="torch",
+            label="",
+            enabled=True,
+            groups=[],
+            gains=[1.0, 0.5],
+            mapping={"a": "b"},
+        )
         assert isinstance(config.rate_hz, float)
         names = [f.name for f in dataclasses.fields(ExampleConfig)]
         descriptors = dict(zip(names, node.describe_parameters(names), strict=True))
@@ -73,8 +90,11 @@ def test_every_type_is_declared_with_its_description_range_and_read_only():
 
 
 def test_a_launch_override_replaces_the_yaml_value_and_is_checked_too():
-    overrides = [Parameter("retries", value=5), Parameter("mapping", value="{x: y}"),
-                 Parameter("groups", value=["left_arm"])]  # a string list replaces the YAML's empty list
+    overrides = [
+        Parameter("retries", value=5),
+        Parameter("mapping", value="{x: y}"),
+        Parameter("groups", value=["left_arm"]),
+    ]  # a string list replaces the YAML's empty list
     node, config = _declare(VALUES, overrides)
     node.destroy_node()
     assert config.retries == 5 and config.mapping == {"x": "y"} and config.groups == ["left_arm"]
@@ -84,18 +104,21 @@ def test_a_launch_override_replaces_the_yaml_value_and_is_checked_too():
         _declare(VALUES, [Parameter("backend", value="tensorflow")])
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"rate_hz": None}, "rate_hz is missing"),
-    ({"typo_hz": 1.0}, "unknown keys \\['typo_hz'\\]"),
-    ({"rate_hz": 0.5}, "outside \\[1.0, 1000.0\\]"),
-    ({"rate_hz": float("nan")}, "finite number"),
-    ({"retries": 2.5}, "an integer"),
-    ({"enabled": "yes"}, "true or false"),
-    ({"backend": "tensorflow"}, "one of \\['torch', 'onnxruntime'\\]"),
-    ({"gains": [1.0, 3.0]}, "outside \\[0.0, 2.0\\]"),
-    ({"groups": "left_arm"}, "a list"),
-    ({"mapping": ["a"]}, "a mapping"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rate_hz": None}, "rate_hz is missing"),
+        ({"typo_hz": 1.0}, "unknown keys \\['typo_hz'\\]"),
+        ({"rate_hz": 0.5}, "outside \\[1.0, 1000.0\\]"),
+        ({"rate_hz": float("nan")}, "finite number"),
+        ({"retries": 2.5}, "an integer"),
+        ({"enabled": "yes"}, "true or false"),
+        ({"backend": "tensorflow"}, "one of \\['torch', 'onnxruntime'\\]"),
+        ({"gains": [1.0, 3.0]}, "outside \\[0.0, 2.0\\]"),
+        ({"groups": "left_arm"}, "a list"),
+        ({"mapping": ["a"]}, "a mapping"),
+    ],
+)
 def test_a_bad_value_is_a_config_error_naming_the_parameter(change, message):
     values = {k: v for k, v in {**VALUES, **change}.items() if v is not None}
     with pytest.raises(ConfigError, match=message):

@@ -19,28 +19,55 @@ from gr00t_sim.tasks import EVAL_SEED_START, TASKS
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gr00t-eval", description=__doc__)
-    parser.add_argument("--policy", choices=POLICIES, default="scripted",
-                        help="scripted: the privileged-state IK demonstrator on the sim library (upper bound); "
-                        "model: a checkpoint in-process on the sim library, the clock stopped while it infers "
-                        "(the weights without real-time effects); "
-                        "node: the GR00T stack through the ROS nodes (sim + System 2 + System 1 processes)")
-    parser.add_argument("--model", default="", help="model/node: checkpoint directory or Hugging Face repo id "
-                        "org/name[@revision] from the Hub cache ('' = the bundled demo model)")
-    parser.add_argument("--blank-instruction", action="store_true",
-                        help="model/node: a neutral instruction instead of the episode's (language ablation)")
-    parser.add_argument("--replan-steps", type=int, default=EvalConfig.replan_steps,
-                        help="model: 20 Hz policy steps per System 1 chunk (default %(default)s of 16)")
-    parser.add_argument("--episode-seconds", type=float, default=None,
-                        help="node: seconds per episode (default: the task's max_duration_s)")
-    parser.add_argument("--sim-realtime-factor", type=float, default=None,
-                        help="node: sim seconds per wall second, every node on the sim's /clock (default: real "
-                        "time on the wall clock); below 1 gives a slow machine's inference more wall time per sim second")
+    parser.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="scripted",
+        help="scripted: the privileged-state IK demonstrator on the sim library (upper bound); "
+        "model: a checkpoint in-process on the sim library, the clock stopped while it infers "
+        "(the weights without real-time effects); "
+        "node: the GR00T stack through the ROS nodes (sim + System 2 + System 1 processes)",
+    )
+    parser.add_argument(
+        "--model",
+        default="",
+        help="model/node: checkpoint directory or Hugging Face repo id "
+        "org/name[@revision] from the Hub cache ('' = the bundled demo model)",
+    )
+    parser.add_argument(
+        "--blank-instruction",
+        action="store_true",
+        help="model/node: a neutral instruction instead of the episode's (language ablation)",
+    )
+    parser.add_argument(
+        "--replan-steps",
+        type=int,
+        default=EvalConfig.replan_steps,
+        help="model: 20 Hz policy steps per System 1 chunk (default %(default)s of 16)",
+    )
+    parser.add_argument(
+        "--episode-seconds",
+        type=float,
+        default=None,
+        help="node: seconds per episode (default: the task's max_duration_s)",
+    )
+    parser.add_argument(
+        "--sim-realtime-factor",
+        type=float,
+        default=None,
+        help="node: sim seconds per wall second, every node on the sim's /clock (default: real "
+        "time on the wall clock); below 1 gives a slow machine's inference more wall time per sim second",
+    )
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="node: seconds to wait for the graph")
     parser.add_argument("--verbose-nodes", action="store_true", help="node: forward the nodes' output")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {sorted(TASKS)}")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per task (default 50)")
-    parser.add_argument("--seed-start", type=int, default=EVAL_SEED_START,
-                        help=f"first evaluation seed (>= {EVAL_SEED_START}; training seeds lie below)")
+    parser.add_argument(
+        "--seed-start",
+        type=int,
+        default=EVAL_SEED_START,
+        help=f"first evaluation seed (>= {EVAL_SEED_START}; training seeds lie below)",
+    )
     parser.add_argument("--stack", default=None, help="stack YAML (default: the bundled sim stack)")
     parser.add_argument("--output", type=Path, default=Path("eval_report.json"), help="JSON report path")
     parser.add_argument("--png", type=Path, default=None, help="PNG summary path (default: next to --output)")
@@ -58,7 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
             episodes_per_task=args.episodes,
             seed_start=args.seed_start,
-            frame_times_s=() if args.no_frames else NODE_FRAME_TIMES_S if args.policy == "node" else EvalConfig.frame_times_s,
+            frame_times_s=()
+            if args.no_frames
+            else NODE_FRAME_TIMES_S
+            if args.policy == "node"
+            else EvalConfig.frame_times_s,
             model_path=args.model,
             blank_instruction=args.blank_instruction,
             episode_seconds=args.episode_seconds,
@@ -85,9 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gr00t_eval.node_eval import run_node_eval
 
             try:
-                run = run_node_eval(config, stack, startup_timeout_s=args.startup_timeout,
-                                    log=sys.stderr if args.verbose_nodes else None,
-                                    progress=lambda done: bar.update(done - bar.n))
+                run = run_node_eval(
+                    config,
+                    stack,
+                    startup_timeout_s=args.startup_timeout,
+                    log=sys.stderr if args.verbose_nodes else None,
+                    progress=lambda done: bar.update(done - bar.n),
+                )
             except RuntimeError as exc:
                 print(f"gr00t-eval: {exc}", file=sys.stderr)
                 return 1
@@ -99,15 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_png(report, run, png)
     for name, task in report["tasks"].items():
         low, high = task["success_ci95"]
-        line = f"{name:18s} success {task['success_rate']:6.1%} [{low:.1%}, {high:.1%}] ({task['successes']}/{task['episodes']})"
+        line = f"{name:18s} success {task['success_rate']:6.1%} "
+        "[{low:.1%}, {high:.1%}] ({task['successes']}/{task['episodes']})"
         if task["mean_time_to_success_s"] is not None:
             line += f", mean time to success {task['mean_time_to_success_s']:.2f} s"
         if "language_compliance_rate" in task:
             line += f", language compliance {task['language_compliance_rate']:.1%}"
         line += f", safety interventions {task['safety_interventions']}"
         print(line)
-    print(f"{run.sim_time_s:.0f} s simulated in {run.wall_time_s:.0f} s ({report['realtime_factor']:.1f}x real time); "
-          f"wrote {args.output} and {png}")
+    print(
+        f"{run.sim_time_s:.0f} s simulated in {run.wall_time_s:.0f} s ({report['realtime_factor']:.1f}x real time); "
+        f"wrote {args.output} and {png}"
+    )
     return 0
 
 

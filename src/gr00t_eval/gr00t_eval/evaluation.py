@@ -4,8 +4,8 @@ compliance, time to success, safety-limit interventions.
 The library path (`run_library_eval`) drives `GR1TabletopSim` directly, as fast as the CPU
 allows, with the scripted demonstrator or a checkpoint in-process (policy "model",
 `gr00t_eval.model_policy`: the weights without real-time effects). The node path
-(`gr00t_eval.node_eval.run_node_eval`, policy "node") runs the episodes through the running stack. The summary functions take
-`EpisodeOutcome`s from any source, so both paths report the same numbers.
+(`gr00t_eval.node_eval.run_node_eval`, policy "node") runs the episodes through the running stack.
+The summary functions take `EpisodeOutcome`s from any source, so both paths report the same numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -179,8 +179,7 @@ def run_library_eval(
 def _model_policy(config: EvalConfig, stack: StackConfig, sim: GR1TabletopSim) -> ModelEpisodePolicy:
     # Imported here: the scripted path needs neither torch nor the policy package.
     from gr00t_eval.model_policy import ModelEpisodePolicy
-    from gr00t_policy.policy import Gr00tPolicy
-    from gr00t_policy.policy import resolve_model_path
+    from gr00t_policy.policy import Gr00tPolicy, resolve_model_path
 
     return ModelEpisodePolicy(
         Gr00tPolicy.from_pretrained(resolve_model_path(config.model_path)),
@@ -261,16 +260,22 @@ def build_report(run: EvalRun) -> dict[str, Any]:
             if run.config.policy == "node"
             else "library (GR1TabletopSim driven directly, no ROS nodes)"
         ),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
-        "config": {**asdict(run.config), "seeds": [run.config.seed_start, run.config.seed_start + run.config.episodes_per_task]},
+        "config": {
+            **asdict(run.config),
+            "seeds": [run.config.seed_start, run.config.seed_start + run.config.episodes_per_task],
+        },
         "wall_time_s": run.wall_time_s,
         "sim_time_s": run.sim_time_s,
         "realtime_factor": run.sim_time_s / run.wall_time_s if run.wall_time_s > 0 else None,
         "tasks": tasks,
         # The episodes whose frames the PNG shows (one success, one failure per task where any).
         "example_frames": {
-            task: {kind: {"seed": ex.outcome.seed, "frame_times_s": [t for t, _ in ex.frames]} for kind, ex in kinds.items()}
+            task: {
+                kind: {"seed": ex.outcome.seed, "frame_times_s": [t for t, _ in ex.frames]}
+                for kind, ex in kinds.items()
+            }
             for task, kinds in run.examples.items()
         },
         **({"node_parameters": run.node_parameters} if run.node_parameters else {}),

@@ -42,6 +42,7 @@ from gr00t_sim import GR1TabletopSim, SimConfig
 from gr00t_sim.tasks import EVAL_SEED_START, EpisodeSpec, get_task
 from gr00t_sim.tasks.sim_binding import layout_of, render_episode_start
 
+
 def _episode_start(
     sim: GR1TabletopSim, spec: EpisodeSpec, policy: Gr00tPolicy, stack: StackConfig
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -103,7 +104,10 @@ def _cross_attention_share(
 
 
 def language_sensitivity(
-    policy: Gr00tPolicy, stack: StackConfig, pairs: int, seed_start: int = EVAL_SEED_START,
+    policy: Gr00tPolicy,
+    stack: StackConfig,
+    pairs: int,
+    seed_start: int = EVAL_SEED_START,
     instructions: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Instruction effect vs noise effect (mean |Δ| rad of the last chunk step) over scene pairs.
@@ -160,12 +164,19 @@ def _arm_moved_more(chunk_end: np.ndarray, state: dict[str, np.ndarray], groups:
     for name, width in groups:
         columns[name] = slice(start, start + width)
         start += width
-    moved = {side: float(np.abs(chunk_end[columns[f"{side}_arm"]] - state[f"{side}_arm"]).sum()) for side in ("left", "right")}
+    moved = {
+        side: float(np.abs(chunk_end[columns[f"{side}_arm"]] - state[f"{side}_arm"]).sum())
+        for side in ("left", "right")
+    }
     return max(moved, key=moved.get)
 
 
 def arm_choice(
-    policy: Gr00tPolicy, stack: StackConfig, task_name: str, episodes: int, draws: int,
+    policy: Gr00tPolicy,
+    stack: StackConfig,
+    task_name: str,
+    episodes: int,
+    draws: int,
     seed_start: int = EVAL_SEED_START,
 ) -> dict[str, Any]:
     """How often the first chunk of an episode moves the instructed side's arm more (``draws`` noises each)."""
@@ -205,8 +216,9 @@ def _object_on(spec: EpisodeSpec, side: str) -> str:
     return next(n for n in names if (spec.placements[n].position[1] > 0) == (side == "left"))
 
 
-def _ridge_accuracy(train: torch.Tensor, y_train: torch.Tensor, test: torch.Tensor, y_test: torch.Tensor,
-                    penalty: float) -> float:
+def _ridge_accuracy(
+    train: torch.Tensor, y_train: torch.Tensor, test: torch.Tensor, y_test: torch.Tensor, penalty: float
+) -> float:
     """Held-out accuracy of a ridge classifier (dual form: far fewer samples than features)."""
     mean, std = train.mean(0), train.std(0) + 1e-6
     a, b = (train - mean) / std, (test - mean) / std
@@ -215,7 +227,11 @@ def _ridge_accuracy(train: torch.Tensor, y_train: torch.Tensor, test: torch.Tens
 
 
 def grounding_readout(
-    policy: Gr00tPolicy, stack: StackConfig, train_episodes: int, test_episodes: int, penalty: float = 100.0,
+    policy: Gr00tPolicy,
+    stack: StackConfig,
+    train_episodes: int,
+    test_episodes: int,
+    penalty: float = 100.0,
     seed_start: int = EVAL_SEED_START,
 ) -> dict[str, float]:
     """Held-out accuracy of linear read-outs of the image-block goal tokens (``GROUNDING_QUESTIONS``).
@@ -249,14 +265,24 @@ def grounding_readout(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", nargs="+", required=True,
-                        help="checkpoint directories or Hugging Face repo ids org/name[@revision] (Hub cache)")
+    parser.add_argument(
+        "--model",
+        nargs="+",
+        required=True,
+        help="checkpoint directories or Hugging Face repo ids org/name[@revision] (Hub cache)",
+    )
     parser.add_argument("--pairs", type=int, default=10, help="scene pairs (default 10)")
     parser.add_argument("--episodes", type=int, default=20, help="episode starts per task for the arm choice")
     parser.add_argument("--draws", type=int, default=5, help="noise draws per episode start for the arm choice")
     parser.add_argument("--seed-start", type=int, default=EVAL_SEED_START)
-    parser.add_argument("--grounding", type=int, nargs=2, default=(160, 80), metavar=("TRAIN", "TEST"),
-                        help="touch episode starts to fit / score the goal-token read-outs (0 0 skips them)")
+    parser.add_argument(
+        "--grounding",
+        type=int,
+        nargs=2,
+        default=(160, 80),
+        metavar=("TRAIN", "TEST"),
+        help="touch episode starts to fit / score the goal-token read-outs (0 0 skips them)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)
     if min(args.pairs, args.episodes, args.draws) < 1:
@@ -267,22 +293,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         policy = Gr00tPolicy.from_pretrained(resolve_model_path(model))
         result = {"model": str(model), **language_sensitivity(policy, stack, args.pairs, args.seed_start)}
         ratio = result["instruction_to_noise_ratio"]
-        print(f"{model}: the instruction moves the last chunk step by {result['instruction_effect_rad']:.2e} rad, "
-              f"the sampling noise by {result['noise_effect_rad']:.2e} rad (ratio {ratio:.2e}); goal tokens "
-              f"change by {result['goal_token_relative_change']:.1%} where they differ and get "
-              f"{result['cross_attention_on_changed_tokens']:.2%} of the action head's cross-attention; "
-              f"{args.pairs} scene pairs")
+        print(
+            f"{model}: the instruction moves the last chunk step by {result['instruction_effect_rad']:.2e} rad, "
+            f"the sampling noise by {result['noise_effect_rad']:.2e} rad (ratio {ratio:.2e}); goal tokens "
+            f"change by {result['goal_token_relative_change']:.1%} where they differ and get "
+            f"{result['cross_attention_on_changed_tokens']:.2%} of the action head's cross-attention; "
+            f"{args.pairs} scene pairs"
+        )
         result["arm_choice"] = [
             arm_choice(policy, stack, task, args.episodes, args.draws, args.seed_start)
             for task in ("reach", "touch_one_of_two")
         ]
-        print("    first chunk moves the instructed side's arm more: " + ", ".join(
-            f"{c['task']} {c['instructed_arm_rate']:.0%}" for c in result["arm_choice"]
-        ) + f" ({args.episodes} episode starts x {args.draws} noise draws)")
+        print(
+            "    first chunk moves the instructed side's arm more: "
+            + ", ".join(f"{c['task']} {c['instructed_arm_rate']:.0%}" for c in result["arm_choice"])
+            + f" ({args.episodes} episode starts x {args.draws} noise draws)"
+        )
         if min(args.grounding) > 0:
             result["grounding_readout"] = grounding_readout(policy, stack, *args.grounding, seed_start=args.seed_start)
-            print("    goal tokens, linear read-out accuracy on held-out episodes: " + "; ".join(
-                f"{question} {accuracy:.0%}" for question, accuracy in result["grounding_readout"].items()))
+            print(
+                "    goal tokens, linear read-out accuracy on held-out episodes: "
+                + "; ".join(f"{question} {accuracy:.0%}" for question, accuracy in result["grounding_readout"].items())
+            )
         results.append(result)
     if args.output:
         args.output.write_text(json.dumps({"probe": "gr00t_eval.language_probe", "results": results}, indent=2) + "\n")

@@ -72,8 +72,12 @@ def run_node_eval(
     specs = build_graph(
         stack,
         "sim",
-        GraphOptions(model_path=config.model_path, use_sim_time=sim_paced, realtime_factor=config.sim_realtime_factor,
-                     console=False),  # a measurement: no browser console competing for the CPU
+        GraphOptions(
+            model_path=config.model_path,
+            use_sim_time=sim_paced,
+            realtime_factor=config.sim_realtime_factor,
+            console=False,
+        ),  # a measurement: no browser console competing for the CPU
     )
     # Action-relative times are reported in sim seconds; on the wall clock a paced sim stretches them.
     wall_to_sim = config.sim_realtime_factor if sim_paced else 1.0
@@ -164,7 +168,9 @@ def run_node_eval(
                     statuses_before = len(statuses)
                 previous = True
                 episode_s = config.episode_seconds if config.episode_seconds is not None else spec.max_duration_s
-                goal = ExecuteInstruction.Goal(instruction=BLANK_INSTRUCTION if config.blank_instruction else spec.instruction)
+                goal = ExecuteInstruction.Goal(
+                    instruction=BLANK_INSTRUCTION if config.blank_instruction else spec.instruction
+                )
                 goal.timeout.sec = int(episode_s)
                 goal.timeout.nanosec = int(round((episode_s - int(episode_s)) * 1e9))
                 goal_sent_wall = time.monotonic()

@@ -60,8 +60,9 @@ def write_png(report: dict[str, Any], run: EvalRun, path: Path) -> None:
             if column == 0:
                 axis.set_ylabel(f"{task}\n{kind}", fontsize=8)
         if example.frames:
-            figure.axes[-len(example.frames)].set_title(f'"{example.outcome.instruction}" (seed {example.outcome.seed})',
-                                                        fontsize=8, loc="left")
+            figure.axes[-len(example.frames)].set_title(
+                f'"{example.outcome.instruction}" (seed {example.outcome.seed})', fontsize=8, loc="left"
+            )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=80)

@@ -19,10 +19,17 @@ def outcome(
     success: bool, first_touched: str | None, target: str = "red_cube", seed: int = 10_000, closest: float | None = None
 ) -> EpisodeOutcome:
     return EpisodeOutcome(
-        task="touch_one_of_two", seed=seed, instruction="touch the red cube", target_object=target,
-        success=success, time_to_success_s=1.0 if success else None, duration_s=2.0,
-        first_touched_object=first_touched, touched_objects=[first_touched] if first_touched else [],
-        wrong_object_touched=first_touched not in (None, target), final_target_position=[0.0, 0.0, 0.9],
+        task="touch_one_of_two",
+        seed=seed,
+        instruction="touch the red cube",
+        target_object=target,
+        success=success,
+        time_to_success_s=1.0 if success else None,
+        duration_s=2.0,
+        first_touched_object=first_touched,
+        touched_objects=[first_touched] if first_touched else [],
+        wrong_object_touched=first_touched not in (None, target),
+        final_target_position=[0.0, 0.0, 0.9],
         closest_hand_distance_m=closest,
     )
 
@@ -37,8 +44,9 @@ def test_wilson_interval_matches_known_values() -> None:
 
 
 def test_language_compliance_counts_the_first_touched_object() -> None:
-    summary = summarise_task([outcome(True, "red_cube"), outcome(False, "blue_cube"), outcome(False, None),
-                              outcome(False, "red_cube")])
+    summary = summarise_task(
+        [outcome(True, "red_cube"), outcome(False, "blue_cube"), outcome(False, None), outcome(False, "red_cube")]
+    )
     assert summary["success_rate"] == 0.25
     assert summary["language_compliance_rate"] == 0.5  # touching nothing does not comply
     assert summary["language_compliance_rate_when_touching"] == pytest.approx(2 / 3)
@@ -48,8 +56,12 @@ def test_language_compliance_counts_the_first_touched_object() -> None:
 
 
 def test_failures_closest_approach_is_the_median_over_failed_episodes_only() -> None:
-    outcomes = [outcome(True, "red_cube", closest=0.0), outcome(False, None, closest=0.05),
-                outcome(False, None, closest=0.30), outcome(False, "blue_cube", closest=0.07)]
+    outcomes = [
+        outcome(True, "red_cube", closest=0.0),
+        outcome(False, None, closest=0.05),
+        outcome(False, None, closest=0.30),
+        outcome(False, "blue_cube", closest=0.07),
+    ]
     assert summarise_task(outcomes)["failures_median_closest_hand_distance_m"] == pytest.approx(0.07)
 
 
@@ -89,7 +101,8 @@ def test_cli_writes_a_json_report_and_a_png(tmp_path: Path) -> None:
 
 
 def test_language_probe_separates_instruction_from_noise(tmp_path: Path) -> None:
-    from gr00t_eval.language_probe import GROUNDING_QUESTIONS, language_sensitivity, main as probe_main
+    from gr00t_eval.language_probe import GROUNDING_QUESTIONS, language_sensitivity
+    from gr00t_eval.language_probe import main as probe_main
     from gr00t_policy.policy import Gr00tPolicy
 
     models = Path(__file__).resolve().parents[3] / "models"
@@ -97,18 +110,33 @@ def test_language_probe_separates_instruction_from_noise(tmp_path: Path) -> None
     same = language_sensitivity(policy, stack, pairs=1, instructions=("touch the red cube",) * 2)
     assert same["instruction_effect_rad"] == 0.0 and same["noise_effect_rad"] > 0.0  # the control
     assert same["goal_token_relative_change"] == 0.0 and same["cross_attention_on_changed_tokens"] == 0.0
-    differing = language_sensitivity(policy, stack, pairs=1, instructions=("touch the red cube", "reach for the blue cylinder"))
+    differing = language_sensitivity(
+        policy, stack, pairs=1, instructions=("touch the red cube", "reach for the blue cylinder")
+    )
     assert differing["instruction_effect_rad"] > 0.0 and differing["goal_token_relative_change"] > 0.05
     # GR00T N1 prompt order: only the text positions differ, a small part of ~90 tokens.
     assert 0.0 < differing["cross_attention_on_changed_tokens"] < 0.5
     policy.config.backbone.instruction_first = True  # now every image token depends on the text too
-    first = language_sensitivity(policy, stack, pairs=1, instructions=("touch the red cube", "reach for the blue cylinder"))
+    first = language_sensitivity(
+        policy, stack, pairs=1, instructions=("touch the red cube", "reach for the blue cylinder")
+    )
     assert first["cross_attention_on_changed_tokens"] > 0.5
     with pytest.raises(ValueError, match="even"):
         language_sensitivity(policy, stack, pairs=1, seed_start=10_001)
     out = tmp_path / "probe.json"
-    args = ["--model", str(models / "gr00t_random"), "--pairs", "1", "--episodes", "2", "--draws", "2",
-            "--grounding", "6", "4"]
+    args = [
+        "--model",
+        str(models / "gr00t_random"),
+        "--pairs",
+        "1",
+        "--episodes",
+        "2",
+        "--draws",
+        "2",
+        "--grounding",
+        "6",
+        "4",
+    ]
     assert probe_main([*args, "--output", str(out)]) == 0
     result = json.loads(out.read_text())["results"][0]
     assert result["pairs"] == 1
@@ -194,8 +222,21 @@ def test_model_policy_runs_a_checkpoint_through_the_limiter_at_the_configured_ra
 def test_cli_evaluates_a_checkpoint_in_process(tmp_path: Path) -> None:
     models = Path(__file__).resolve().parents[3] / "models"
     report_path = tmp_path / "eval.json"
-    args = ["--policy", "model", "--model", str(models / "gr00t_random"), "--tasks", "touch_one_of_two",
-            "--episodes", "1", "--blank-instruction", "--output", str(report_path), "--no-frames", "--quiet"]
+    args = [
+        "--policy",
+        "model",
+        "--model",
+        str(models / "gr00t_random"),
+        "--tasks",
+        "touch_one_of_two",
+        "--episodes",
+        "1",
+        "--blank-instruction",
+        "--output",
+        str(report_path),
+        "--no-frames",
+        "--quiet",
+    ]
     assert main(args) == 0
     report = json.loads(report_path.read_text())
     (episode,) = report["episodes"]

@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 import torch
-from gr00t_policy.policy import Gr00tPolicy
 
 from gr00t_eval.cli import main
+from gr00t_policy.policy import Gr00tPolicy
 
 COMMIT = "c" * 40
 
@@ -30,8 +30,22 @@ def hub_cache(tmp_path, monkeypatch):
 
 def test_a_hub_model_runs_in_the_library_evaluation(hub_cache, tmp_path):
     report_path = tmp_path / "report.json"
-    code = main(["--policy", "model", "--model", "acme/gr00t-demo@main", "--tasks", "reach", "--episodes", "1",
-                 "--no-frames", "--quiet", "--output", str(report_path)])
+    code = main(
+        [
+            "--policy",
+            "model",
+            "--model",
+            "acme/gr00t-demo@main",
+            "--tasks",
+            "reach",
+            "--episodes",
+            "1",
+            "--no-frames",
+            "--quiet",
+            "--output",
+            str(report_path),
+        ]
+    )
     assert code == 0
     report = json.loads(report_path.read_text())
     assert "acme/gr00t-demo@main" in json.dumps(report)
@@ -39,8 +53,21 @@ def test_a_hub_model_runs_in_the_library_evaluation(hub_cache, tmp_path):
 
 
 def test_a_missing_hub_model_is_one_clear_line_before_anything_starts(hub_cache, tmp_path, capsys):
-    code = main(["--policy", "node", "--model", "acme/gr00t-other", "--tasks", "reach", "--episodes", "1",
-                 "--quiet", "--output", str(tmp_path / "report.json")])
+    code = main(
+        [
+            "--policy",
+            "node",
+            "--model",
+            "acme/gr00t-other",
+            "--tasks",
+            "reach",
+            "--episodes",
+            "1",
+            "--quiet",
+            "--output",
+            str(tmp_path / "report.json"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "acme/gr00t-other@main is not in the Hugging Face cache" in err and "HF_HUB_OFFLINE=1" in err

@@ -26,8 +26,21 @@ def test_node_only_options_are_refused_for_the_scripted_policy() -> None:
 
 def test_one_reach_episode_through_the_nodes(tmp_path: Path) -> None:
     report_path = tmp_path / "nodes.json"
-    code = main(["--policy", "node", "--tasks", "reach", "--episodes", "1", "--episode-seconds", "2",
-                 "--output", str(report_path), "--quiet"])
+    code = main(
+        [
+            "--policy",
+            "node",
+            "--tasks",
+            "reach",
+            "--episodes",
+            "1",
+            "--episode-seconds",
+            "2",
+            "--output",
+            str(report_path),
+            "--quiet",
+        ]
+    )
     assert code == 0
     report = json.loads(report_path.read_text())
     assert report["policy"] == "node" and report["path"].startswith("nodes")
@@ -47,4 +60,3 @@ def test_one_reach_episode_through_the_nodes(tmp_path: Path) -> None:
     # Head-camera frames of the episode, taken from the camera topic, are in the PNG.
     (example,) = report["example_frames"]["reach"].values()
     assert example["seed"] == 10_000 and len(example["frame_times_s"]) >= 2
-

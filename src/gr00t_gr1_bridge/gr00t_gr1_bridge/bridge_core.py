@@ -57,13 +57,20 @@ class BridgeConfig:
 
 
 class BridgeCore:
-    def __init__(self, joint_map: FourierJointMap, limiter: JointLimiter, config: BridgeConfig,
-                 ignored_joints: Sequence[str] = (), position_bounds: PositionBounds | None = None) -> None:
+    def __init__(
+        self,
+        joint_map: FourierJointMap,
+        limiter: JointLimiter,
+        config: BridgeConfig,
+        ignored_joints: Sequence[str] = (),
+        position_bounds: PositionBounds | None = None,
+    ) -> None:
         """``position_bounds``: what the controlled joints can physically report; enabling from a
         reading outside them is refused (the limiter would start the stream *at* that reading)."""
         if tuple(limiter.joint_names) != joint_map.controlled:
             raise ValueError(
-                f"limiter joints {limiter.joint_names} differ from the bridge's controlled joints {joint_map.controlled}"
+                f"limiter joints {limiter.joint_names} "
+                f"differ from the bridge's controlled joints {joint_map.controlled}"
             )
         self.joint_map = joint_map
         self.limiter = limiter
@@ -118,8 +125,10 @@ class BridgeCore:
         unknown = [n for n in names if n not in self._index and n not in self._ignored]
         if unknown:
             self.commands_rejected += 1
-            return (f"joints {unknown} are not in the robot config (see robot.joints) or the GR-1 motor table "
-                    f"(nodes.gr1_bridge.motor_order)")
+            return (
+                f"joints {unknown} are not in the robot config (see robot.joints) or the GR-1 motor table "
+                f"(nodes.gr1_bridge.motor_order)"
+            )
         for name, value in zip(names, values):
             index = self._index.get(name)
             if index is not None:
@@ -131,13 +140,18 @@ class BridgeCore:
     def enable(self, now: float) -> tuple[bool, str]:
         measured = self._fresh_state(now)
         if measured is None:
-            return False, (f"no joint state from the robot in the last {self.config.state_timeout_s} s: "
-                           "is the grx server running and reachable?")
+            return False, (
+                f"no joint state from the robot in the last {self.config.state_timeout_s} s: "
+                "is the grx server running and reachable?"
+            )
         controlled = self.joint_map.controlled_from_motor_deg(measured.positions_deg)
         if self.position_bounds is not None:
             problem = self.position_bounds.problem(dict(zip(self.joint_map.controlled, controlled.tolist())))
             if problem:
-                return False, f"the robot's joint state is implausible ({problem}): check the encoders and the grx server"
+                return (
+                    False,
+                    f"the robot's joint state is implausible ({problem}): check the encoders and the grx server",
+                )
         # Start from where the robot is: the limiter walks any out-of-window joint back in, and the
         # first targets are the measured pose, so enabling alone never moves anything.
         self.limiter.reset(controlled, now)
@@ -160,8 +174,10 @@ class BridgeCore:
             return None
         if self._fresh_state(now) is None:
             self._state = BridgeState.FAULT
-            self._reason = (f"no joint state from the robot for more than {self.config.state_timeout_s} s: "
-                            "stopped sending; disable and enable again once it is back")
+            self._reason = (
+                f"no joint state from the robot for more than {self.config.state_timeout_s} s: "
+                "stopped sending; disable and enable again once it is back"
+            )
             return None
         if now - self._last_command_time > self.config.command_timeout_s:
             # No fresh commands: hold the pose commanded at the onset, not an old target. A snapshot,

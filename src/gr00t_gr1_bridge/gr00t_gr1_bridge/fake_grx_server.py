@@ -26,13 +26,18 @@ import numpy as np
 from gr00t_gr1_bridge.grx_client import import_fourier_grx_client
 
 # Fourier's default pose (fourier_grx_client.constants.DEFAULT_POSITIONS), radians -> degrees.
-_DEFAULT_POSE_RAD = [0.0, 0.0, -0.2618, 0.5236, -0.2618, 0.0] * 2 + [0.0] * 6 + \
-    [0.0, 0.2, 0.0, -0.3, 0.0, 0.0, 0.0] + [0.0, -0.2, 0.0, -0.3, 0.0, 0.0, 0.0]
+_DEFAULT_POSE_RAD = (
+    [0.0, 0.0, -0.2618, 0.5236, -0.2618, 0.0] * 2
+    + [0.0] * 6
+    + [0.0, 0.2, 0.0, -0.3, 0.0, 0.0, 0.0]
+    + [0.0, -0.2, 0.0, -0.3, 0.0, 0.0, 0.0]
+)
 
 
 class FakeGrxServer:
-    def __init__(self, ip: str = "127.0.0.1", namespace: str = "gr", rate_hz: float = 400.0,
-                 max_velocity_deg_s: float = 180.0) -> None:
+    def __init__(
+        self, ip: str = "127.0.0.1", namespace: str = "gr", rate_hz: float = 400.0, max_velocity_deg_s: float = 180.0
+    ) -> None:
         import_fourier_grx_client()  # puts GR00T_GRX_SITE (zenoh, msgpack) on the path
         import msgpack
         import msgpack_numpy
@@ -93,13 +98,20 @@ class FakeGrxServer:
         while not self._stop.wait(self.period_s):
             with self.lock:
                 if self.motors_on and self.target_deg is not None:
-                    step = np.clip(self.target_deg - self.positions_deg, -self.max_velocity_deg_s * self.period_s,
-                                   self.max_velocity_deg_s * self.period_s)
+                    step = np.clip(
+                        self.target_deg - self.positions_deg,
+                        -self.max_velocity_deg_s * self.period_s,
+                        self.max_velocity_deg_s * self.period_s,
+                    )
                     self.positions_deg = self.positions_deg + step
                     self.velocities_deg = step / self.period_s
                 else:
                     self.velocities_deg = np.zeros(32)
-                positions, velocities, publishing = self.positions_deg.copy(), self.velocities_deg.copy(), self.publishing
+                positions, velocities, publishing = (
+                    self.positions_deg.copy(),
+                    self.velocities_deg.copy(),
+                    self.publishing,
+                )
             if publishing:
                 self._session.put(key_position, self._pack(positions))
                 self._session.put(key_velocity, self._pack(velocities))

@@ -63,30 +63,46 @@ CONTROLLER_STATE = {
 class BridgeNodeConfig:
     """The bridge node's parameters (values: ``nodes.gr1_bridge`` of the stack YAML)."""
 
-    server_ip: str = field(metadata=parameter(
-        "address of the grx server (fourier-grx on the robot computer); its port 7447 is fixed by the client"))
+    server_ip: str = field(
+        metadata=parameter(
+            "address of the grx server (fourier-grx on the robot computer); its port 7447 is fixed by the client"
+        )
+    )
     grx_namespace: str = field(metadata=parameter("zenoh key prefix of the grx server"))
-    dry_run: bool = field(metadata=parameter(
-        "true: read and publish joint states and compute the limited commands, never send a position command"))
-    command_hz: float = field(metadata=parameter(
-        "position commands sent to the server (slew-limited) per second, Hz", 10.0, 1000.0))
-    command_timeout_s: float = field(metadata=parameter(
-        "no joint_command for this long while enabled -> hold the last command, s", 0.005, 10.0))
-    state_timeout_s: float = field(metadata=parameter(
-        "no joint state from the server for this long -> stop sending and fault, s", 0.005, 10.0))
-    joint_state_limit_margin_rad: float = field(metadata=parameter(
-        "enable is refused while a controlled joint reads further than this outside its URDF range "
-        "(an encoder or server fault: the stream would start at that reading), rad",
-        0.0, 3.2,
-    ))
-    velocity_scale: float = field(metadata=parameter(
-        "fraction of the robot config's joint velocity limits the commands may use", 0.01, 1.0))
-    acceleration_scale: float = field(metadata=parameter(
-        "fraction of the robot config's joint acceleration limits the commands may use", 0.01, 1.0))
-    enable_motors: bool = field(metadata=parameter(
-        "set_enabled(enable) also switches the motors ON (control/enable) unless dry_run"))
-    motor_order: list[str] = field(metadata=parameter(
-        "URDF joint name of each of Fourier's 32 motor indices, in motor index order"))
+    dry_run: bool = field(
+        metadata=parameter(
+            "true: read and publish joint states and compute the limited commands, never send a position command"
+        )
+    )
+    command_hz: float = field(
+        metadata=parameter("position commands sent to the server (slew-limited) per second, Hz", 10.0, 1000.0)
+    )
+    command_timeout_s: float = field(
+        metadata=parameter("no joint_command for this long while enabled -> hold the last command, s", 0.005, 10.0)
+    )
+    state_timeout_s: float = field(
+        metadata=parameter("no joint state from the server for this long -> stop sending and fault, s", 0.005, 10.0)
+    )
+    joint_state_limit_margin_rad: float = field(
+        metadata=parameter(
+            "enable is refused while a controlled joint reads further than this outside its URDF range "
+            "(an encoder or server fault: the stream would start at that reading), rad",
+            0.0,
+            3.2,
+        )
+    )
+    velocity_scale: float = field(
+        metadata=parameter("fraction of the robot config's joint velocity limits the commands may use", 0.01, 1.0)
+    )
+    acceleration_scale: float = field(
+        metadata=parameter("fraction of the robot config's joint acceleration limits the commands may use", 0.01, 1.0)
+    )
+    enable_motors: bool = field(
+        metadata=parameter("set_enabled(enable) also switches the motors ON (control/enable) unless dry_run")
+    )
+    motor_order: list[str] = field(
+        metadata=parameter("URDF joint name of each of Fourier's 32 motor indices, in motor index order")
+    )
 
 
 class Gr1BridgeNode(Node):
@@ -108,9 +124,13 @@ class Gr1BridgeNode(Node):
         self.joint_map = FourierJointMap.create(config.motor_order, robot_config.joint_names)
         limiter = JointLimiter.from_robot(robot_config, self.joint_map.controlled, limiter_config)
         self.core = BridgeCore(
-            self.joint_map, limiter,
-            BridgeConfig(dry_run=config.dry_run, command_timeout_s=config.command_timeout_s,
-                         state_timeout_s=config.state_timeout_s),
+            self.joint_map,
+            limiter,
+            BridgeConfig(
+                dry_run=config.dry_run,
+                command_timeout_s=config.command_timeout_s,
+                state_timeout_s=config.state_timeout_s,
+            ),
             ignored_joints=robot_config.joint_names,
             position_bounds=PositionBounds.from_robot(
                 robot_config, self.joint_map.controlled, config.joint_state_limit_margin_rad
@@ -118,9 +138,7 @@ class Gr1BridgeNode(Node):
         )
         self._input_log = InputLog(self.get_logger(), period_s=_THROTTLE_S)
 
-        self.robot: Gr1Robot = robot or FourierGrxRobot(
-            server_ip=config.server_ip, namespace=config.grx_namespace
-        )
+        self.robot: Gr1Robot = robot or FourierGrxRobot(server_ip=config.server_ip, namespace=config.grx_namespace)
         self.robot.connect()
         self._published_sequence = -1
 
@@ -133,7 +151,9 @@ class Gr1BridgeNode(Node):
         self._description_pub = self.create_publisher(String, "robot_description", LATCHED_QOS)
         self._description_pub.publish(String(data=robot_description(robot_config)[0]))
         self.create_subscription(
-            JointState, topics["joint_command"], self._on_joint_command,
+            JointState,
+            topics["joint_command"],
+            self._on_joint_command,
             QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
         )
         self.create_service(SetEnabled, "~/set_enabled", self._on_set_enabled)
@@ -202,17 +222,25 @@ class Gr1BridgeNode(Node):
 
     def _publish_diagnostics(self) -> None:
         core = self.core
-        level = {BridgeState.DISABLED: DiagnosticStatus.OK, BridgeState.ENABLED: DiagnosticStatus.OK,
-                 BridgeState.FAULT: DiagnosticStatus.ERROR}[core.state]
+        level = {
+            BridgeState.DISABLED: DiagnosticStatus.OK,
+            BridgeState.ENABLED: DiagnosticStatus.OK,
+            BridgeState.FAULT: DiagnosticStatus.ERROR,
+        }[core.state]
         latest = self.robot.latest_state()
         state_age = "never" if latest is None else f"{time.monotonic() - latest.received_monotonic_s:.3f}"
         values = {
-            "state": core.state.name, "dry_run": self.dry_run, "joint_state_age_s": state_age,
-            "commands_sent": core.commands_sent, "commands_rejected": core.commands_rejected,
-            "stale_command_ticks": core.stale_command_ticks, "limiter": core.limiter.diagnostics(),
+            "state": core.state.name,
+            "dry_run": self.dry_run,
+            "joint_state_age_s": state_age,
+            "commands_sent": core.commands_sent,
+            "commands_rejected": core.commands_rejected,
+            "stale_command_ticks": core.stale_command_ticks,
+            "limiter": core.limiter.diagnostics(),
         }
-        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: GR-1 bridge", message=core.reason,
-                                  hardware_id="fourier-gr1")
+        status = DiagnosticStatus(
+            level=level, name=f"{self.get_name()}: GR-1 bridge", message=core.reason, hardware_id="fourier-gr1"
+        )
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()

@@ -88,8 +88,13 @@ class FourierGrxRobot:
 
     def send_positions_deg(self, positions_deg: np.ndarray) -> None:
         # duration=0: published as is, no interpolation thread (the bridge already slew-limits).
-        self._client.move_joints(self._control_group_all, np.asarray(positions_deg, dtype=np.float64),
-                                 duration=0.0, degrees=True, blocking=False)
+        self._client.move_joints(
+            self._control_group_all,
+            np.asarray(positions_deg, dtype=np.float64),
+            duration=0.0,
+            degrees=True,
+            blocking=False,
+        )
         self._sent_any = True
 
     def close(self) -> None:
@@ -105,8 +110,11 @@ class FourierGrxRobot:
         closer.start()
         closer.join(CLOSE_TIMEOUT_S)
         if closer.is_alive():
-            print(f"gr1 bridge: the fourier-grx-client session did not close within {CLOSE_TIMEOUT_S:g} s; "
-                  "leaving it to the process exit", file=sys.stderr)
+            print(
+                f"gr1 bridge: the fourier-grx-client session did not close within {CLOSE_TIMEOUT_S:g} s; "
+                "leaving it to the process exit",
+                file=sys.stderr,
+            )
             return
         # fourier_grx_client's close() runs again from __del__ and is not idempotent: with the
         # undeclared publishers still listed it logs a traceback (AttributeError), and a client

@@ -128,7 +128,7 @@ def test_entrypoint_and_default_command_are_real(dockerfile: Path):
 def test_entrypoint_sources_ros_venv_and_install_then_execs():
     text = (DOCKER / "entrypoint.sh").read_text()
     assert text.startswith("#!/usr/bin/env bash")
-    for needle in ('/opt/ros/${ROS_DISTRO}/setup.bash', "bin/activate", "install}/setup.bash", 'exec "$@"'):
+    for needle in ("/opt/ros/${ROS_DISTRO}/setup.bash", "bin/activate", "install}/setup.bash", 'exec "$@"'):
         assert needle in text
 
 
@@ -166,6 +166,8 @@ def test_python310_requirements_cover_the_host_requirements():
 def test_hadolint_is_clean():
     result = subprocess.run(
         ["hadolint", "--config", str(DOCKER / ".hadolint.yaml"), *map(str, DOCKERFILES)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr

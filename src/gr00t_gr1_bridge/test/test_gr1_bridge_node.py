@@ -28,8 +28,9 @@ class _Graph:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         overrides = [Parameter("stack_config", value=str(stack.path)), Parameter("dry_run", value=dry_run)]
-        self.bridge = Gr1BridgeNode(robot=FourierGrxRobot(server_ip=server_ip), context=self.context,
-                                    parameter_overrides=overrides)
+        self.bridge = Gr1BridgeNode(
+            robot=FourierGrxRobot(server_ip=server_ip), context=self.context, parameter_overrides=overrides
+        )
         self.peer = rclpy.create_node("bridge_test_peer", context=self.context)
         self.states: list[JointState] = []
         self.peer.create_subscription(JointState, "joint_states", self.states.append, 10)
@@ -90,8 +91,9 @@ def _wait_for(predicate, timeout_s: float = 5.0) -> bool:
     return False
 
 
-def test_armed_bridge_streams_limited_full_vectors_in_degrees_only_after_enable(graph_factory, fake_grx_server,
-                                                                               robot_stack):
+def test_armed_bridge_streams_limited_full_vectors_in_degrees_only_after_enable(
+    graph_factory, fake_grx_server, robot_stack
+):
     graph = graph_factory(dry_run=False)
     order = list(robot_stack.nodes["gr1_bridge"]["motor_order"])
     # Joint states: radians, by URDF name (Fourier's default pose: left shoulder roll 0.2 rad).

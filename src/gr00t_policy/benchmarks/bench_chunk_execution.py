@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[3]
 for package in ("gr00t_policy", "gr00t_description"):
     sys.path.insert(0, str(ROOT / "src" / package))
 
+from gr00t_description.config import load_stack  # noqa: E402
 from gr00t_policy.execution import (  # noqa: E402
     Chunk,
     ChunkExecutor,
@@ -52,8 +53,6 @@ from gr00t_policy.execution import (  # noqa: E402
     ReplanScheduler,
 )
 from gr00t_policy.safety import JointLimiter, LimiterConfig  # noqa: E402
-
-from gr00t_description.config import load_stack  # noqa: E402
 
 COMMAND_HZ = 120.0
 STEP_PERIOD = 0.05
@@ -76,9 +75,7 @@ class Reference:
     reference never touches a position limit (clamping would dominate the tracking error).
     """
 
-    def __init__(
-        self, home: np.ndarray, lower: np.ndarray, upper: np.ndarray, rng: np.random.Generator
-    ) -> None:
+    def __init__(self, home: np.ndarray, lower: np.ndarray, upper: np.ndarray, rng: np.random.Generator) -> None:
         n = home.shape[0]
         self.home = np.clip(home, lower + 0.4, upper - 0.4)
         self.amplitude = rng.uniform(0.1, 0.3, (2, n)) * np.array([[1.0], [0.3]])
@@ -255,9 +252,7 @@ def main() -> None:
             "seed": args.seed,
             "rtc_approx_note": "chunk = W*prefix + (1-W)*prediction; idealised stand-in for guided sampling",
         },
-        "results": {
-            mode: {k: v for k, v in r.items() if not k.startswith("_")} for mode, r in results.items()
-        },
+        "results": {mode: {k: v for k, v in r.items() if not k.startswith("_")} for mode, r in results.items()},
         "plot": png.name if plotted else None,
     }
     json_path = args.out_dir / "chunk_execution.json"
@@ -265,7 +260,8 @@ def main() -> None:
     for mode, r in summary["results"].items():
         print(
             f"{mode:11s} switches {r['switches']:4d}  pos jump p50/p95/max "
-            f"{r['position_jump_rad']['p50']:.4f}/{r['position_jump_rad']['p95']:.4f}/{r['position_jump_rad']['max']:.4f} rad  "
+            f"{r['position_jump_rad']['p50']:.4f}/{r['position_jump_rad']['p95']:.4f}/"
+            f"{r['position_jump_rad']['max']:.4f} rad  "
             f"vel jump p50/max {r['velocity_jump_rad_s']['p50']:.3f}/{r['velocity_jump_rad_s']['max']:.3f} rad/s  "
             f"tracking rms/max {r['tracking_error_rad']['rms']:.4f}/{r['tracking_error_rad']['max']:.4f} rad  "
             f"limiter {100 * r['limiter_active_fraction']:.1f}%"

@@ -38,10 +38,10 @@ try:
 except ImportError:  # source checkout without the package installed
     sys.path.insert(0, str(PACKAGE_ROOT))
 
-from gr00t_policy.model.configuration_gr00t_n1 import get_preset  # noqa: E402
-from gr00t_policy.model.modeling_action_head import FlowMatchingActionHead  # noqa: E402
 from gr00t_policy.cli.bench import latency_stats as summarize  # noqa: E402
 from gr00t_policy.cli.bench import time_interleaved as interleaved  # noqa: E402
+from gr00t_policy.model.configuration_gr00t_n1 import get_preset  # noqa: E402
+from gr00t_policy.model.modeling_action_head import FlowMatchingActionHead  # noqa: E402
 from gr00t_policy.policy import Gr00tPolicy  # noqa: E402
 
 
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     result: dict[str, object] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "environment": {
             "cpu": cpu_model(),
             "logical_cpus": os.cpu_count(),

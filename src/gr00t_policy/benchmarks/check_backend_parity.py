@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "units": "normalised actions (identity statistics)",
         "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu only",
         "versions": versions(),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "candidates": results,
     }
     if args.out:

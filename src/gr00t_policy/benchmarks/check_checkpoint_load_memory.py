@@ -86,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/gr00t_n1_2b_random"))
     parser.add_argument("--keep", action="store_true", help="keep the 4.4 GB checkpoint")
-    parser.add_argument(
-        "--out", type=Path, default=REPO_ROOT / "docs" / "benchmarks" / "checkpoint_load_memory.json"
-    )
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmarks" / "checkpoint_load_memory.json")
     parser.add_argument("--load", choices=["bfloat16", "float32"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.load:

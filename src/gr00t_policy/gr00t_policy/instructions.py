@@ -33,7 +33,9 @@ def normalize_instruction(text: str, max_bytes: int) -> str:
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:
-        raise InstructionRejected(f"instruction is not valid UTF-8: unpaired surrogate at character {exc.start}") from exc
+        raise InstructionRejected(
+            f"instruction is not valid UTF-8: unpaired surrogate at character {exc.start}"
+        ) from exc
     if size > max_bytes:
         raise InstructionRejected(f"instruction is {size} bytes, the limit is {max_bytes}")
     cleaned = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text)

@@ -95,9 +95,7 @@ class GoalTokens:
         if self.tokens.dim() != 3 or self.tokens.shape[0] != 1:
             raise ValueError(f"goal tokens must be (1, T, D), got {tuple(self.tokens.shape)}")
         if tuple(self.mask.shape) != tuple(self.tokens.shape[:2]):
-            raise ValueError(
-                f"goal mask {tuple(self.mask.shape)} does not match tokens {tuple(self.tokens.shape)}"
-            )
+            raise ValueError(f"goal mask {tuple(self.mask.shape)} does not match tokens {tuple(self.tokens.shape)}")
 
     @property
     def num_tokens(self) -> int:
@@ -139,9 +137,7 @@ class GoalTokens:
                 f"({num_tokens} x {dim} x {_BYTE_DTYPES[dtype]})"
             )
         np_int = np.dtype("<i2") if _BYTE_DTYPES[dtype] == 2 else np.dtype("<i4")
-        raw = torch.from_numpy(
-            np.frombuffer(bytes(data), dtype=np_int).astype(np_int.newbyteorder("="))
-        ).view(dtype)
+        raw = torch.from_numpy(np.frombuffer(bytes(data), dtype=np_int).astype(np_int.newbyteorder("="))).view(dtype)
         tokens = raw.reshape(1, num_tokens, dim).to(to_dtype).contiguous()
         return cls(tokens=tokens, mask=torch.ones(1, num_tokens, dtype=torch.bool))
 
@@ -188,8 +184,7 @@ class Gr00tPolicy:
             )
         if data_config.embodiment_id >= head.max_num_embodiments:
             raise ValueError(
-                f"embodiment id {data_config.embodiment_id} exceeds the model's "
-                f"{head.max_num_embodiments} slots"
+                f"embodiment id {data_config.embodiment_id} exceeds the model's {head.max_num_embodiments} slots"
             )
         with torch.inference_mode():
             self._plan: DenoisingPlan = self.model.action_head.build_plan(
@@ -325,8 +320,7 @@ class Gr00tPolicy:
         keys = self.data_config.video_keys
         if len(images) != len(keys):
             raise ValueError(
-                f"data config {self.data_config.name!r} expects {len(keys)} view(s) {list(keys)}, "
-                f"got {len(images)}"
+                f"data config {self.data_config.name!r} expects {len(keys)} view(s) {list(keys)}, got {len(images)}"
             )
         for key, image in zip(keys, images, strict=True):
             expected = self.stats.video_resolution.get(key)
@@ -361,9 +355,7 @@ class Gr00tPolicy:
         return torch.from_numpy(vector).to(self.model.device, self.model.dtype).view(1, 1, -1)
 
     def _decode(self, actions: torch.Tensor) -> dict[str, np.ndarray]:
-        return decode_actions(
-            actions[0].float().cpu().numpy().astype(np.float64), self.data_config, self.stats
-        )
+        return decode_actions(actions[0].float().cpu().numpy().astype(np.float64), self.data_config, self.stats)
 
     def _rtc_guidance(
         self, prefix: Mapping[str, np.ndarray] | None, prefix_weights: np.ndarray | None
@@ -430,9 +422,7 @@ class Gr00tPolicy:
             group -> (horizon, dim) float64 absolute joint targets (un-normalised).
         """
         if goal.model_id != self.model_id:
-            raise ValueError(
-                f"goal cache was made by model {goal.model_id!r}, this policy is {self.model_id!r}"
-            )
+            raise ValueError(f"goal cache was made by model {goal.model_id!r}, this policy is {self.model_id!r}")
         actions = self.model.action_head.sample_cached(
             goal.kv,
             self._state_tensor(state),

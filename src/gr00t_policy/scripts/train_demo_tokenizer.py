@@ -206,9 +206,7 @@ def train(vocab_size: int) -> Tokenizer:
     tokenizer.train_from_iterator(corpus(), trainer=trainer)
     for index, token in enumerate(SPECIAL_TOKENS):
         if tokenizer.token_to_id(token) != index:
-            raise RuntimeError(
-                f"special token {token!r} got id {tokenizer.token_to_id(token)}, expected {index}"
-            )
+            raise RuntimeError(f"special token {token!r} got id {tokenizer.token_to_id(token)}, expected {index}")
     return tokenizer
 
 

@@ -14,10 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import mujoco
-from gr00t_sim.model_cache import load_or_build_model
 
 from gr00t_description import load_stack
 from gr00t_sim import GR1TabletopSim, SimConfig
+from gr00t_sim.model_cache import load_or_build_model
 
 RENDER_FRAMES = 60
 PHYSICS_STEPS = 5000

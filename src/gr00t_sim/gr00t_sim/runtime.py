@@ -54,22 +54,29 @@ _WARNING_PERIOD_S = 5.0  # at most one line per kind of slowness per period
 class SimNodeConfig:
     """The simulator node's parameters (`nodes.sim` of the stack YAML)."""
 
-    realtime_factor: float = field(metadata=parameter(
-        "sim seconds per wall second; 0 = as fast as possible", 0.0, 1000.0))
-    publish_clock: bool = field(metadata=parameter(
-        "publish /clock and stamp with sim time (also on with use_sim_time or realtime_factor 0)"))
-    physics_hz: float = field(metadata=parameter(
-        "physics steps per sim second (MuJoCo timestep = 1 / this)", 10.0, 10000.0))
+    realtime_factor: float = field(
+        metadata=parameter("sim seconds per wall second; 0 = as fast as possible", 0.0, 1000.0)
+    )
+    publish_clock: bool = field(
+        metadata=parameter("publish /clock and stamp with sim time (also on with use_sim_time or realtime_factor 0)")
+    )
+    physics_hz: float = field(
+        metadata=parameter("physics steps per sim second (MuJoCo timestep = 1 / this)", 10.0, 10000.0)
+    )
     joint_state_hz: float = field(metadata=parameter("joint_states per sim second", 1.0, 10000.0))
     camera_hz: float = field(metadata=parameter("camera frames per sim second", 0.1, 1000.0))
     render_width: int = field(metadata=parameter("camera image width, px", 16, 4096))
     render_height: int = field(metadata=parameter("camera image height, px", 16, 4096))
-    camera: str = field(metadata=parameter("MuJoCo camera published on the camera topic",
-                                           choices=(HEAD_CAMERA, OVERVIEW_CAMERA)))
+    camera: str = field(
+        metadata=parameter("MuJoCo camera published on the camera topic", choices=(HEAD_CAMERA, OVERVIEW_CAMERA))
+    )
     seed: int = field(metadata=parameter("seed of the object placements", 0, 2**31 - 1))
     decimate_meshes: float = field(metadata=parameter("fraction of mesh faces kept (rendering speed)", 0.001, 1.0))
-    publish_camera: bool = field(metadata=parameter(
-        "false: the camera topics stop while everything else runs (camera outage rehearsal)", dynamic=True))
+    publish_camera: bool = field(
+        metadata=parameter(
+            "false: the camera topics stop while everything else runs (camera outage rehearsal)", dynamic=True
+        )
+    )
 
     def sim_config(self) -> SimConfig:
         """The scene settings among these parameters (the same mapping every stack reader uses)."""
@@ -100,8 +107,9 @@ class SimOutputs(Protocol):
 
     def stamp(self, sim_time: float) -> Any: ...
 
-    def joint_state(self, stamp: Any, names: Sequence[str], positions: np.ndarray, velocities: np.ndarray,
-                    efforts: np.ndarray) -> None: ...
+    def joint_state(
+        self, stamp: Any, names: Sequence[str], positions: np.ndarray, velocities: np.ndarray, efforts: np.ndarray
+    ) -> None: ...
 
     def clock(self, sim_time: float) -> None: ...
 
@@ -352,8 +360,9 @@ class SimRuntime:
                 sim_time = self._advance_one_step()
                 if sim_time >= next_joint_state - 1e-9:
                     _, positions, velocities, efforts = sim.joint_state()
-                    self._outputs.joint_state(self._outputs.stamp(sim_time), self.joint_names, positions,
-                                              velocities, efforts)
+                    self._outputs.joint_state(
+                        self._outputs.stamp(sim_time), self.joint_names, positions, velocities, efforts
+                    )
                     next_joint_state = next_tick(next_joint_state, periods[0], sim_time)
                 if sim_time >= next_scene_state - 1e-9:
                     scene = SceneSnapshot(sim.object_positions(), sim.object_yaws(), sim.hand_positions())
@@ -365,8 +374,11 @@ class SimRuntime:
             self.dropped_sim_s = pacer.dropped_sim_s
             if pacer.dropped_sim_s > reported_drop + 1e-9:
                 reported_drop = pacer.dropped_sim_s
-                self._warn("physics", f"physics cannot keep up with realtime_factor {config.realtime_factor:g}: "
-                                      f"{reported_drop:.2f} s of sim time skipped so far")
+                self._warn(
+                    "physics",
+                    f"physics cannot keep up with realtime_factor {config.realtime_factor:g}: "
+                    f"{reported_drop:.2f} s of sim time skipped so far",
+                )
 
     def _advance_one_step(self) -> float:
         self._apply_inbox()
@@ -481,8 +493,11 @@ class _CameraWorker:
             if self._stamp is not None:
                 self.frames_skipped += 1
                 if self.frames_rendered > 0:  # the first frame is slow while the threads spin up
-                    self._warn("camera", f"camera rendering slower than {self._config.camera_hz:g} Hz: "
-                                         f"{self.frames_skipped} frames skipped so far")
+                    self._warn(
+                        "camera",
+                        f"camera rendering slower than {self._config.camera_hz:g} Hz: "
+                        f"{self.frames_skipped} frames skipped so far",
+                    )
                 return
             self._sim.snapshot(into=self._state)
             self._stamp = stamp
@@ -536,5 +551,15 @@ def next_tick(scheduled: float, period: float, now: float) -> float:
     return upcoming if upcoming > now else now + period
 
 
-__all__ = ["MAX_TRAJECTORY_LEAD_S", "MAX_TRAJECTORY_POINTS", "RESET_TIMEOUT_S", "SCENE_STATE_HZ", "EpisodeRejected",
-           "SceneSnapshot", "SimNodeConfig", "SimOutputs", "SimRuntime", "next_tick"]
+__all__ = [
+    "MAX_TRAJECTORY_LEAD_S",
+    "MAX_TRAJECTORY_POINTS",
+    "RESET_TIMEOUT_S",
+    "SCENE_STATE_HZ",
+    "EpisodeRejected",
+    "SceneSnapshot",
+    "SimNodeConfig",
+    "SimOutputs",
+    "SimRuntime",
+    "next_tick",
+]

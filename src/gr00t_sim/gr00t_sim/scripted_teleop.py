@@ -36,12 +36,17 @@ class ScriptedTeleopConfig:
     """The scripted teleop node's parameters (`nodes.scripted_teleop` of the stack YAML)."""
 
     policy_period_s: float = field(metadata=parameter("one set of leader targets per this many seconds", 0.001, 1.0))
-    scene_state_timeout_s: float = field(metadata=parameter(
-        "no scene state for this long, s -> publish nothing (the leader teleop holds)", 0.01, 60.0))
-    joint_state_timeout_s: float = field(metadata=parameter(
-        "~/start needs measured joint states at most this old, s (the IK starts there)", 0.01, 60.0))
-    recovery_probability: float = field(metadata=parameter(
-        "share of reach/touch episodes that first come down beside the target, then correct", 0.0, 1.0))
+    scene_state_timeout_s: float = field(
+        metadata=parameter("no scene state for this long, s -> publish nothing (the leader teleop holds)", 0.01, 60.0)
+    )
+    joint_state_timeout_s: float = field(
+        metadata=parameter("~/start needs measured joint states at most this old, s (the IK starts there)", 0.01, 60.0)
+    )
+    recovery_probability: float = field(
+        metadata=parameter(
+            "share of reach/touch episodes that first come down beside the target, then correct", 0.0, 1.0
+        )
+    )
 
 
 def checked_episode(task: str, seed: int) -> tuple[str, int]:
@@ -71,8 +76,9 @@ class ScriptedTeleop:
         self._kinematics = GR1TabletopSim(robot, sim_config)
         self.demonstrator = ScriptedDemonstrator.for_sim(
             self._kinematics,
-            ScriptedDemonstratorConfig(policy_period_s=config.policy_period_s,
-                                       recovery_probability=config.recovery_probability),
+            ScriptedDemonstratorConfig(
+                policy_period_s=config.policy_period_s, recovery_probability=config.recovery_probability
+            ),
         )
         model = self._kinematics.model
         self._qpos_adr = {n: int(model.jnt_qposadr[model.joint(n).id]) for n in robot.joint_names}
@@ -150,8 +156,12 @@ class ScriptedTeleop:
         with self._lock:
             state = self._state
             age = now - state.scene_received if state.scene_received >= 0 else float("inf")
-            return {"episode": state.spec, "steps": state.steps, "scene_age_s": age,
-                    "stale": state.spec is not None and age > self.config.scene_state_timeout_s}
+            return {
+                "episode": state.spec,
+                "steps": state.steps,
+                "scene_age_s": age,
+                "stale": state.spec is not None and age > self.config.scene_state_timeout_s,
+            }
 
     def waiting_for_scene(self, now: float) -> bool:
         """Demonstrating, but without a fresh scene state."""
@@ -166,5 +176,10 @@ class ScriptedTeleop:
         self._kinematics.close()
 
 
-__all__ = ["JOINT_RANGE_TOLERANCE_RAD", "MAX_SCENE_DISTANCE_M", "ScriptedTeleop", "ScriptedTeleopConfig",
-           "checked_episode"]
+__all__ = [
+    "JOINT_RANGE_TOLERANCE_RAD",
+    "MAX_SCENE_DISTANCE_M",
+    "ScriptedTeleop",
+    "ScriptedTeleopConfig",
+    "checked_episode",
+]

@@ -58,8 +58,9 @@ class ScriptedTeleopNode(Node):
         leader_topic = stack.nodes.get("leader_teleop", {}).get("leader_topic")
         if not leader_topic:
             raise ValueError(f"{stack.path}: nodes.leader_teleop.leader_topic is missing: the topic to publish on")
-        self.teleop = ScriptedTeleop(stack.robot, SimConfig.from_node_parameters(stack.node_parameters("sim")),
-                                     self.config)
+        self.teleop = ScriptedTeleop(
+            stack.robot, SimConfig.from_node_parameters(stack.node_parameters("sim")), self.config
+        )
         self._rejections = InputLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
 
         self.leader_pub = self.create_publisher(JointState, leader_topic, QoSProfile(depth=10))
@@ -139,10 +140,18 @@ class ScriptedTeleopNode(Node):
         status = self.teleop.status(time.monotonic())
         spec = status["episode"]
         counts = self._rejections.snapshot()
-        message = ("no fresh scene_state: holding" if status["stale"]
-                   else f"demonstrating {spec.task}/{spec.seed}" if spec else "idle")
-        values = {"steps": status["steps"], "scene_state_age_s": status["scene_age_s"],
-                  **{f"{name}_rejected": counts.get(name, 0) for name in _REJECTED}}
+        message = (
+            "no fresh scene_state: holding"
+            if status["stale"]
+            else f"demonstrating {spec.task}/{spec.seed}"
+            if spec
+            else "idle"
+        )
+        values = {
+            "steps": status["steps"],
+            "scene_state_age_s": status["scene_age_s"],
+            **{f"{name}_rejected": counts.get(name, 0) for name in _REJECTED},
+        }
         level = DiagnosticStatus.WARN if status["stale"] else DiagnosticStatus.OK
         return level[0], message, values
 

@@ -81,8 +81,9 @@ class SimNode(Node):
         self._sim_stamps = self.config.sim_stamps(bool(self.get_parameter("use_sim_time").value))
         self._rejections = InputLog(self.get_logger(), REJECTION_LOG_PERIOD_S)
         self._log = ros_log_callback(self.get_logger())
-        self._runtime = SimRuntime(self._stack.robot, self.config, self, sim_stamps=self._sim_stamps,
-                                   keep_running=self.context.ok)
+        self._runtime = SimRuntime(
+            self._stack.robot, self.config, self, sim_stamps=self._sim_stamps, keep_running=self.context.ok
+        )
         try:
             self._create_interfaces()
             self._runtime.start()
@@ -120,7 +121,8 @@ class SimNode(Node):
         self.create_service(ResetEpisode, "~/reset_episode", self._on_reset_episode)
         # The URDF the simulator is built from, for RViz and Foxglove (latched, like robot_state_publisher's).
         self.create_publisher(String, "robot_description", LATCHED_QOS).publish(
-            String(data=robot_description(self._stack.robot)[0]))
+            String(data=robot_description(self._stack.robot)[0])
+        )
         self._camera_info = self._make_camera_info()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics = DiagnosticsPublisher(self, "mujoco_gr1", self._diagnostics_values)
@@ -164,12 +166,16 @@ class SimNode(Node):
 
     def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success = self._runtime.reset()
-        response.message = (f"reset at sim time {self._runtime.sim_time:.3f} s" if response.success
-                            else "the physics thread did not reset in time")
+        response.message = (
+            f"reset at sim time {self._runtime.sim_time:.3f} s"
+            if response.success
+            else "the physics thread did not reset in time"
+        )
         return response
 
-    def _on_reset_episode(self, request: ResetEpisode.Request,
-                          response: ResetEpisode.Response) -> ResetEpisode.Response:
+    def _on_reset_episode(
+        self, request: ResetEpisode.Request, response: ResetEpisode.Response
+    ) -> ResetEpisode.Response:
         response.success = False
         try:
             spec = self._runtime.reset_episode(request.task, request.seed)
@@ -205,10 +211,12 @@ class SimNode(Node):
             return Time(nanoseconds=int(round(sim_time * 1e9))).to_msg()
         return self.get_clock().now().to_msg()
 
-    def joint_state(self, stamp: TimeMsg, names: Sequence[str], positions: np.ndarray, velocities: np.ndarray,
-                    efforts: np.ndarray) -> None:
-        msg = JointState(name=list(names), position=positions.tolist(), velocity=velocities.tolist(),
-                         effort=efforts.tolist())
+    def joint_state(
+        self, stamp: TimeMsg, names: Sequence[str], positions: np.ndarray, velocities: np.ndarray, efforts: np.ndarray
+    ) -> None:
+        msg = JointState(
+            name=list(names), position=positions.tolist(), velocity=velocities.tolist(), effort=efforts.tolist()
+        )
         msg.header.stamp = stamp
         self._joint_state_pub.publish(msg)
 
@@ -218,7 +226,8 @@ class SimNode(Node):
 
     def scene_state(self, stamp: TimeMsg, scene: SceneSnapshot) -> None:
         self._scene_state_pub.publish(
-            scene_state_message(stamp, scene.object_positions, scene.object_yaws, scene.hand_positions))
+            scene_state_message(stamp, scene.object_positions, scene.object_yaws, scene.hand_positions)
+        )
 
     def frame(self, stamp: TimeMsg, rgb: np.ndarray) -> bool:
         if not self._publish_camera:

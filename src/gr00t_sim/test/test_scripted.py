@@ -50,7 +50,9 @@ def test_demonstrator_commands_stay_within_operating_position_and_velocity_limit
     demonstrator = ScriptedDemonstrator.for_sim(sim)
     result = rollout(sim, task, task.sample(SEEDS[0], layout_of(sim)), demonstrator)
     names = result.joint_names
-    assert set(names) == {n for g in ("left_arm", "right_arm", "left_hand", "right_hand") for n in stack.robot.groups[g]}
+    assert set(names) == {
+        n for g in ("left_arm", "right_arm", "left_hand", "right_hand") for n in stack.robot.groups[g]
+    }
     lower = np.array([stack.robot.joints[n].lower for n in names])
     upper = np.array([stack.robot.joints[n].upper for n in names])
     max_velocity = np.array([stack.robot.joints[n].max_velocity for n in names])

@@ -11,6 +11,12 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
 from gr00t_description import load_stack
 from gr00t_interfaces.msg import SceneState
 from gr00t_interfaces.srv import StartDemonstration
@@ -18,11 +24,6 @@ from gr00t_sim import SimConfig
 from gr00t_sim.scripted_teleop_node import ScriptedTeleopNode, checked_episode
 from gr00t_sim.sim_interfaces import SCENE_STATE_TOPIC, scene_state_message
 from gr00t_sim.tasks import TableLayout, get_task
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.parameter import Parameter
-from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
 
 WAIT_S = 20.0
 
@@ -74,17 +75,25 @@ class Harness:
         self.joint_pub.publish(msg)
 
     def publish_scene(self, objects: dict[str, tuple[float, float, float]]) -> None:
-        self.scene_pub.publish(scene_state_message(
-            self.probe.get_clock().now().to_msg(),
-            {name: np.asarray(xyz) for name, xyz in objects.items()},
-            {name: 0.0 for name in objects},
-            {"left": np.array([0.2, 0.2, 1.0]), "right": np.array([0.2, -0.2, 1.0])},
-        ))
+        self.scene_pub.publish(
+            scene_state_message(
+                self.probe.get_clock().now().to_msg(),
+                {name: np.asarray(xyz) for name, xyz in objects.items()},
+                {name: 0.0 for name in objects},
+                {"left": np.array([0.2, 0.2, 1.0]), "right": np.array([0.2, -0.2, 1.0])},
+            )
+        )
 
     def rejected(self, source: str) -> int:
         """The newest count of rejected `source` input in the node's /diagnostics (0 before any)."""
-        values = [int(kv.value) for a in self.diagnostics for s in a.status if s.hardware_id == "gr00t_scripted_teleop"
-                  for kv in s.values if kv.key == f"{source}_rejected"]
+        values = [
+            int(kv.value)
+            for a in self.diagnostics
+            for s in a.status
+            if s.hardware_id == "gr00t_scripted_teleop"
+            for kv in s.values
+            if kv.key == f"{source}_rejected"
+        ]
         return values[-1] if values else 0
 
     def close(self) -> None:
@@ -147,8 +156,9 @@ def test_demonstration_steers_the_named_hand_then_stops(harness: Harness) -> Non
 
 def test_implausible_joint_states_and_scene_are_dropped_and_counted(harness: Harness) -> None:
     node, robot = harness.node, harness.stack.robot
-    assert harness.spin_until(lambda: any(s.hardware_id == "gr00t_scripted_teleop"
-                                          for a in harness.diagnostics for s in a.status))
+    assert harness.spin_until(
+        lambda: any(s.hardware_id == "gr00t_scripted_teleop" for a in harness.diagnostics for s in a.status)
+    )
     before = {source: harness.rejected(source) for source in ("joint_states", "scene_state")}
     harness.publish_home_joint_states()
     harness.spin(0.2)
@@ -158,8 +168,10 @@ def test_implausible_joint_states_and_scene_are_dropped_and_counted(harness: Har
     harness.publish_scene({"cube": (1e6, 0.0, 1.0)})
     # Both are counted in /diagnostics, and the wild position never became the measured one.
     assert harness.spin_until(
-        lambda: harness.rejected("joint_states") > before["joint_states"]
-        and harness.rejected("scene_state") > before["scene_state"]
+        lambda: (
+            harness.rejected("joint_states") > before["joint_states"]
+            and harness.rejected("scene_state") > before["scene_state"]
+        )
     )
     assert node.teleop.joint_position(name) == pytest.approx(robot.joints[name].home)
 

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from gr00t_sim.pacing import RealtimePacer
-from gr00t_sim.trajectory import validate_points
 
 from gr00t_sim import JointTargetMap, LinearTrajectory, SceneObjectSpec, SimConfig
+from gr00t_sim.pacing import RealtimePacer
+from gr00t_sim.trajectory import validate_points
 
 
 @pytest.fixture
@@ -120,8 +120,15 @@ def test_pacer_rejects_a_negative_factor() -> None:
 
 
 def test_sim_config_reads_the_sim_node_parameters() -> None:
-    params = {"physics_hz": 1000.0, "camera_hz": 30.0, "render_width": 640, "render_height": 480,
-              "decimate_meshes": 0.2, "seed": 4, "realtime_factor": 0.0}
+    params = {
+        "physics_hz": 1000.0,
+        "camera_hz": 30.0,
+        "render_width": 640,
+        "render_height": 480,
+        "decimate_meshes": 0.2,
+        "seed": 4,
+        "realtime_factor": 0.0,
+    }
     config = SimConfig.from_node_parameters(params, seed=5)
     assert (config.physics_hz, config.render_width, config.render_height) == (1000.0, 640, 480)
     assert (config.mesh_keep_ratio, config.seed, config.timestep_s) == (0.2, 5, 0.001)

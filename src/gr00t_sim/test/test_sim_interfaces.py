@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+
 from gr00t_interfaces.msg import ObjectPlacement, SceneState
 from gr00t_interfaces.srv import ResetEpisode
-
 from gr00t_sim.sim_interfaces import (
     RESET_EPISODE_SERVICE,
     SCENE_STATE_FRAME_ID,

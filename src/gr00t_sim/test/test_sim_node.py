@@ -20,9 +20,6 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from gr00t_description import load_stack
-from gr00t_sim.sim_interfaces import RESET_SERVICE
-from gr00t_sim.sim_node import CAMERA_FRAME_ID, SimNode
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -31,6 +28,10 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from gr00t_description import load_stack
+from gr00t_sim.sim_interfaces import RESET_SERVICE
+from gr00t_sim.sim_node import CAMERA_FRAME_ID, SimNode
 
 WAIT_S = 20.0  # generous: the machine is shared and rendering runs on a CPU
 FEW_FRAMES = {"camera_hz": 2.0}
@@ -91,8 +92,14 @@ class Harness:
 
     def diagnostic(self, key: str) -> str | None:
         """The newest value of `key` in the sim's /diagnostics status."""
-        values = [v.value for a in self.diagnostics for s in a.status if s.hardware_id == "mujoco_gr1"
-                  for v in s.values if v.key == key]
+        values = [
+            v.value
+            for a in self.diagnostics
+            for s in a.status
+            if s.hardware_id == "mujoco_gr1"
+            for v in s.values
+            if v.key == key
+        ]
         return values[-1] if values else None
 
     def close(self) -> None:
@@ -197,9 +204,11 @@ def test_joint_trajectory_is_followed_to_its_last_point(make_harness: Callable[.
         trajectory.points.append(point)
     h.trajectory_pub.publish(trajectory)
     assert h.spin_until(
-        lambda: bool(h.joint_states)
-        and abs(h.joint("right_elbow_pitch_joint") + 0.9) < 0.02
-        and abs(h.joint("head_yaw_joint") - 0.4) < 0.02
+        lambda: (
+            bool(h.joint_states)
+            and abs(h.joint("right_elbow_pitch_joint") + 0.9) < 0.02
+            and abs(h.joint("head_yaw_joint") - 0.4) < 0.02
+        )
     )
 
 

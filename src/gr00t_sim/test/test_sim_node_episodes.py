@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
 from gr00t_description import load_stack
 from gr00t_sim import SimConfig
 from gr00t_sim.runtime import SCENE_STATE_HZ
 from gr00t_sim.sim_interfaces import MAX_TASK_NAME_BYTES, ResetEpisodeClient, subscribe_scene_state
 from gr00t_sim.sim_node import SimNode
 from gr00t_sim.tasks import SceneObservation, TableLayout, get_task
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.parameter import Parameter
 
 WAIT_S = 20.0
 NAMESPACE = "/cell_2"

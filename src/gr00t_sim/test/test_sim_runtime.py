@@ -77,8 +77,9 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> bool
 
 def make_config(stack: StackConfig, **overrides: Any) -> SimNodeConfig:
     # As fast as possible, few frames: rendering on a CPU dominates otherwise.
-    return dataclasses.replace(SimNodeConfig(**stack.nodes["sim"]), **{"realtime_factor": 0.0, "camera_hz": 2.0,
-                                                                       **overrides})
+    return dataclasses.replace(
+        SimNodeConfig(**stack.nodes["sim"]), **{"realtime_factor": 0.0, "camera_hz": 2.0, **overrides}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +106,11 @@ def test_publishes_joint_states_scene_states_frames_and_clock_ticks(running) -> 
 
 def test_command_moves_the_named_joint_and_bad_commands_change_nothing(running) -> None:
     runtime, out = running
-    for names, positions in ((["no_such_joint"], [0.0]), (["left_elbow_pitch_joint"], [np.nan]),
-                             (["left_elbow_pitch_joint", "waist_yaw_joint"], [-1.0])):
+    for names, positions in (
+        (["no_such_joint"], [0.0]),
+        (["left_elbow_pitch_joint"], [np.nan]),
+        (["left_elbow_pitch_joint", "waist_yaw_joint"], [-1.0]),
+    ):
         with pytest.raises(ValueError):
             runtime.command(names, positions)
     runtime.command(["left_elbow_pitch_joint"], [-1.0])
@@ -116,8 +120,9 @@ def test_command_moves_the_named_joint_and_bad_commands_change_nothing(running) 
 def test_trajectory_is_followed_and_one_far_from_the_clock_is_refused(running) -> None:
     runtime, out = running
     with pytest.raises(ValueError, match="ahead is accepted"):
-        runtime.follow_trajectory(["head_yaw_joint"], [0.5], [[0.3]],
-                                  stamp_s=runtime.sim_time + MAX_TRAJECTORY_LEAD_S + 10, wall_now_s=0.0)
+        runtime.follow_trajectory(
+            ["head_yaw_joint"], [0.5], [[0.3]], stamp_s=runtime.sim_time + MAX_TRAJECTORY_LEAD_S + 10, wall_now_s=0.0
+        )
     with pytest.raises(ValueError):
         runtime.follow_trajectory(["head_yaw_joint", "waist_yaw_joint"], [0.5], [[0.3]], stamp_s=0.0, wall_now_s=0.0)
     runtime.follow_trajectory(["head_yaw_joint"], [0.3, 0.6], [[0.2], [0.4]], stamp_s=0.0, wall_now_s=0.0)

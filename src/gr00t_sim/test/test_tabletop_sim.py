@@ -8,10 +8,10 @@ import time
 import mujoco
 import numpy as np
 import pytest
-from gr00t_sim.model_cache import cache_key, load_or_build_model
 
 from gr00t_description import StackConfig
 from gr00t_sim import GR1TabletopSim, SimConfig
+from gr00t_sim.model_cache import cache_key, load_or_build_model
 
 SECOND_STEPS = 500  # physics steps per simulated second at the configured 500 Hz
 

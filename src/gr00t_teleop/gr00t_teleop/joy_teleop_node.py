@@ -41,33 +41,41 @@ class JoyTeleopConfig:
 
     joy_topic: str = field(metadata=parameter("the sensor_msgs/Joy topic (joy_linux, keyboard_joy)"))
     rate_hz: float = field(metadata=parameter("IK steps and leader samples per second, Hz", 1.0, 500.0))
-    joy_timeout_s: float = field(metadata=parameter(
-        "no valid Joy for this long -> the palms stop (targets held), s", 0.01, 10.0))
-    joint_state_timeout_s: float = field(metadata=parameter(
-        "the IK starts from measured joint states at most this old, s", 0.005, 10.0))
+    joy_timeout_s: float = field(
+        metadata=parameter("no valid Joy for this long -> the palms stop (targets held), s", 0.01, 10.0)
+    )
+    joint_state_timeout_s: float = field(
+        metadata=parameter("the IK starts from measured joint states at most this old, s", 0.005, 10.0)
+    )
     start_side: str = field(metadata=parameter("arm driven first", choices=("left", "right")))
-    axes: list[int] = field(metadata=parameter(
-        "Joy axes (indices) -> palm x (forward), y (left), z (up) velocity", 0, MAX_JOY_INDEX))
-    axis_scales_m_s: list[float] = field(metadata=parameter(
-        "palm speed at full deflection per axis (negative inverts the axis), m/s", -2.0, 2.0))
+    axes: list[int] = field(
+        metadata=parameter("Joy axes (indices) -> palm x (forward), y (left), z (up) velocity", 0, MAX_JOY_INDEX)
+    )
+    axis_scales_m_s: list[float] = field(
+        metadata=parameter("palm speed at full deflection per axis (negative inverts the axis), m/s", -2.0, 2.0)
+    )
     deadzone: float = field(metadata=parameter("fraction of full deflection read as zero", 0.0, 0.95))
-    button_switch_arm: int = field(metadata=parameter(
-        f"{_BUTTON}: toggle the arm being driven", 0, MAX_JOY_INDEX))
-    button_open_hand: int = field(metadata=parameter(
-        f"{_BUTTON}: open the active hand while held", 0, MAX_JOY_INDEX))
-    button_close_hand: int = field(metadata=parameter(
-        f"{_BUTTON}: close the active hand while held", 0, MAX_JOY_INDEX))
-    button_home: int = field(metadata=parameter(
-        f"{_BUTTON}: both arms and hands back to the home pose", 0, MAX_JOY_INDEX))
-    workspace_min_m: list[float] = field(metadata=parameter(
-        "palm target box, lower corner (x, y, z) in the robot frame, m", -3.0, 3.0))
-    workspace_max_m: list[float] = field(metadata=parameter(
-        "palm target box, upper corner (x, y, z) in the robot frame, m", -3.0, 3.0))
-    max_target_lead_m: float = field(metadata=parameter(
-        "the palm target stops this far ahead of a palm that cannot follow, m", 0.001, 1.0))
+    button_switch_arm: int = field(metadata=parameter(f"{_BUTTON}: toggle the arm being driven", 0, MAX_JOY_INDEX))
+    button_open_hand: int = field(metadata=parameter(f"{_BUTTON}: open the active hand while held", 0, MAX_JOY_INDEX))
+    button_close_hand: int = field(metadata=parameter(f"{_BUTTON}: close the active hand while held", 0, MAX_JOY_INDEX))
+    button_home: int = field(
+        metadata=parameter(f"{_BUTTON}: both arms and hands back to the home pose", 0, MAX_JOY_INDEX)
+    )
+    workspace_min_m: list[float] = field(
+        metadata=parameter("palm target box, lower corner (x, y, z) in the robot frame, m", -3.0, 3.0)
+    )
+    workspace_max_m: list[float] = field(
+        metadata=parameter("palm target box, upper corner (x, y, z) in the robot frame, m", -3.0, 3.0)
+    )
+    max_target_lead_m: float = field(
+        metadata=parameter("the palm target stops this far ahead of a palm that cannot follow, m", 0.001, 1.0)
+    )
     home_speed_m_s: float = field(metadata=parameter("palm speed while homing, m/s", 0.01, 2.0))
-    hand_speed_per_s: float = field(metadata=parameter(
-        "hand closing/opening speed as a fraction of its open->closed range per second, 1/s", 0.01, 20.0))
+    hand_speed_per_s: float = field(
+        metadata=parameter(
+            "hand closing/opening speed as a fraction of its open->closed range per second, 1/s", 0.01, 20.0
+        )
+    )
     max_joint_speed_rad_s: float = field(metadata=parameter("IK joint speed bound, rad/s", 0.01, 10.0))
 
 
@@ -171,9 +179,7 @@ class JoyTeleopNode(Node):
     def _start(self, now: float) -> bool:
         """(Re)start the teleop from the measured pose; False while there is none."""
         if self.joint_buffer.positions_of(self.joints, now, self.joint_state_timeout_s) is None:
-            self.get_logger().info(
-                "waiting for joint_states with every arm and hand joint", throttle_duration_sec=5.0
-            )
+            self.get_logger().info("waiting for joint_states with every arm and hand joint", throttle_duration_sec=5.0)
             return False
         snapshot = self.joint_buffer.snapshot(now, self.joint_state_timeout_s)
         if snapshot is not None:
@@ -202,9 +208,14 @@ class JoyTeleopNode(Node):
             started = not self._resync
             joy_age = now - self._command_time if self._command_time >= 0 else float("inf")
             side = self.teleop.active_side
-        values = {"started": started, "active_arm": side, "joy_age_s": joy_age, "joy_rejected": self._rejections.count("joy"),
-                  "joint_states_rejected": self._rejections.count("joint_states"),
-                  "leader_samples_published": self._samples_published}
+        values = {
+            "started": started,
+            "active_arm": side,
+            "joy_age_s": joy_age,
+            "joy_rejected": self._rejections.count("joy"),
+            "joint_states_rejected": self._rejections.count("joint_states"),
+            "leader_samples_published": self._samples_published,
+        }
         if not started:
             return 1, "waiting for joint_states", values
         if joy_age > self.joy_timeout_s:

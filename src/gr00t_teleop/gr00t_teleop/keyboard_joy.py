@@ -27,11 +27,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--topic", default="joy", help="Joy topic (default: joy, what joy_teleop_node reads)")
     parser.add_argument("--rate-hz", type=float, default=30.0, help="publishing rate (default: 30)")
     parser.add_argument(
-        "--hold-s", type=float, default=0.25,
+        "--hold-s",
+        type=float,
+        default=0.25,
         help="how long one key press holds its axis or button (default: 0.25; terminals report no key releases)",
     )
     parser.add_argument(
-        "--stack", default="",
+        "--stack",
+        default="",
         help="stack YAML (name or path) whose nodes.joy_teleop mapping the keys follow (default: the simulated GR-1)",
     )
     args = parser.parse_args(argv)

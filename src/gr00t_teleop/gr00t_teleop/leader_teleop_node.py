@@ -34,40 +34,67 @@ class LeaderTeleopConfig:
     """The leader teleop's parameters (values: ``nodes.leader_teleop`` of the stack YAML)."""
 
     leader_topic: str = field(metadata=parameter("the leader's sensor_msgs/JointState topic (relative: namespaced)"))
-    groups: list[str] = field(metadata=parameter(
-        "joint groups of the robot YAML the leader drives (their joints are the commanded follower joints)"))
-    mapping: dict = field(metadata=parameter(
-        "follower joint -> leader joint name or {source, scale, offset}; {} = the same names"))
-    leader_timeout_s: float = field(metadata=parameter(
-        "no leader sample for this long -> hold the pose, s", 0.01, 10.0))
-    joint_state_timeout_s: float = field(metadata=parameter(
-        "no joint state for this long -> hold at once (the safety layer is blind), s", 0.005, 10.0))
-    startup_ramp_s: float = field(metadata=parameter(
-        "minimum blend time from the measured pose to the leader on enable and resume, s", 0.0, 60.0))
-    ramp_max_velocity_rad_s: float = field(metadata=parameter(
-        "the ramp is lengthened so the joint furthest from the leader moves no faster than this on "
-        "average (0 = fixed duration), rad/s", 0.0, 10.0))
-    disable_after_s: float = field(metadata=parameter(
-        "holding for this long -> disabled (needs an explicit enable; 0 = never), s", 0.0, 3600.0))
-    resume_after_s: float = field(metadata=parameter(
-        "faults must stay clear this long before the stream resumes (no flapping), s", 0.0, 60.0))
-    restart_position_threshold_rad: float = field(metadata=parameter(
-        "measured pose this far from the last command: after a joint-state outage a controller restart "
-        "(re-ramp from the measured pose), otherwise a tracking-error hold (0 = neither check), rad", 0.0, 6.3))
-    tracking_error_timeout_s: float = field(metadata=parameter(
-        "how long such a gap (without an outage) lasts before the tracking-error hold, s", 0.0, 60.0))
-    enable_on_start: bool = field(metadata=parameter(
-        "enable the command stream at start-up (otherwise enable explicitly with ~/set_enabled)"))
+    groups: list[str] = field(
+        metadata=parameter(
+            "joint groups of the robot YAML the leader drives (their joints are the commanded follower joints)"
+        )
+    )
+    mapping: dict = field(
+        metadata=parameter("follower joint -> leader joint name or {source, scale, offset}; {} = the same names")
+    )
+    leader_timeout_s: float = field(
+        metadata=parameter("no leader sample for this long -> hold the pose, s", 0.01, 10.0)
+    )
+    joint_state_timeout_s: float = field(
+        metadata=parameter("no joint state for this long -> hold at once (the safety layer is blind), s", 0.005, 10.0)
+    )
+    startup_ramp_s: float = field(
+        metadata=parameter("minimum blend time from the measured pose to the leader on enable and resume, s", 0.0, 60.0)
+    )
+    ramp_max_velocity_rad_s: float = field(
+        metadata=parameter(
+            "the ramp is lengthened so the joint furthest from the leader moves no faster than this on "
+            "average (0 = fixed duration), rad/s",
+            0.0,
+            10.0,
+        )
+    )
+    disable_after_s: float = field(
+        metadata=parameter("holding for this long -> disabled (needs an explicit enable; 0 = never), s", 0.0, 3600.0)
+    )
+    resume_after_s: float = field(
+        metadata=parameter("faults must stay clear this long before the stream resumes (no flapping), s", 0.0, 60.0)
+    )
+    restart_position_threshold_rad: float = field(
+        metadata=parameter(
+            "measured pose this far from the last command: after a joint-state outage a controller restart "
+            "(re-ramp from the measured pose), otherwise a tracking-error hold (0 = neither check), rad",
+            0.0,
+            6.3,
+        )
+    )
+    tracking_error_timeout_s: float = field(
+        metadata=parameter("how long such a gap (without an outage) lasts before the tracking-error hold, s", 0.0, 60.0)
+    )
+    enable_on_start: bool = field(
+        metadata=parameter("enable the command stream at start-up (otherwise enable explicitly with ~/set_enabled)")
+    )
     dry_run: bool = field(metadata=parameter("compute the commands, publish none"))
-    max_stamp_skew_s: float = field(metadata=parameter(
-        "how far a joint-state or leader stamp may lie ahead of this node's clock, and behind it beyond "
-        "the input's timeout (0 = unstamped: receive time). Implausibly stamped samples are rejected, s",
-        0.001, 60.0,
-    ))
-    joint_state_limit_margin_rad: float = field(metadata=parameter(
-        "joint states further than this outside a joint's URDF range are rejected as implausible, rad",
-        0.0, 3.2,
-    ))
+    max_stamp_skew_s: float = field(
+        metadata=parameter(
+            "how far a joint-state or leader stamp may lie ahead of this node's clock, and behind it beyond "
+            "the input's timeout (0 = unstamped: receive time). Implausibly stamped samples are rejected, s",
+            0.001,
+            60.0,
+        )
+    )
+    joint_state_limit_margin_rad: float = field(
+        metadata=parameter(
+            "joint states further than this outside a joint's URDF range are rejected as implausible, rad",
+            0.0,
+            3.2,
+        )
+    )
 
 
 class LeaderTeleopNode(Node):

@@ -147,37 +147,63 @@ class RecorderNodeConfig:
     """The recorder node's parameters (values: ``nodes.recorder`` of the stack YAML)."""
 
     output_dir: str = field(metadata=parameter("directory of the episode bags (~ is expanded)"))
-    topic_keys: list[str] = field(metadata=parameter(
-        "stack topic keys to record: " + ", ".join([*RECORDABLE_TOPICS, "cameras"])
-        + " (cameras = every camera's image and camera_info)"))
-    required_topic_keys: list[str] = field(metadata=parameter(
-        "topic keys a successful episode needs at least one message of (else it is kept as interrupted): "
-        "what training needs"))
+    topic_keys: list[str] = field(
+        metadata=parameter(
+            "stack topic keys to record: "
+            + ", ".join([*RECORDABLE_TOPICS, "cameras"])
+            + " (cameras = every camera's image and camera_info)"
+        )
+    )
+    required_topic_keys: list[str] = field(
+        metadata=parameter(
+            "topic keys a successful episode needs at least one message of (else it is kept as interrupted): "
+            "what training needs"
+        )
+    )
     operator: str = field(metadata=parameter("operator written into every episode's metadata"))
     calibration: str = field(metadata=parameter("calibration id or file of the robot, written into the metadata"))
     compression: str = field(metadata=parameter("compression of each MCAP chunk", choices=("zstd", "lz4", "none")))
-    chunk_size_bytes: int = field(metadata=parameter(
-        "uncompressed size at which an MCAP chunk is written (a crash loses at most the chunk in progress), "
-        "bytes", 1024, 1 << 30))
-    flush_period_s: float = field(metadata=parameter(
-        "the open chunk is written at least this often, s", 0.01, 60.0))
-    fsync_period_s: float = field(metadata=parameter(
-        "data forced to the device this often (0 = never: then only a process crash is covered, not power "
-        "loss), s", 0.0, 600.0))
-    max_queue_mb: float = field(metadata=parameter(
-        f"writer back-pressure: beyond this much queued data incoming messages are dropped and counted, {_MB}",
-        1.0, 65536.0))
-    max_queue_messages: int = field(metadata=parameter(
-        "writer back-pressure: beyond this many queued messages incoming ones are dropped and counted",
-        1, 10_000_000))
-    min_free_disk_mb_to_start: float = field(metadata=parameter(
-        f"an episode is refused below this much free disk space, {_MB}", 0.0, 1e7))
-    min_free_disk_mb: float = field(metadata=parameter(
-        f"below this much free disk space while recording: stop, keep the bag, mark it interrupted, {_MB}",
-        0.0, 1e7))
+    chunk_size_bytes: int = field(
+        metadata=parameter(
+            "uncompressed size at which an MCAP chunk is written (a crash loses at most the chunk in progress), bytes",
+            1024,
+            1 << 30,
+        )
+    )
+    flush_period_s: float = field(metadata=parameter("the open chunk is written at least this often, s", 0.01, 60.0))
+    fsync_period_s: float = field(
+        metadata=parameter(
+            "data forced to the device this often (0 = never: then only a process crash is covered, not power loss), s",
+            0.0,
+            600.0,
+        )
+    )
+    max_queue_mb: float = field(
+        metadata=parameter(
+            f"writer back-pressure: beyond this much queued data incoming messages are dropped and counted, {_MB}",
+            1.0,
+            65536.0,
+        )
+    )
+    max_queue_messages: int = field(
+        metadata=parameter(
+            "writer back-pressure: beyond this many queued messages incoming ones are dropped and counted",
+            1,
+            10_000_000,
+        )
+    )
+    min_free_disk_mb_to_start: float = field(
+        metadata=parameter(f"an episode is refused below this much free disk space, {_MB}", 0.0, 1e7)
+    )
+    min_free_disk_mb: float = field(
+        metadata=parameter(
+            f"below this much free disk space while recording: stop, keep the bag, mark it interrupted, {_MB}", 0.0, 1e7
+        )
+    )
     disk_check_period_s: float = field(metadata=parameter("free disk space checked this often, s", 0.05, 60.0))
-    status_period_s: float = field(metadata=parameter(
-        "~/status published this often (and on every change), s", 0.01, 60.0))
+    status_period_s: float = field(
+        metadata=parameter("~/status published this often (and on every change), s", 0.01, 60.0)
+    )
 
 
 class RecorderNode(Node):
@@ -234,18 +260,22 @@ class RecorderNode(Node):
 
         self.status_publisher = self.create_publisher(String, "~/status", LATCHED_QOS)
         self.create_service(SetInstruction, "~/start", self._on_start, callback_group=self._service_group)
-        self.create_service(Trigger, "~/stop_success", lambda q, r: self._on_stop(r, "stop_success"),
-                            callback_group=self._service_group)
-        self.create_service(Trigger, "~/stop_failure", lambda q, r: self._on_stop(r, "stop_failure"),
-                            callback_group=self._service_group)
-        self.create_service(Trigger, "~/cancel", lambda q, r: self._on_stop(r, "cancel"),
-                            callback_group=self._service_group)
+        self.create_service(
+            Trigger, "~/stop_success", lambda q, r: self._on_stop(r, "stop_success"), callback_group=self._service_group
+        )
+        self.create_service(
+            Trigger, "~/stop_failure", lambda q, r: self._on_stop(r, "stop_failure"), callback_group=self._service_group
+        )
+        self.create_service(
+            Trigger, "~/cancel", lambda q, r: self._on_stop(r, "cancel"), callback_group=self._service_group
+        )
         self.create_timer(status_period_s, self._on_status_timer, callback_group=self._service_group)
         self.diagnostics = DiagnosticsPublisher(self, "gr00t_recorder", self._diagnostics)
         self._shutdown_lock = threading.Lock()
         self.get_logger().info(
             f"recorder ready: {len(self.topics)} topics ({', '.join(t.name for t in self.topics)}) -> {output_dir}, "
-            f"{config.bag.compression} chunks of {config.bag.chunk_size_bytes} B, queue {queue.max_queue_bytes // MIB} MiB"
+            f"{config.bag.compression} chunks of {config.bag.chunk_size_bytes} B, "
+            f"queue {queue.max_queue_bytes // MIB} MiB"
         )
         self._publish_status()
 

@@ -32,15 +32,23 @@ def header(t_ns: int, frame_id: str = "") -> Any:
 
 def joint_state(names: list[str], positions: Iterable[float], t_ns: int) -> Any:
     empty = np.zeros(0, np.float64)
-    return T["sensor_msgs/msg/JointState"](header=header(t_ns), name=list(names),
-                                           position=np.asarray(list(positions), np.float64), velocity=empty, effort=empty)
+    return T["sensor_msgs/msg/JointState"](
+        header=header(t_ns),
+        name=list(names),
+        position=np.asarray(list(positions), np.float64),
+        velocity=empty,
+        effort=empty,
+    )
 
 
 def joint_trajectory(names: list[str], positions: Iterable[float], t_ns: int) -> Any:
     zero = T["builtin_interfaces/msg/Duration"](sec=0, nanosec=0)
     empty = np.zeros(0, np.float64)
     point = T["trajectory_msgs/msg/JointTrajectoryPoint"](
-        positions=np.asarray(list(positions), np.float64), velocities=empty, accelerations=empty, effort=empty,
+        positions=np.asarray(list(positions), np.float64),
+        velocities=empty,
+        accelerations=empty,
+        effort=empty,
         time_from_start=zero,
     )
     return T["trajectory_msgs/msg/JointTrajectory"](header=header(t_ns), joint_names=list(names), points=[point])
@@ -62,9 +70,15 @@ def marker() -> Any:
 def raw_image(rgb: np.ndarray, t_ns: int, encoding: str = "rgb8") -> Any:
     pixels = rgb[..., ::-1] if encoding == "bgr8" else rgb
     height, width = rgb.shape[:2]
-    return T["sensor_msgs/msg/Image"](header=header(t_ns), height=height, width=width, encoding=encoding,
-                                      is_bigendian=0, step=width * 3,
-                                      data=np.ascontiguousarray(pixels, np.uint8).reshape(-1))
+    return T["sensor_msgs/msg/Image"](
+        header=header(t_ns),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=width * 3,
+        data=np.ascontiguousarray(pixels, np.uint8).reshape(-1),
+    )
 
 
 def jpeg_bytes(rgb: np.ndarray) -> bytes:
@@ -102,8 +116,9 @@ def write_bag(path: Path, messages: list[Message], storage: str = "mcap", versio
         for item in messages:
             if item.topic not in connections:
                 connections[item.topic] = writer.add_connection(item.topic, item.msgtype, typestore=STORE)
-            writer.write(connections[item.topic], int(item.log_time_ns),
-                         bytes(STORE.serialize_cdr(item.message, item.msgtype)))
+            writer.write(
+                connections[item.topic], int(item.log_time_ns), bytes(STORE.serialize_cdr(item.message, item.msgtype))
+            )
     return path
 
 

@@ -45,8 +45,11 @@ def make_topics() -> list[TopicInfo]:
 @lru_cache(maxsize=1)
 def typestore():
     store = get_typestore(Stores.ROS2_KILTED)
-    store.register(get_types_from_msg(default_source().get("gr00t_interfaces/msg/Instruction").schema_text,
-                                      "gr00t_interfaces/msg/Instruction"))
+    store.register(
+        get_types_from_msg(
+            default_source().get("gr00t_interfaces/msg/Instruction").schema_text, "gr00t_interfaces/msg/Instruction"
+        )
+    )
     return store
 
 
@@ -65,16 +68,22 @@ def serialize(msg, type_name: str) -> bytes:
 def joint_state_bytes(names: list[str], positions, t_ns: int) -> bytes:
     js = typestore().types["sensor_msgs/msg/JointState"]
     empty = np.zeros(0, np.float64)
-    msg = js(header=header(t_ns), name=list(names), position=np.asarray(positions, np.float64),
-             velocity=empty, effort=empty)
+    msg = js(
+        header=header(t_ns), name=list(names), position=np.asarray(positions, np.float64), velocity=empty, effort=empty
+    )
     return serialize(msg, "sensor_msgs/msg/JointState")
 
 
 def image_bytes(pixels: np.ndarray, t_ns: int, encoding: str = "rgb8") -> bytes:
     height, width = pixels.shape[:2]
     msg = typestore().types["sensor_msgs/msg/Image"](
-        header=header(t_ns), height=height, width=width, encoding=encoding, is_bigendian=0,
-        step=width * pixels.shape[2], data=np.ascontiguousarray(pixels, np.uint8).reshape(-1),
+        header=header(t_ns),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=width * pixels.shape[2],
+        data=np.ascontiguousarray(pixels, np.uint8).reshape(-1),
     )
     return serialize(msg, "sensor_msgs/msg/Image")
 

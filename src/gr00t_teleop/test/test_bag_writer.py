@@ -92,7 +92,10 @@ def test_metadata_yaml_is_version_8_with_qos_identical_to_the_channels(tmp_path)
         assert summary.statistics.message_count == 64
         for channel in summary.channels.values():
             assert channel.message_encoding == "cdr"
-            assert channel.metadata["offered_qos_profiles"] == by_topic[channel.topic]["topic_metadata"]["offered_qos_profiles"]
+            assert (
+                channel.metadata["offered_qos_profiles"]
+                == by_topic[channel.topic]["topic_metadata"]["offered_qos_profiles"]
+            )
         schemas = {s.name: s for s in summary.schemas.values()}
         assert all(s.encoding == "ros2msg" for s in schemas.values())
         assert "MSG: builtin_interfaces/Time" in schemas["sensor_msgs/msg/JointState"].data.decode()

@@ -11,8 +11,6 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from gr00t_description import load_stack
-from gr00t_policy.model.embodiments import get_data_config
 from teleop_test_support import (
     CAMERA,
     INSTRUCTION,
@@ -24,6 +22,8 @@ from teleop_test_support import (
     make_topics,
 )
 
+from gr00t_description import load_stack
+from gr00t_policy.model.embodiments import get_data_config
 from gr00t_teleop.conversion import ConversionConfig, DatasetValidationError, convert, validate_dataset
 from gr00t_teleop.conversion.cli import main as convert_main
 from gr00t_teleop.conversion.resampling import forward_fill, make_timeline, sample_and_hold
@@ -71,8 +71,13 @@ def episodes_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("episodes")
     stack = load_stack()
     recorder = EpisodeRecorder(
-        RecorderConfig(output_dir=root, robot="gr1t2", embodiment_tag="gr1", data_config="gr1_arms_only",
-                       queue=WriterQueueConfig(max_queue_messages=100_000)),
+        RecorderConfig(
+            output_dir=root,
+            robot="gr1t2",
+            embodiment_tag="gr1",
+            data_config="gr1_arms_only",
+            queue=WriterQueueConfig(max_queue_messages=100_000),
+        ),
         free_bytes=lambda _p: 1 << 40,
     )
     t0 = 1_700_000_000 * SECOND
@@ -125,8 +130,16 @@ def test_conversion_writes_a_valid_gr00t_dataset(episodes_dir, tmp_path):
     assert info["features"]["action"]["names"] == stored
     table = pq.read_table(out / "data/chunk-000/episode_000001.parquet")
     assert set(table.column_names) >= {
-        "observation.state", "action", "timestamp", "annotation.human.action.task_description", "task_index",
-        "annotation.human.validity", "episode_index", "index", "next.reward", "next.done",
+        "observation.state",
+        "action",
+        "timestamp",
+        "annotation.human.action.task_description",
+        "task_index",
+        "annotation.human.validity",
+        "episode_index",
+        "index",
+        "next.reward",
+        "next.done",
     }
     state = np.array(table.column("observation.state").to_pylist())
     action = np.array(table.column("action").to_pylist())
@@ -143,10 +156,14 @@ def test_conversion_writes_a_valid_gr00t_dataset(episodes_dir, tmp_path):
     assert np.allclose(action, expected_action, atol=1e-9)
 
     stats = json.loads((out / "meta/stats.json").read_text())
-    all_states = np.concatenate([
-        np.array(pq.read_table(out / f"data/chunk-000/episode_00000{i}.parquet").column("observation.state").to_pylist())
-        for i in range(2)
-    ])
+    all_states = np.concatenate(
+        [
+            np.array(
+                pq.read_table(out / f"data/chunk-000/episode_00000{i}.parquet").column("observation.state").to_pylist()
+            )
+            for i in range(2)
+        ]
+    )
     assert np.allclose(stats["observation.state"]["mean"], all_states.mean(axis=0), atol=1e-5)
     assert set(stats["action"]) == {"mean", "std", "min", "max", "q01", "q99", "count"}
     assert stats["action"]["count"] == [44]
@@ -161,8 +178,9 @@ def test_conversion_writes_a_valid_gr00t_dataset(episodes_dir, tmp_path):
 
 def test_failed_episodes_are_included_on_request_in_parallel_from_the_cli(episodes_dir, tmp_path):
     out = tmp_path / "dataset"
-    code = convert_main([str(episodes_dir), "-o", str(out), "--include-failed", "--workers", "2", "--quiet",
-                         "--image-size", "16x16"])
+    code = convert_main(
+        [str(episodes_dir), "-o", str(out), "--include-failed", "--workers", "2", "--quiet", "--image-size", "16x16"]
+    )
     assert code == 0
     info = json.loads((out / "meta/info.json").read_text())
     assert info["total_episodes"] == 3 and info["features"]["observation.images.ego_view"]["shape"] == [16, 16, 3]

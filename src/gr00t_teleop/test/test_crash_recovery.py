@@ -61,7 +61,10 @@ def test_sigkill_mid_episode_leaves_a_recoverable_bag(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD.format(here=str(HERE), out=str(out))],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         line = child.stdout.readline()
@@ -98,4 +101,7 @@ def test_sigkill_mid_episode_leaves_a_recoverable_bag(tmp_path):
     # The CLI finds nothing left to do; --force only rebuilds metadata (the MCAP is complete now).
     assert reindex_main([str(out)]) == 0
     assert reindex_main([str(bag_dir), "--force"]) == 0
-    assert yaml.safe_load((bag_dir / "metadata.yaml").read_text())["rosbag2_bagfile_information"]["message_count"] == salvaged
+    assert (
+        yaml.safe_load((bag_dir / "metadata.yaml").read_text())["rosbag2_bagfile_information"]["message_count"]
+        == salvaged
+    )

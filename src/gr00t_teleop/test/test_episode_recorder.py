@@ -85,7 +85,12 @@ def test_successful_episode_writes_bag_metadata_and_episode_yaml(tmp_path):
     assert recorder.state is EpisodeState.IDLE
     assert summary.outcome is EpisodeOutcome.SUCCESS and summary.message_counts[JOINT_STATES] == 50
     meta = read_episode_metadata(summary.path)
-    assert (meta.outcome, meta.success, meta.task, meta.operator) == (EpisodeOutcome.SUCCESS, True, "pick the pear", "alice")
+    assert (meta.outcome, meta.success, meta.task, meta.operator) == (
+        EpisodeOutcome.SUCCESS,
+        True,
+        "pick the pear",
+        "alice",
+    )
     assert meta.duration_s == pytest.approx(2.0) and meta.dropped_messages == {}
     info = read_metadata(summary.path)
     assert info["custom_data"]["gr00t.episode.outcome"] == "success"

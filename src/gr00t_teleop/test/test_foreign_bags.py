@@ -27,9 +27,9 @@ from foreign_bag_support import (
     text,
     write_bag,
 )
+
 from gr00t_description import load_stack
 from gr00t_policy.model.embodiments import get_data_config
-
 from gr00t_teleop.conversion import ConversionConfig, ConversionError, convert
 from gr00t_teleop.conversion.bag_mapping import BagMappingError, load_mapping
 from gr00t_teleop.conversion.cli import main as convert_main
@@ -68,8 +68,14 @@ def shuffled(messages: list[Message], rng: np.random.Generator) -> list[Message]
     return messages
 
 
-def session(start_s: float, duration_s: float, camera_gap: tuple[float, float] | None = None,
-            command_kind: str = "trajectory", compressed: bool = True, with_state_names: bool = True) -> list[Message]:
+def session(
+    start_s: float,
+    duration_s: float,
+    camera_gap: tuple[float, float] | None = None,
+    command_kind: str = "trajectory",
+    compressed: bool = True,
+    with_state_names: bool = True,
+) -> list[Message]:
     """One stretch of recording: joint states 100 Hz, commands 50 Hz (+1 rad), camera 30 Hz whose
     grey level is its frame number (camera stamps lag 30 ms behind acquisition in log time)."""
     joints = robot_joints()
@@ -86,25 +92,47 @@ def session(start_s: float, duration_s: float, camera_gap: tuple[float, float] |
     for t, t_ns in times(STATE_HZ):
         values = [state_value(j, t) for j in range(len(joints))]
         if with_state_names:
-            out.append(Message("/gr1/joint_states", "sensor_msgs/msg/JointState", t_ns + 2_000_000, joint_state(names, values, t_ns)))
+            out.append(
+                Message(
+                    "/gr1/joint_states",
+                    "sensor_msgs/msg/JointState",
+                    t_ns + 2_000_000,
+                    joint_state(names, values, t_ns),
+                )
+            )
         else:
             out.append(Message("/gr1/joint_positions", "std_msgs/msg/Float64MultiArray", t_ns, float_array(values)))
     for t, t_ns in times(COMMAND_HZ):
         values = [state_value(j, t) + 1.0 for j in range(len(joints))]
         if command_kind == "trajectory":
             # Reversed joint order: commands are matched by name, not position.
-            out.append(Message("/gr1/arm_controller/joint_trajectory", "trajectory_msgs/msg/JointTrajectory", t_ns + 1_000_000,
-                               joint_trajectory(names[::-1], values[::-1], t_ns)))
+            out.append(
+                Message(
+                    "/gr1/arm_controller/joint_trajectory",
+                    "trajectory_msgs/msg/JointTrajectory",
+                    t_ns + 1_000_000,
+                    joint_trajectory(names[::-1], values[::-1], t_ns),
+                )
+            )
         elif command_kind == "array":
-            out.append(Message("/gr1/forward_position_controller/commands", "std_msgs/msg/Float64MultiArray", t_ns,
-                               float_array(values)))
+            out.append(
+                Message(
+                    "/gr1/forward_position_controller/commands",
+                    "std_msgs/msg/Float64MultiArray",
+                    t_ns,
+                    float_array(values),
+                )
+            )
     for t, t_ns in times(CAMERA_HZ):
         if camera_gap and camera_gap[0] <= t < camera_gap[1]:
             continue
         frame = flat_frame(round(t * CAMERA_HZ) * 3)
         image = compressed_image(frame, t_ns) if compressed else raw_image(frame, t_ns, "bgr8")
-        topic, msgtype = (("/cams/head/image_raw/compressed", "sensor_msgs/msg/CompressedImage") if compressed
-                          else ("/cams/head/image_raw", "sensor_msgs/msg/Image"))
+        topic, msgtype = (
+            ("/cams/head/image_raw/compressed", "sensor_msgs/msg/CompressedImage")
+            if compressed
+            else ("/cams/head/image_raw", "sensor_msgs/msg/Image")
+        )
         out.append(Message(topic, msgtype, t_ns + 30_000_000, image))
     return out
 
@@ -133,8 +161,10 @@ def foreign_bags(tmp_path_factory):
     root = tmp_path_factory.mktemp("foreign")
     rng = np.random.default_rng(0)
     first = session(0.0, 2.0, camera_gap=(0.8, 1.3)) + session(5.0, 1.5)
-    first += [Message("/task", "std_msgs/msg/String", T0, text("pick the pear")),
-              Message("/task", "std_msgs/msg/String", T0 + 4 * SECOND, text("place the pear in the plate"))]
+    first += [
+        Message("/task", "std_msgs/msg/String", T0, text("pick the pear")),
+        Message("/task", "std_msgs/msg/String", T0 + 4 * SECOND, text("place the pear in the plate")),
+    ]
     # An unrelated topic the mapping does not name.
     first += [Message("/rosout_like", "std_msgs/msg/String", T0 + SECOND, text("noise"))]
     write_bag(root / "bags" / "session_a", shuffled(first, rng), storage="mcap", version=9)
@@ -145,14 +175,28 @@ def foreign_bags(tmp_path_factory):
 
 
 def test_mcap_and_sqlite3_bags_convert_through_a_mapping(foreign_bags, tmp_path):
-    assert list((foreign_bags / "bags/session_a").glob("*.mcap")) and list((foreign_bags / "bags/session_b").glob("*.db3"))
+    assert list((foreign_bags / "bags/session_a").glob("*.mcap")) and list(
+        (foreign_bags / "bags/session_b").glob("*.db3")
+    )
     out = tmp_path / "dataset"
-    report = convert(ConversionConfig(inputs=(foreign_bags / "bags",), output_dir=out, fps=FPS, progress=False,
-                                      mapping=write_mapping(tmp_path / "mapping.yaml")))
+    report = convert(
+        ConversionConfig(
+            inputs=(foreign_bags / "bags",),
+            output_dir=out,
+            fps=FPS,
+            progress=False,
+            mapping=write_mapping(tmp_path / "mapping.yaml"),
+        )
+    )
     assert [(bag.name, length) for _i, bag, length in report.episodes] == [
-        ("session_a", 41), ("session_a", 31), ("session_b", 25)], report.describe()
+        ("session_a", 41),
+        ("session_a", 31),
+        ("session_b", 25),
+    ], report.describe()
     # The camera dropped out for 0.5 s in the first episode: reported, frames held.
-    assert any("camera ego_view" in w and "session_a" in w and "no new frame for up to 0.48 s" in w for w in report.warnings), report.warnings
+    assert any(
+        "camera ego_view" in w and "session_a" in w and "no new frame for up to 0.48 s" in w for w in report.warnings
+    ), report.warnings
 
     episodes = [json.loads(line) for line in (out / "meta/episodes.jsonl").read_text().splitlines()]
     assert [e["tasks"][0] for e in episodes] == ["pick the pear", "place the pear in the plate", "pick the pear"]
@@ -173,7 +217,7 @@ def test_mcap_and_sqlite3_bags_convert_through_a_mapping(foreign_bags, tmp_path)
         # the ticks 1 / fps apart from the first moment every stream has data (the first command is
         # stamped with the state, the camera's first frame too: all start at the session start).
         ticks = np.arange(len(times)) / FPS
-        assert np.all((ticks - times >= -1e-9) & (ticks - times < 1 / STATE_HZ + 1e-9)), (ticks - times)
+        assert np.all((ticks - times >= -1e-9) & (ticks - times < 1 / STATE_HZ + 1e-9)), ticks - times
         # The command in effect (50 Hz, +1 rad; JointTrajectory in reversed joint order).
         command_times = np.floor(ticks * COMMAND_HZ + 1e-9) / COMMAND_HZ + start_s
         expected = np.array([[state_value(j, t) + 1.0 for j in range(len(joints))] for t in command_times])
@@ -196,7 +240,9 @@ def test_no_commands_recorded_takes_the_next_state_and_markers_split_episodes(tm
     joints = robot_joints()
     messages = session(0.0, 4.0, command_kind="none", compressed=False, with_state_names=False)
     messages += [Message("/episode_start", "std_msgs/msg/Empty", T0 + round(t * SECOND), marker()) for t in (0.5, 2.5)]
-    write_bag(tmp_path / "bags/positions_only", shuffled(messages, np.random.default_rng(1)), storage="sqlite3", version=8)
+    write_bag(
+        tmp_path / "bags/positions_only", shuffled(messages, np.random.default_rng(1)), storage="sqlite3", version=8
+    )
     mapping = write_mapping(
         tmp_path / "mapping.yaml",
         state={"topic": "/gr1/joint_positions", "joints": joints},
@@ -207,7 +253,9 @@ def test_no_commands_recorded_takes_the_next_state_and_markers_split_episodes(tm
         joint_names={},
     )
     out = tmp_path / "dataset"
-    report = convert(ConversionConfig(inputs=(tmp_path / "bags",), output_dir=out, fps=FPS, progress=False, mapping=mapping))
+    report = convert(
+        ConversionConfig(inputs=(tmp_path / "bags",), output_dir=out, fps=FPS, progress=False, mapping=mapping)
+    )
     # 0-0.5 s precedes the first marker: reported, not converted; then 0.5-2.5 s and 2.5-4 s.
     assert any("before the first marker" in why for _bag, why in report.skipped), report.skipped
     assert [length for _i, _bag, length in report.episodes] == [39, 30]
@@ -235,8 +283,9 @@ def test_mapping_mistakes_and_damaged_bags_give_clear_errors(foreign_bags, tmp_p
 
     no_rename = write_mapping(tmp_path / "names.yaml", joint_names={})
     with pytest.raises(ConversionError, match="never appear on the state topic.*gr1/left_shoulder_pitch.*joint_names"):
-        convert(ConversionConfig(inputs=(bags / "session_b",), output_dir=tmp_path / "b", progress=False,
-                                 mapping=no_rename))
+        convert(
+            ConversionConfig(inputs=(bags / "session_b",), output_dir=tmp_path / "b", progress=False, mapping=no_rename)
+        )
 
     wrong_type = write_mapping(tmp_path / "type.yaml", action={"topic": "/task"})
     with pytest.raises(ConversionError, match="action topic /task is std_msgs/msg/String"):
@@ -248,8 +297,18 @@ def test_mapping_mistakes_and_damaged_bags_give_clear_errors(foreign_bags, tmp_p
     for source in (bags / "session_a").iterdir():
         data = source.read_bytes()
         (damaged / source.name).write_bytes(data[: len(data) // 2] if source.suffix == ".mcap" else data)
-    code = convert_main([str(damaged), "-o", str(tmp_path / "d"), "--quiet", "--workers", "1",
-                         "--mapping", write_mapping(tmp_path / "ok.yaml")])
+    code = convert_main(
+        [
+            str(damaged),
+            "-o",
+            str(tmp_path / "d"),
+            "--quiet",
+            "--workers",
+            "1",
+            "--mapping",
+            write_mapping(tmp_path / "ok.yaml"),
+        ]
+    )
     assert code == 1
     assert "session_a" in capsys.readouterr().err
 
@@ -258,13 +317,18 @@ def convert_two_task_session(root: Path, fps: float) -> dict[str, Path]:
     """One MCAP bag of two episodes whose task text comes from a topic, converted to both layouts
     (format name -> dataset directory): the shared input of the LeRobot layout and loader tests."""
     messages = session(0.0, 2.0) + session(5.0, 1.5)
-    messages += [Message("/task", "std_msgs/msg/String", T0, text("pick the pear")),
-                 Message("/task", "std_msgs/msg/String", T0 + 4 * 10**9, text("place the pear"))]
+    messages += [
+        Message("/task", "std_msgs/msg/String", T0, text("pick the pear")),
+        Message("/task", "std_msgs/msg/String", T0 + 4 * 10**9, text("place the pear")),
+    ]
     write_bag(root / "bags" / "session", sorted(messages, key=lambda m: m.log_time_ns), storage="mcap")
     mapping = write_mapping(root / "mapping.yaml")
     out = {}
     for fmt in ("gr00t-v2", "lerobot-v3"):
         out[fmt] = root / fmt
-        convert(ConversionConfig(inputs=(root / "bags",), output_dir=out[fmt], fps=fps, progress=False,
-                                 mapping=mapping, format=fmt))
+        convert(
+            ConversionConfig(
+                inputs=(root / "bags",), output_dir=out[fmt], fps=fps, progress=False, mapping=mapping, format=fmt
+            )
+        )
     return out

@@ -20,10 +20,14 @@ def stack_config(**overrides) -> IKTeleopConfig:
     """The joy teleop's IK settings from the simulated stack's YAML (as the node builds them)."""
     joy = load_stack().nodes["joy_teleop"]
     values = {
-        "period_s": 1.0 / joy["rate_hz"], "start_side": joy["start_side"],
-        "workspace_min_m": tuple(joy["workspace_min_m"]), "workspace_max_m": tuple(joy["workspace_max_m"]),
-        **{name: joy[name] for name in ("max_target_lead_m", "home_speed_m_s", "hand_speed_per_s",
-                                        "max_joint_speed_rad_s")},
+        "period_s": 1.0 / joy["rate_hz"],
+        "start_side": joy["start_side"],
+        "workspace_min_m": tuple(joy["workspace_min_m"]),
+        "workspace_max_m": tuple(joy["workspace_max_m"]),
+        **{
+            name: joy[name]
+            for name in ("max_target_lead_m", "home_speed_m_s", "hand_speed_per_s", "max_joint_speed_rad_s")
+        },
     }
     return IKTeleopConfig(**{**values, **overrides})
 

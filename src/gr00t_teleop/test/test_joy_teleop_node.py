@@ -35,8 +35,10 @@ def test_node_turns_joy_into_leader_joint_states_and_stops_on_bad_or_stale_joy()
     home = np.array(robot.home_positions(), dtype=float)
     leader: list[tuple[float, JointState]] = []
     probe.create_subscription(
-        JointState, node.stack.nodes["leader_teleop"]["leader_topic"],
-        lambda msg: leader.append((time.monotonic(), msg)), 50,
+        JointState,
+        node.stack.nodes["leader_teleop"]["leader_topic"],
+        lambda msg: leader.append((time.monotonic(), msg)),
+        50,
     )
     from diagnostic_msgs.msg import DiagnosticArray
 

@@ -93,8 +93,12 @@ def test_node_streams_the_leader_through_the_safety_layer():
                 leader.publish(JointState(name=list(target), position=list(target.values())))
             time.sleep(0.01)
 
-    threads = [threading.Thread(target=publish, daemon=True),
-               threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)], daemon=True)]
+    threads = [
+        threading.Thread(target=publish, daemon=True),
+        threading.Thread(
+            target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)], daemon=True
+        ),
+    ]
     for thread in threads:
         thread.start()
     try:

@@ -10,11 +10,11 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from test_foreign_bags import convert_two_task_session
+
 from gr00t_policy.model.embodiments import EmbodimentStats, get_data_config
 from gr00t_policy.training.dataset import Gr00tWindowDataset, WindowConfig
 from gr00t_policy.training.dataset_meta import dataset_metadata, load_dataset_meta
-from test_foreign_bags import convert_two_task_session
-
 
 FPS = 20.0
 
@@ -49,7 +49,9 @@ def test_v3_packs_episodes_into_shared_files_with_their_ranges(datasets):
     assert info["features"]["observation.state"]["fps"] == 20
     episodes = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
     assert [(e["episode_index"], e["length"], e["dataset_from_index"], e["dataset_to_index"]) for e in episodes] == [
-        (0, 41, 0, 41), (1, 31, 41, 72)]
+        (0, 41, 0, 41),
+        (1, 31, 41, 72),
+    ]
     assert [e["tasks"][0] for e in episodes] == ["pick the pear", "place the pear"]
     video = "videos/observation.images.ego_view"
     assert episodes[1][f"{video}/from_timestamp"] == pytest.approx(41 / FPS)

@@ -19,8 +19,12 @@ from rclpy.parameter_client import AsyncParameterClient
 
 # Declared by rclpy itself for every node, not by our config dataclasses.
 ROS_PARAMETERS = {"use_sim_time", "start_type_description_service"}
-NUMERIC = {ParameterType.PARAMETER_INTEGER, ParameterType.PARAMETER_DOUBLE,
-           ParameterType.PARAMETER_INTEGER_ARRAY, ParameterType.PARAMETER_DOUBLE_ARRAY}
+NUMERIC = {
+    ParameterType.PARAMETER_INTEGER,
+    ParameterType.PARAMETER_DOUBLE,
+    ParameterType.PARAMETER_INTEGER_ARRAY,
+    ParameterType.PARAMETER_DOUBLE_ARRAY,
+}
 
 
 class _StubRobot:
@@ -69,12 +73,17 @@ def _console(context: rclpy.Context, _tmp: Path) -> Any:
 def _bridge(context: rclpy.Context, _tmp: Path) -> Any:
     from gr00t_gr1_bridge.gr1_bridge_node import Gr1BridgeNode
 
-    return Gr1BridgeNode(robot=_StubRobot(), context=context,
-                         parameter_overrides=[Parameter("stack_config", value="gr1t2_robot")])
+    return Gr1BridgeNode(
+        robot=_StubRobot(), context=context, parameter_overrides=[Parameter("stack_config", value="gr1t2_robot")]
+    )
 
 
 NODES: dict[str, Callable[[rclpy.Context, Path], Any]] = {
-    "leader_teleop": _leader, "joy_teleop": _joy, "recorder": _recorder, "console": _console, "gr1_bridge": _bridge,
+    "leader_teleop": _leader,
+    "joy_teleop": _joy,
+    "recorder": _recorder,
+    "console": _console,
+    "gr1_bridge": _bridge,
 }
 
 
@@ -120,8 +129,9 @@ def test_every_parameter_says_what_it_means_and_every_number_its_range(kind, tmp
     assert "stack_config" in ours and len(ours) > 5, sorted(descriptors)
     undescribed = sorted(name for name, d in ours.items() if not d.description.strip())
     assert not undescribed, f"{kind}: parameters without a description: {undescribed}"
-    unbounded = sorted(name for name, d in ours.items()
-                       if d.type in NUMERIC and not (d.integer_range or d.floating_point_range))
+    unbounded = sorted(
+        name for name, d in ours.items() if d.type in NUMERIC and not (d.integer_range or d.floating_point_range)
+    )
     assert not unbounded, f"{kind}: numeric parameters without a range: {unbounded}"
     writable = sorted(name for name, d in ours.items() if not d.read_only)
     assert not writable, f"{kind}: read once at start-up, yet `ros2 param set` would be accepted: {writable}"

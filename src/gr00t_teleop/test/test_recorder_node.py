@@ -13,8 +13,6 @@ from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 
 rclpy = pytest.importorskip("rclpy")
-from gr00t_interfaces.msg import Instruction  # noqa: E402
-from gr00t_interfaces.srv import SetInstruction  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -22,6 +20,8 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from gr00t_interfaces.msg import Instruction  # noqa: E402
+from gr00t_interfaces.srv import SetInstruction  # noqa: E402
 from gr00t_teleop.recorder_node import RecorderNode  # noqa: E402
 from gr00t_teleop.recording import EpisodeOutcome, read_episode_metadata  # noqa: E402
 

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 import yaml
-from gr00t_description.ros.node_main import spin_in_background
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from gr00t_bringup.fuzz.strategies import Hints, import_type, message_strategy, with_invalid_utf8
 from gr00t_bringup.processes import _die_with_parent, executable_path
+from gr00t_description.ros.node_main import spin_in_background
 
 PARAMETER_SERVICES = (
     "describe_parameters",
@@ -120,12 +120,7 @@ class NodeReport:
 
     @property
     def ok(self) -> bool:
-        return (
-            self.alive
-            and self.recovered
-            and not self.uncovered
-            and all(o.violations == 0 for o in self.outputs)
-        )
+        return self.alive and self.recovered and not self.uncovered and all(o.violations == 0 for o in self.outputs)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -136,9 +131,7 @@ class NodeReport:
 class NodeProcess:
     """The node under test as a process (as bring-up starts it), its output kept for the report."""
 
-    def __init__(
-        self, executable: list[str], name: str, parameters: dict[str, Any], env: dict[str, str]
-    ) -> None:
+    def __init__(self, executable: list[str], name: str, parameters: dict[str, Any], env: dict[str, str]) -> None:
         self.name = name
         self._dir = Path(tempfile.mkdtemp(prefix=f"fuzz_{name}_"))
         params = self._dir / "params.yaml"
@@ -146,8 +139,14 @@ class NodeProcess:
         command = [*executable, "--ros-args", "-r", f"__node:={name}", "--params-file", str(params)]
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-            env=env, preexec_fn=_die_with_parent, errors="replace",
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env=env,
+            preexec_fn=_die_with_parent,
+            errors="replace",
         )
         self._pump = threading.Thread(target=self._read, daemon=True)
         self._pump.start()
@@ -236,7 +235,9 @@ def discover(session: Session, node_name: str, alive: Callable[[], bool], timeou
             current = (
                 tuple(sorted((n, tuple(t)) for n, t in probe.get_subscriber_names_and_types_by_node(node_name, "/"))),
                 tuple(sorted((n, tuple(t)) for n, t in probe.get_service_names_and_types_by_node(node_name, "/"))),
-                tuple(sorted((n, tuple(t)) for n, t in get_action_server_names_and_types_by_node(probe, node_name, "/"))),
+                tuple(
+                    sorted((n, tuple(t)) for n, t in get_action_server_names_and_types_by_node(probe, node_name, "/"))
+                ),
             )
             if current != previous:
                 previous, stable_since = current, time.monotonic()

@@ -192,8 +192,7 @@ def message_strategy(cls: type, hints: Hints, small: bool = False) -> st.SearchS
     if type_name == "builtin_interfaces/Time":
         return stamps(hints)
     fields = {
-        name: type_strategy(type_str, hints, name, small)
-        for name, type_str in cls.get_fields_and_field_types().items()
+        name: type_strategy(type_str, hints, name, small) for name, type_str in cls.get_fields_and_field_types().items()
     }
     generic = st.fixed_dictionaries(fields).map(lambda values: _build(cls, values))
     domain = None if small else _DOMAIN_STRATEGIES.get(type_name)
@@ -210,7 +209,9 @@ def _build(cls: type, values: dict[str, Any]) -> Any:
 def _header(hints: Hints) -> st.SearchStrategy[Any]:
     from std_msgs.msg import Header
 
-    return st.builds(Header, stamp=stamps(hints), frame_id=st.sampled_from(["", "head_camera_optical_frame", "x" * 300]))
+    return st.builds(
+        Header, stamp=stamps(hints), frame_id=st.sampled_from(["", "head_camera_optical_frame", "x" * 300])
+    )
 
 
 def _images(hints: Hints) -> st.SearchStrategy[Any]:
@@ -234,9 +235,14 @@ def _images(hints: Hints) -> st.SearchStrategy[Any]:
         elif kind == "wrong_step":
             step = draw(st.sampled_from([0, 1, max(step - 1, 0), step + 1, (1 << 32) - 1]))
         elif kind == "huge_sizes":  # claims gigapixels, carries a few bytes
-            width, height = draw(st.sampled_from([(1 << 32) - 1, 1 << 16])), draw(st.sampled_from([(1 << 32) - 1, 1 << 16]))
+            width, height = (
+                draw(st.sampled_from([(1 << 32) - 1, 1 << 16])),
+                draw(st.sampled_from([(1 << 32) - 1, 1 << 16])),
+            )
             step, size = (width * 3) % (1 << 32), draw(st.integers(0, 64))
-        msg = Image(height=height, width=width, encoding=encoding, step=step, is_bigendian=draw(st.sampled_from([0, 1])))
+        msg = Image(
+            height=height, width=width, encoding=encoding, step=step, is_bigendian=draw(st.sampled_from([0, 1]))
+        )
         msg.header = draw(_header(hints))
         msg.data = bytes(size)
         return msg
@@ -255,11 +261,13 @@ def _joint_states(hints: Hints) -> st.SearchStrategy[Any]:
     def joint_state(draw: Callable[[st.SearchStrategy[Any]], Any]) -> JointState:
         chosen = draw(st.one_of(st.just(names), st.lists(st.sampled_from(names), min_size=1, max_size=len(names) + 2)))
         value = hostile_floats(64)
-        positions = draw(st.one_of(
-            st.lists(value, min_size=len(chosen), max_size=len(chosen)),  # the right size, wild values
-            st.lists(value, max_size=len(chosen) + 3),  # any size
-            st.tuples(value, st.just(len(chosen))).map(lambda pair: [pair[0]] * pair[1]),  # all one value
-        ))
+        positions = draw(
+            st.one_of(
+                st.lists(value, min_size=len(chosen), max_size=len(chosen)),  # the right size, wild values
+                st.lists(value, max_size=len(chosen) + 3),  # any size
+                st.tuples(value, st.just(len(chosen))).map(lambda pair: [pair[0]] * pair[1]),  # all one value
+            )
+        )
         msg = JointState(name=chosen, position=positions)
         msg.velocity = draw(st.one_of(st.just([]), st.lists(value, max_size=len(chosen))))
         msg.header = draw(_header(hints))
@@ -268,11 +276,13 @@ def _joint_states(hints: Hints) -> st.SearchStrategy[Any]:
     return joint_state()
 
 
-_DOMAIN_STRATEGIES.update({
-    "std_msgs/Header": _header,
-    "sensor_msgs/Image": _images,
-    "sensor_msgs/JointState": _joint_states,
-})
+_DOMAIN_STRATEGIES.update(
+    {
+        "std_msgs/Header": _header,
+        "sensor_msgs/Image": _images,
+        "sensor_msgs/JointState": _joint_states,
+    }
+)
 
 
 def string_paths(msg: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

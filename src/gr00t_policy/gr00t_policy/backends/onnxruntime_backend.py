@@ -189,9 +189,7 @@ class OnnxSystem1Runner:
         """Noise (B, H, A) and normalised state (B, 1, S) -> normalised actions (B, H, A)."""
         loop = loop or self.loop
         if noise.shape[0] != goal.batch_size or state.shape[0] != goal.batch_size:
-            raise ValueError(
-                f"batch mismatch: noise {noise.shape[0]}, state {state.shape[0]}, goal {goal.batch_size}"
-            )
+            raise ValueError(f"batch mismatch: noise {noise.shape[0]}, state {state.shape[0]}, goal {goal.batch_size}")
         kv = dict(zip(self._kv_names, goal.values, strict=True))
         if loop == UNROLLED:
             inputs = {"noise": self._to_device(noise), "state": self._to_device(state), **kv}

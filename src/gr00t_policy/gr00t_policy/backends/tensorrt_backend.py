@@ -168,9 +168,7 @@ def build_engine(
             continue
         shapes = []
         for which in range(3):  # min, opt, max
-            shapes.append(
-                tuple(ranges[axes[tensor.name][a]][which] if d < 0 else d for a, d in enumerate(dims))
-            )
+            shapes.append(tuple(ranges[axes[tensor.name][a]][which] if d < 0 else d for a, d in enumerate(dims)))
         opt_profile.set_shape(tensor.name, *shapes)
     config.add_optimization_profile(opt_profile)
 

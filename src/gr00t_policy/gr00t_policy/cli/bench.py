@@ -328,7 +328,7 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
     fields = ("system", "preset", "backend", "variant")
     key = tuple(result[k] for k in fields)
     runs = [r for r in data.get("runs", []) if tuple(r.get(k) for k in fields) != key]
-    result["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    result["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     data["runs"] = runs + [result]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")

@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--config", help="config.json (HF layout) or tiny_config.json to build the model from")
     verify.add_argument("--reference", help="JSON {tensor name: shape}, e.g. gr00t_n1_2b_state_dict.json")
     verify.add_argument(
-        "--checkpoint", help="checkpoint directory or Hub repo id: check its safetensors headers against its config.json"
+        "--checkpoint",
+        help="checkpoint directory or Hub repo id: check its safetensors headers against its config.json",
     )
     verify.add_argument("--limit", type=int, default=20, help="names listed per category")
     verify.set_defaults(func=cmd_verify)
@@ -231,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     parity.set_defaults(func=cmd_parity)
 
     inspect = sub.add_parser("inspect", help="summarise a checkpoint: weights, config, embodiments and statistics")
-    inspect.add_argument("directory", help="checkpoint directory, or Hugging Face repo id org/name[@revision] (Hub cache)")
+    inspect.add_argument(
+        "directory", help="checkpoint directory, or Hugging Face repo id org/name[@revision] (Hub cache)"
+    )
     inspect.add_argument("--limit", type=int, default=10, help="names listed per category")
     inspect.set_defaults(func=cmd_inspect)
     return parser

@@ -48,7 +48,7 @@ def cmd_onnx(args: argparse.Namespace) -> int:
     check_graphs(out)
     print(f"exported {policy.model_id} ({manifest.num_steps} steps, embodiment slot {manifest.embodiment_id}) "
           f"to {out} in {manifest.export_seconds:.1f} s; onnx.checker ok")  # fmt: skip
-    for name, spec in manifest.graphs.items():
+    for spec in manifest.graphs.values():
         print(f"  {spec.file:22s} {spec.bytes / 2**20:9.1f} MiB  in: {', '.join(spec.inputs[:3])}"
               f"{' + goal K/V' if len(spec.inputs) > 3 else ''}")  # fmt: skip
     if args.no_validate:
@@ -69,8 +69,10 @@ def cmd_onnx(args: argparse.Namespace) -> int:
         "rtol": args.rtol,
         "passed": ok,
         "max_abs_diff": {g: max(c.max_abs_diff for c in checks if c.graph == g) for g in {c.graph for c in checks}},
-        "cases": [{"graph": c.graph, "batch": c.batch_size, "tokens": c.num_tokens, "max_abs_diff": c.max_abs_diff}
-                  for c in checks],  # fmt: skip
+        "cases": [
+            {"graph": c.graph, "batch": c.batch_size, "tokens": c.num_tokens, "max_abs_diff": c.max_abs_diff}
+            for c in checks
+        ],  # fmt: skip
     }
     manifest.write(out)
     return EXIT_OK if ok else EXIT_FAILED

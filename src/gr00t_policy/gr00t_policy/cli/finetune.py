@@ -51,35 +51,72 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     io = parser.add_argument_group("data and model")
-    io.add_argument("--dataset", required=True, type=Path,
-                    help="dataset directory: GR00T LeRobot v2 (modality.json) or LeRobot v3.0 with modality.json")
+    io.add_argument(
+        "--dataset",
+        required=True,
+        type=Path,
+        help="dataset directory: GR00T LeRobot v2 (modality.json) or LeRobot v3.0 with modality.json",
+    )
     io.add_argument("--output-dir", required=True, type=Path, help="checkpoints, logs and the final model")
     base = io.add_mutually_exclusive_group(required=True)
-    base.add_argument("--base-model", help="checkpoint to start from: a directory (HF layout) or a Hugging Face "
-                      "repo id, org/name[@revision], from the Hub cache (HF_HUB_OFFLINE=1: cache only)")
+    base.add_argument(
+        "--base-model",
+        help="checkpoint to start from: a directory (HF layout) or a Hugging Face "
+        "repo id, org/name[@revision], from the Hub cache (HF_HUB_OFFLINE=1: cache only)",
+    )
     base.add_argument("--preset", choices=preset_names(), help="start from random weights of a preset")
     io.add_argument("--preset-seed", type=int, default=d.preset_seed, help="seed of the preset's weights")
-    io.add_argument("--instruction-first", action=argparse.BooleanOptionalAction, default=None,
-                    help="prompt order: instruction before the images (default: the base model's; GR00T N1: after)")
+    io.add_argument(
+        "--instruction-first",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="prompt order: instruction before the images (default: the base model's; GR00T N1: after)",
+    )
     io.add_argument("--tokenizer-dir", type=Path, help="Eagle-2 tokenizer files (default <base-model>/tokenizer)")
-    io.add_argument("--embodiment", default=d.embodiment_tag, choices=sorted(EMBODIMENT_IDS),
-                    help="embodiment tag: projector slot and metadata key")
-    io.add_argument("--normalization-stats", default=d.normalization_stats, choices=NORMALIZATION_STATS,
-                    help="min/max normalisation: the dataset's (the original runner), or the base checkpoint's "
-                         "for this embodiment (continuing a policy on more data of the same robot)")
-    io.add_argument("--data-config", default=d.data_config, choices=sorted(DATA_CONFIGS),
-                    help="state/action groups and cameras")
-    io.add_argument("--no-video", dest="use_video", action="store_false",
-                    help="feed blank frames instead of decoding videos (state + language only)")
+    io.add_argument(
+        "--embodiment",
+        default=d.embodiment_tag,
+        choices=sorted(EMBODIMENT_IDS),
+        help="embodiment tag: projector slot and metadata key",
+    )
+    io.add_argument(
+        "--normalization-stats",
+        default=d.normalization_stats,
+        choices=NORMALIZATION_STATS,
+        help="min/max normalisation: the dataset's (the original runner), or the base checkpoint's "
+        "for this embodiment (continuing a policy on more data of the same robot)",
+    )
+    io.add_argument(
+        "--data-config", default=d.data_config, choices=sorted(DATA_CONFIGS), help="state/action groups and cameras"
+    )
+    io.add_argument(
+        "--no-video",
+        dest="use_video",
+        action="store_false",
+        help="feed blank frames instead of decoding videos (state + language only)",
+    )
     io.add_argument("--num-workers", type=int, default=d.num_workers, help="DataLoader worker processes")
-    io.add_argument("--video-cache-episodes", type=int, default=d.video_cache_episodes,
-                    help="decoded episode videos kept per worker (LRU); samples are drawn across all episodes, "
-                         "so a small dataset trains fastest with all of them cached (~150 KB per frame)")
-    io.add_argument("--opening-seconds", dest="opening_s", type=float, default=d.opening_s,
-                    help="with --opening-repeat: how much of each episode's start is oversampled")
-    io.add_argument("--opening-repeat", type=int, default=d.opening_repeat,
-                    help="draw the frames of each episode's first --opening-seconds this many times per epoch "
-                         "(where a demonstration commits to its target; default 1 = no oversampling)")
+    io.add_argument(
+        "--video-cache-episodes",
+        type=int,
+        default=d.video_cache_episodes,
+        help="decoded episode videos kept per worker (LRU); samples are drawn across all episodes, "
+        "so a small dataset trains fastest with all of them cached (~150 KB per frame)",
+    )
+    io.add_argument(
+        "--opening-seconds",
+        dest="opening_s",
+        type=float,
+        default=d.opening_s,
+        help="with --opening-repeat: how much of each episode's start is oversampled",
+    )
+    io.add_argument(
+        "--opening-repeat",
+        type=int,
+        default=d.opening_repeat,
+        help="draw the frames of each episode's first --opening-seconds this many times per epoch "
+        "(where a demonstration commits to its target; default 1 = no oversampling)",
+    )
 
     tune = parser.add_argument_group("what to train (reference defaults: LLM frozen, rest trains)")
     for name, helptext in (
@@ -89,20 +126,33 @@ def build_parser() -> argparse.ArgumentParser:
         ("diffusion-model", "the DiT"),
     ):
         attr = f"tune_{name.replace('-', '_')}"
-        tune.add_argument(f"--tune-{name}", dest=attr, action=argparse.BooleanOptionalAction,
-                          default=getattr(d, attr), help=f"train {helptext}")
+        tune.add_argument(
+            f"--tune-{name}",
+            dest=attr,
+            action=argparse.BooleanOptionalAction,
+            default=getattr(d, attr),
+            help=f"train {helptext}",
+        )
 
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--batch-size", type=int, default=d.batch_size,
-                     help="samples per micro-batch per process (effective batch: x accumulation x processes)")
+    opt.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help="samples per micro-batch per process (effective batch: x accumulation x processes)",
+    )
     opt.add_argument("--gradient-accumulation-steps", type=int, default=d.gradient_accumulation_steps)
     opt.add_argument("--max-steps", type=int, default=d.max_steps, help="optimizer steps")
     opt.add_argument("--learning-rate", type=float, default=d.learning_rate)
     opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
     opt.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
-    opt.add_argument("--goal-readout-weight", type=float, default=d.goal_readout_weight,
-                     help="auxiliary loss, training only: a linear readout of the chunk's motion from the mean goal "
-                          "token, so System 2 must say where to move (default 0 = off, the reference recipe)")
+    opt.add_argument(
+        "--goal-readout-weight",
+        type=float,
+        default=d.goal_readout_weight,
+        help="auxiliary loss, training only: a linear readout of the chunk's motion from the mean goal "
+        "token, so System 2 must say where to move (default 0 = off, the reference recipe)",
+    )
     opt.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="clipping; 0 disables")
 
     run = parser.add_argument_group("run")
@@ -115,10 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-every", type=int, default=d.log_every, help="steps per train_log.jsonl line")
     run.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
     run.add_argument("--no-progress", dest="progress_bar", action="store_false", help="no tqdm bar")
-    run.add_argument("--ddp-find-unused-parameters", action=argparse.BooleanOptionalAction,
-                     default=d.ddp_find_unused_parameters,
-                     help="under torchrun: DDP's find_unused_parameters (default: on only if a trainable "
-                          "parameter gets no gradient in a probe step)")
+    run.add_argument(
+        "--ddp-find-unused-parameters",
+        action=argparse.BooleanOptionalAction,
+        default=d.ddp_find_unused_parameters,
+        help="under torchrun: DDP's find_unused_parameters (default: on only if a trainable "
+        "parameter gets no gradient in a probe step)",
+    )
     return parser
 
 
@@ -169,12 +222,22 @@ def main(argv: list[str] | None = None) -> int:
     rank = env_rank()  # 0 unless launched by torchrun
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s" if rank == 0 else f"%(levelname)s [rank {rank}] %(name)s: %(message)s",
+        format="%(levelname)s %(name)s: %(message)s"
+        if rank == 0
+        else f"%(levelname)s [rank {rank}] %(name)s: %(message)s",
     )
     try:
         result = finetune(config_from_args(args))
-    except (DatasetError, CheckpointError, ConfigError, TokenizerLoadError, FileExistsError, ModelNotFoundError,
-            ValueError, KeyError) as exc:
+    except (
+        DatasetError,
+        CheckpointError,
+        ConfigError,
+        TokenizerLoadError,
+        FileExistsError,
+        ModelNotFoundError,
+        ValueError,
+        KeyError,
+    ) as exc:
         print(f"error: {exc}" if rank == 0 else f"error [rank {rank}]: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if rank == 0:

@@ -31,13 +31,17 @@ _DEFAULTS = GroundingConfig(scenes=Path("."), validation=Path("."), base_model=P
 def build_parser() -> argparse.ArgumentParser:
     d = _DEFAULTS
     parser = argparse.ArgumentParser(
-        prog="gr00t-pretrain-grounding", description=__doc__.splitlines()[0],
+        prog="gr00t-pretrain-grounding",
+        description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--scenes", required=True, type=Path, help="training scenes (.npz, gr00t_sim.grounding_scenes)")
     parser.add_argument("--validation", required=True, type=Path, help="held-out scenes (.npz, other seeds)")
-    parser.add_argument("--base-model", required=True,
-                        help="checkpoint to start from: a directory or a Hugging Face repo id org/name[@revision]")
+    parser.add_argument(
+        "--base-model",
+        required=True,
+        help="checkpoint to start from: a directory or a Hugging Face repo id org/name[@revision]",
+    )
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--max-steps", type=int, default=d.max_steps)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -57,18 +61,30 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("gr00t-pretrain-grounding")
     try:
         config = GroundingConfig(
-            scenes=args.scenes, validation=args.validation, base_model=resolve_model(args.base_model),
+            scenes=args.scenes,
+            validation=args.validation,
+            base_model=resolve_model(args.base_model),
             output_dir=args.output_dir,
-            max_steps=args.max_steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            warmup_steps=args.warmup_steps, tune_visual=args.tune_visual, tune_llm=args.tune_llm,
-            eval_every=args.eval_every, seed=args.seed, device=args.device,
+            max_steps=args.max_steps,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            warmup_steps=args.warmup_steps,
+            tune_visual=args.tune_visual,
+            tune_llm=args.tune_llm,
+            eval_every=args.eval_every,
+            seed=args.seed,
+            device=args.device,
         )
         result = pretrain_grounding(config)
     except (ValueError, OSError, CheckpointError, ConfigError) as exc:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
-    log.info("done: held-out named side %.1f%%, position error %.1f cm -> %s",
-             100 * result["side_accuracy"], result["target_error_cm"], args.output_dir)
+    log.info(
+        "done: held-out named side %.1f%%, position error %.1f cm -> %s",
+        100 * result["side_accuracy"],
+        result["target_error_cm"],
+        args.output_dir,
+    )
     return EXIT_OK
 
 

@@ -111,15 +111,12 @@ def validate_chunk(chunk: Chunk, joint_names: Sequence[str]) -> np.ndarray:
             f"start_time {chunk.start_time!r} and step_period {chunk.step_period!r} must be finite",
         )
     if chunk.step_period <= 0.0:
-        raise ChunkRejected(
-            REJECT_TIMING, f"step_period must be > 0 (increasing step times), got {chunk.step_period}"
-        )
+        raise ChunkRejected(REJECT_TIMING, f"step_period must be > 0 (increasing step times), got {chunk.step_period}")
     if not np.isfinite(positions).all():
         bad_rows, bad_cols = np.nonzero(~np.isfinite(positions))
         raise ChunkRejected(
             REJECT_NON_FINITE,
-            f"{bad_rows.size} non-finite values, first at step {int(bad_rows[0])} joint "
-            f"{names[int(bad_cols[0])]!r}",
+            f"{bad_rows.size} non-finite values, first at step {int(bad_rows[0])} joint {names[int(bad_cols[0])]!r}",
         )
     if names != tuple(joint_names):
         column_of = {name: i for i, name in enumerate(names)}

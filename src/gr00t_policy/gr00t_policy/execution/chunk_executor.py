@@ -91,9 +91,7 @@ class ExecutorConfig:
         if self.switch_mode not in SWITCH_MODES:
             raise ValueError(f"switch_mode must be one of {SWITCH_MODES}, got {self.switch_mode!r}")
         if self.blend_weighting not in BLEND_WEIGHTINGS:
-            raise ValueError(
-                f"blend_weighting must be one of {BLEND_WEIGHTINGS}, got {self.blend_weighting!r}"
-            )
+            raise ValueError(f"blend_weighting must be one of {BLEND_WEIGHTINGS}, got {self.blend_weighting!r}")
         if not (self.blend_duration_s >= 0.0 and math.isfinite(self.blend_duration_s)):
             raise ValueError(f"blend_duration_s must be finite and >= 0, got {self.blend_duration_s}")
         if self.switch_mode == "blend" and self.blend_duration_s == 0.0:

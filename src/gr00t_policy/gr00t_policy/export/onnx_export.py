@@ -169,9 +169,7 @@ class DenoiseStepGraph(nn.Module):
             keep_last=horizon,
             project=False,
         )
-        decoded = F.relu(
-            torch.addmm(plan.decoder_in_bias, features.reshape(b * horizon, -1), plan.decoder_in_weight)
-        )
+        decoded = F.relu(torch.addmm(plan.decoder_in_bias, features.reshape(b * horizon, -1), plan.decoder_in_weight))
         x2d = torch.addmm(x2d, decoded, plan.decoder_out_weight) + plan.decoder_out_bias
         return x2d.view(b, horizon, action_dim)
 

@@ -172,16 +172,12 @@ def read_tensor_index(files: Iterable[Path]) -> dict[str, TensorInfo]:
                 for name in f.keys():
                     sl = f.get_slice(name)
                     if name in index:
-                        raise CheckpointError(
-                            path, f"tensor {name!r} also appears in {index[name].file.name}"
-                        )
+                        raise CheckpointError(path, f"tensor {name!r} also appears in {index[name].file.name}")
                     index[name] = TensorInfo(path, tuple(sl.get_shape()), str(sl.get_dtype()))
         except CheckpointError:
             raise
         except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
-            raise CheckpointError(
-                path, f"not a readable safetensors file ({type(exc).__name__}: {exc})"
-            ) from None
+            raise CheckpointError(path, f"not a readable safetensors file ({type(exc).__name__}: {exc})") from None
     return index
 
 
@@ -364,9 +360,7 @@ def save_checkpoint(
     (directory / CONFIG_NAME).write_text(json.dumps(model.config.to_hf_dict(), indent=2) + "\n")
     state = model.state_dict()
     limit = _parse_size(max_shard_size)
-    out_dtype = {
-        name: (dtype if dtype is not None and t.is_floating_point() else t.dtype) for name, t in state.items()
-    }
+    out_dtype = {name: (dtype if dtype is not None and t.is_floating_point() else t.dtype) for name, t in state.items()}
     # Plan shards from sizes only; tensors are converted shard by shard, so saving needs at most
     # one shard of extra memory (none when the storage dtype equals the model's).
     shards: list[list[str]] = [[]]

@@ -157,8 +157,7 @@ class BackboneConfig:
         )
         _require(
             self.attn_implementation in SUPPORTED_ATTN_IMPLEMENTATIONS,
-            f"attn_implementation must be one of {SUPPORTED_ATTN_IMPLEMENTATIONS}, "
-            f"got {self.attn_implementation!r}",
+            f"attn_implementation must be one of {SUPPORTED_ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}",
         )
         _require(
             0 < self.image_crop_scale <= 1,
@@ -399,7 +398,8 @@ class Gr00tN1Config:
     # ------------------------------------------------------------------ tiny parity layout
     @classmethod
     def from_parity_dict(cls, data: dict[str, Any]) -> Gr00tN1Config:
-        """Parse ``src/gr00t_policy/test/data/reference/parity/tiny_config.json`` (schema gr00t_n1_tiny_parity_config/v1)."""
+        """Parse ``src/gr00t_policy/test/data/reference/parity/tiny_config.json``
+        (schema gr00t_n1_tiny_parity_config/v1)."""
         _require(
             data.get("schema") == PARITY_CONFIG_SCHEMA,
             f"expected schema {PARITY_CONFIG_SCHEMA!r}, got {data.get('schema')!r}",

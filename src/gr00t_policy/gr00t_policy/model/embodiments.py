@@ -86,8 +86,7 @@ class DataConfig:
             )
         if self.action_dim > self.max_action_dim:
             raise ValueError(
-                f"data config {self.name!r}: {self.action_dim} action dims exceed max_action_dim "
-                f"{self.max_action_dim}"
+                f"data config {self.name!r}: {self.action_dim} action dims exceed max_action_dim {self.max_action_dim}"
             )
         embodiment_id(self.embodiment_tag)  # validates the tag
 
@@ -206,9 +205,7 @@ class EmbodimentStats:
         entry = metadata[tag]
         stats = entry.get("statistics", {})
         action = {
-            g: MinMaxStats.from_dict(
-                stats.get("action", {}).get(g, {}), f"metadata[{tag!r}].statistics.action.{g}", d
-            )
+            g: MinMaxStats.from_dict(stats.get("action", {}).get(g, {}), f"metadata[{tag!r}].statistics.action.{g}", d)
             for g, d in data_config.action_groups
         }
         state: dict[str, MinMaxStats] = {}
@@ -227,9 +224,7 @@ class EmbodimentStats:
         return cls(state=state, action=action, video_resolution=video)  # type: ignore[arg-type]
 
 
-def encode_state(
-    state: Mapping[str, np.ndarray], data_config: DataConfig, stats: EmbodimentStats
-) -> np.ndarray:
+def encode_state(state: Mapping[str, np.ndarray], data_config: DataConfig, stats: EmbodimentStats) -> np.ndarray:
     """Group -> (dim,) joint positions (radians) -> the model's (max_state_dim,) state vector.
 
     ``sin_cos``: per group ``[sin(q), cos(q)]`` (``StateActionSinCosTransform``); ``min_max``: per
@@ -257,9 +252,7 @@ def encode_state(
     return vector
 
 
-def decode_actions(
-    actions: np.ndarray, data_config: DataConfig, stats: EmbodimentStats
-) -> dict[str, np.ndarray]:
+def decode_actions(actions: np.ndarray, data_config: DataConfig, stats: EmbodimentStats) -> dict[str, np.ndarray]:
     """(..., horizon, max_action_dim) normalised -> group -> (..., horizon, dim) float64 un-normalised."""
     out: dict[str, np.ndarray] = {}
     start = 0
@@ -292,17 +285,14 @@ def make_metadata(
     cfg = get_data_config(data_config) if isinstance(data_config, str) else data_config
     embodiment_id(embodiment_tag)
 
-    def complete(
-        groups: Sequence[tuple[str, int]], given: Mapping[str, Mapping[str, Sequence[float]]], kind: str
-    ):
+    def complete(groups: Sequence[tuple[str, int]], given: Mapping[str, Mapping[str, Sequence[float]]], kind: str):
         result = {}
         for group, dim in groups:
             if group not in given:
                 raise KeyError(f"{kind} statistics lack group {group!r} (data config {cfg.name!r})")
             s = MinMaxStats.from_dict(given[group], f"{kind} statistics of {group!r}", dim)
             entry = {
-                k: [float(v) for v in np.asarray(val, dtype=np.float64).reshape(-1)]
-                for k, val in given[group].items()
+                k: [float(v) for v in np.asarray(val, dtype=np.float64).reshape(-1)] for k, val in given[group].items()
             }
             entry.setdefault("mean", ((s.min + s.max) / 2).tolist())
             entry.setdefault("std", ((s.max - s.min) / 2).tolist())
@@ -312,15 +302,11 @@ def make_metadata(
         return result
 
     def modality(groups: Sequence[tuple[str, int]]) -> dict[str, Any]:
-        return {
-            g: {"absolute": True, "rotation_type": None, "shape": [d], "continuous": True} for g, d in groups
-        }
+        return {g: {"absolute": True, "rotation_type": None, "shape": [d], "continuous": True} for g, d in groups}
 
     video = {
         key: {
-            "resolution": list(video_resolution[key])
-            if video_resolution and key in video_resolution
-            else None,
+            "resolution": list(video_resolution[key]) if video_resolution and key in video_resolution else None,
             "channels": 3,
             "fps": fps,
         }

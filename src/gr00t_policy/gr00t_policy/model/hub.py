@@ -42,7 +42,7 @@ def parse_hub_reference(reference: str) -> tuple[str, str | None] | None:
     ``hf://`` forces the Hub reading, so a malformed id after it is a ValueError, not a path.
     """
     forced = reference.startswith(HUB_PREFIX)
-    body = reference[len(HUB_PREFIX):] if forced else reference
+    body = reference[len(HUB_PREFIX) :] if forced else reference
     repo_id, at, revision = body.partition("@")
     if _REPO_ID.match(repo_id) and not (at and not revision) and ".." not in repo_id:
         return repo_id, revision or None
@@ -106,14 +106,19 @@ def download_model(repo_id: str, revision: str | None = None) -> Path:
     try:
         path = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache, local_files_only=offline))
     except LocalEntryNotFoundError as exc:
-        why = ("HF_HUB_OFFLINE=1 forbids downloading" if offline
-               else f"the Hub could not be reached ({exc.__class__.__name__})")
+        why = (
+            "HF_HUB_OFFLINE=1 forbids downloading"
+            if offline
+            else f"the Hub could not be reached ({exc.__class__.__name__})"
+        )
         raise ModelNotFoundError(
             f"model {name} is not in the Hugging Face cache {cache} and {why}; fetch it with {fetch_hint} on a "
             "machine with network access (and copy the cache, or point HF_HUB_CACHE at it), or give a local directory"
         ) from exc
     except GatedRepoError as exc:
-        raise ModelNotFoundError(f"model {repo_id} is gated on the Hub: accept its terms and log in (`hf auth login`)") from exc
+        raise ModelNotFoundError(
+            f"model {repo_id} is gated on the Hub: accept its terms and log in (`hf auth login`)"
+        ) from exc
     except RevisionNotFoundError as exc:
         raise ModelNotFoundError(f"model {repo_id} has no revision {revision!r} on the Hub") from exc
     except RepositoryNotFoundError as exc:

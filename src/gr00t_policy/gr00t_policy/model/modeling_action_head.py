@@ -218,12 +218,8 @@ class FlowMatchingActionHead(nn.Module):
         self.state_encoder = CategorySpecificMLP(
             c.max_num_embodiments, c.max_state_dim, c.hidden_size, c.input_embedding_dim
         )
-        self.action_encoder = MultiEmbodimentActionEncoder(
-            c.action_dim, c.input_embedding_dim, c.max_num_embodiments
-        )
-        self.action_decoder = CategorySpecificMLP(
-            c.max_num_embodiments, c.hidden_size, c.hidden_size, c.action_dim
-        )
+        self.action_encoder = MultiEmbodimentActionEncoder(c.action_dim, c.input_embedding_dim, c.max_num_embodiments)
+        self.action_decoder = CategorySpecificMLP(c.max_num_embodiments, c.hidden_size, c.hidden_size, c.action_dim)
         if not c.add_pos_embed:
             raise NotImplementedError("GR00T N1 always adds the action position embedding")
         self.position_embedding = nn.Embedding(c.max_seq_len, c.input_embedding_dim)
@@ -426,14 +422,10 @@ class FlowMatchingActionHead(nn.Module):
     @torch.no_grad()
     def prepare_goal_kv(self, goal_tokens: torch.Tensor) -> GoalKV:
         """Goal tokens (B, T, D) -> cross-attention K/V for every cross block (once per goal)."""
-        return GoalKV(
-            kv=self.model.precompute_goal_kv(goal_tokens.to(self.dtype)), batch_size=goal_tokens.shape[0]
-        )
+        return GoalKV(kv=self.model.precompute_goal_kv(goal_tokens.to(self.dtype)), batch_size=goal_tokens.shape[0])
 
     @torch.no_grad()
-    def build_plan(
-        self, num_steps: int | None, embodiment_id: int, *, fuse_qkv: bool | None = None
-    ) -> DenoisingPlan:
+    def build_plan(self, num_steps: int | None, embodiment_id: int, *, fuse_qkv: bool | None = None) -> DenoisingPlan:
         """Precompute the step-only constants of the K-step schedule for one embodiment."""
         steps = self.resolve_num_steps(num_steps)
         e = int(embodiment_id)

@@ -215,9 +215,7 @@ class BasicTransformerBlock(nn.Module):
                 F.linear(normed, lin.weight, lin.bias).view(b, t, heads, head_dim).transpose(1, 2)
                 for lin in (attn.to_q, attn.to_k, attn.to_v)
             )
-        out = (
-            F.scaled_dot_product_attention(query, key, value).transpose(1, 2).reshape(b, t, heads * head_dim)
-        )
+        out = F.scaled_dot_product_attention(query, key, value).transpose(1, 2).reshape(b, t, heads * head_dim)
         out_proj = attn.to_out[0]
         x = x + F.linear(out, out_proj.weight, out_proj.bias)
         ff_in, ff_out = self.ff.net[0].proj, self.ff.net[2]
@@ -268,9 +266,7 @@ class DiT(nn.Module):
         shift, scale = self.proj_out_1(F.silu(temb)).chunk(2, dim=1)
         return shift[:, None], scale[:, None]
 
-    def forward(
-        self, hidden_states: torch.Tensor, goal_tokens: torch.Tensor, buckets: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, goal_tokens: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
         """Naive path. (B, S, D) tokens, (B, T, D) goal tokens, (B,) int buckets -> (B, S, output_dim)."""
         temb = self.timestep_encoder(buckets)
         x = hidden_states

@@ -87,16 +87,10 @@ class CaseResult:
         )
         b = np.asarray(ref, dtype=np.float64)
         if a.shape != b.shape:
-            self.stages.append(
-                StageResult(name, float("inf"), False, f"shape {a.shape} vs reference {b.shape}")
-            )
+            self.stages.append(StageResult(name, float("inf"), False, f"shape {a.shape} vs reference {b.shape}"))
             return
         err = float(np.max(np.abs(a - b))) if a.size else 0.0
-        ok = (
-            bool(np.array_equal(a, b))
-            if exact
-            else bool(np.allclose(a, b, atol=PARITY_ATOL, rtol=PARITY_RTOL))
-        )
+        ok = bool(np.array_equal(a, b)) if exact else bool(np.allclose(a, b, atol=PARITY_ATOL, rtol=PARITY_RTOL))
         self.stages.append(StageResult(name, err, ok, note))
 
     def stage(self, name: str) -> StageResult:

@@ -57,11 +57,7 @@ def build_prompt(
     else:
         images = "".join(f"<image {k + 1}>{image_block}\n" for k in range(num_views))
     user = f"{instruction}\n{images}" if instruction_first else f"{images}{instruction}"
-    return (
-        f"{IM_START}system\n{SYSTEM_MESSAGE}{IM_END}\n"
-        f"{IM_START}user\n{user}{IM_END}\n"
-        f"{IM_START}assistant\n"
-    )
+    return f"{IM_START}system\n{SYSTEM_MESSAGE}{IM_END}\n{IM_START}user\n{user}{IM_END}\n{IM_START}assistant\n"
 
 
 def load_eagle2_tokenizer(directory: str | Path) -> Tokenizer:
@@ -86,9 +82,7 @@ def load_eagle2_tokenizer(directory: str | Path) -> Tokenizer:
     tokenizer = Tokenizer(bpe)
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    added = sorted(
-        ((int(i), d) for i, d in config.get("added_tokens_decoder", {}).items()), key=lambda item: item[0]
-    )
+    added = sorted(((int(i), d) for i, d in config.get("added_tokens_decoder", {}).items()), key=lambda item: item[0])
     for token_id, spec in added:
         token = AddedToken(
             spec["content"],
@@ -254,7 +248,9 @@ class Gr00tN1Processor:
             tiles.extend(self.preprocess_views(views))
             prompts.append(
                 build_prompt(
-                    instruction, len(views), self.config.num_image_tokens,
+                    instruction,
+                    len(views),
+                    self.config.num_image_tokens,
                     instruction_first=self.config.instruction_first,
                 )
             )

@@ -8,8 +8,9 @@ converts correctly, `ImageConverter(prefer_cv_bridge=True)` uses it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -84,9 +85,7 @@ def check_image_layout(msg: Any, max_bytes: int | None = None) -> None:
     size = _byte_length(msg.data)
     # The last row's padding may be omitted; more data than `step` x `height` contradicts the header.
     if not step * (height - 1) + row_bytes <= size <= step * height:
-        raise ImageConversionError(
-            f"data has {size} bytes, expected {step * height} for {height} rows of step {step}"
-        )
+        raise ImageConversionError(f"data has {size} bytes, expected {step * height} for {height} rows of step {step}")
 
 
 def _byte_length(data: Any) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from builtin_interfaces.msg import Duration, Time
+
 from gr00t_interfaces.msg import GoalTokens as GoalTokensMsg
 
 TOKEN_DTYPES: dict[str, int] = {
@@ -37,9 +38,7 @@ class DecodedGoal:
     model_id: str
 
 
-def encode_goal_tokens(
-    msg: GoalTokensMsg, tokens: torch.Tensor, mask: torch.Tensor, dtype: str = "float16"
-) -> None:
+def encode_goal_tokens(msg: GoalTokensMsg, tokens: torch.Tensor, mask: torch.Tensor, dtype: str = "float16") -> None:
     """Fill msg.dtype/token_count/width/data/attention_mask from (1, T, D) tokens and (1, T) mask."""
     if dtype not in TOKEN_DTYPES:
         raise ValueError(f"unknown goal-token dtype {dtype!r}; one of {sorted(TOKEN_DTYPES)}")

@@ -232,9 +232,7 @@ class JointLimiter:
         room_up = self._upper - q_prev
         room_down = q_prev - self._lower
         brake_hi = np.where(room_up >= 0.0, -ah + np.sqrt(ah * ah + 2.0 * a * np.maximum(room_up, 0.0)), 0.0)
-        brake_lo = np.where(
-            room_down >= 0.0, ah - np.sqrt(ah * ah + 2.0 * a * np.maximum(room_down, 0.0)), 0.0
-        )
+        brake_lo = np.where(room_down >= 0.0, ah - np.sqrt(ah * ah + 2.0 * a * np.maximum(room_down, 0.0)), 0.0)
         hard_lo = np.maximum(-vmax, brake_lo)
         hard_hi = np.minimum(vmax, brake_hi)
         lo = np.maximum(hard_lo, v_prev - ah)
@@ -251,9 +249,7 @@ class JointLimiter:
         # Landing on the target is accepted only if the joint can also match the target's
         # velocity on the next tick; otherwise it would arrive too fast and overshoot. A feasible
         # trajectory that is already tracked exactly has exact == target velocity and passes.
-        reachable = (
-            (exact_velocity >= lo) & (exact_velocity <= hi) & (np.abs(exact_velocity - target_velocity) <= ah)
-        )
+        reachable = (exact_velocity >= lo) & (exact_velocity <= hi) & (np.abs(exact_velocity - target_velocity) <= ah)
         # Not reachable this tick: follow the target's velocity plus a correction that still
         # brakes in time to arrive at the target without overshoot.
         correction = np.sign(error) * (-ah + np.sqrt(ah * ah + 2.0 * a * np.abs(error)))

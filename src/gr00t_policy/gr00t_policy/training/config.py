@@ -18,8 +18,15 @@ NORMALIZATION_STATS = ("dataset", "base")
 # Settings that must match for a resumed run to continue the same optimisation (kept next to the
 # fields so that a new setting gets decided on here).
 RESUME_SENSITIVE_SETTINGS = (
-    "batch_size", "gradient_accumulation_steps", "max_steps", "seed", "learning_rate", "opening_s", "opening_repeat",
-    "goal_readout_weight", "normalization_stats",
+    "batch_size",
+    "gradient_accumulation_steps",
+    "max_steps",
+    "seed",
+    "learning_rate",
+    "opening_s",
+    "opening_repeat",
+    "goal_readout_weight",
+    "normalization_stats",
 )
 
 
@@ -114,8 +121,7 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if (self.base_model is None) == (self.preset is None):
             raise ValueError(
-                f"give exactly one of base_model and preset (got base_model={self.base_model}, "
-                f"preset={self.preset!r})"
+                f"give exactly one of base_model and preset (got base_model={self.base_model}, preset={self.preset!r})"
             )
         positive = {
             "batch_size": self.batch_size,

@@ -191,8 +191,9 @@ class Gr00tWindowDataset(Dataset):
         images = []
         for key_name in self.data_config.video_keys:
             if self.config.use_video:
-                path, start_s = self.meta.video_segment(self.meta.episodes[episode_pos].index,
-                                                        self.meta.video_features[key_name])
+                path, start_s = self.meta.video_segment(
+                    self.meta.episodes[episode_pos].index, self.meta.video_features[key_name]
+                )
                 timestamp = start_s + float(episode.timestamps[frame])
                 raw = self._videos.frame_at(path, timestamp, tolerance_s=1.0 / self.meta.fps)
             else:

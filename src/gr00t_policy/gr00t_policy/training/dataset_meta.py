@@ -121,9 +121,7 @@ class DatasetMeta:
         if self.is_v3:
             return self.root / str(self._episode(episode_index).data_file)
         template = self.info["data_path"]
-        return self.root / template.format(
-            episode_chunk=self.episode_chunk(episode_index), episode_index=episode_index
-        )
+        return self.root / template.format(episode_chunk=self.episode_chunk(episode_index), episode_index=episode_index)
 
     def video_path(self, episode_index: int, video_feature: str) -> Path:
         return self.video_segment(episode_index, video_feature)[0]
@@ -252,8 +250,14 @@ def load_dataset_meta(root: str | Path, data_config: DataConfig, *, need_video: 
     episodes = []
     for row in episodes_rows:
         try:
-            episodes.append(EpisodeInfo(index=int(row["episode_index"]), length=int(row["length"]),
-                                        data_file=row.get("data_file"), video_files=tuple(row.get("video_files", ()))))
+            episodes.append(
+                EpisodeInfo(
+                    index=int(row["episode_index"]),
+                    length=int(row["length"]),
+                    data_file=row.get("data_file"),
+                    video_files=tuple(row.get("video_files", ())),
+                )
+            )
         except (KeyError, TypeError, ValueError):
             problems.append(f"meta/episodes.jsonl: row {row} lacks an integer episode_index/length")
     if not episodes and not problems:
@@ -265,9 +269,7 @@ def load_dataset_meta(root: str | Path, data_config: DataConfig, *, need_video: 
         except (KeyError, TypeError, ValueError):
             problems.append(f"meta/tasks.jsonl: row {row} lacks task_index/task")
 
-    state_slices = _group_slices(
-        "state", data_config.state_groups, modality, DEFAULT_STATE_COLUMN, features, problems
-    )
+    state_slices = _group_slices("state", data_config.state_groups, modality, DEFAULT_STATE_COLUMN, features, problems)
     action_slices = _group_slices(
         "action", data_config.action_groups, modality, DEFAULT_ACTION_COLUMN, features, problems
     )
@@ -331,8 +333,9 @@ def load_dataset_meta(root: str | Path, data_config: DataConfig, *, need_video: 
     )
 
 
-def _read_v3_episodes_and_tasks(root: Path, info: Mapping[str, Any], problems: list[str]
-                                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _read_v3_episodes_and_tasks(
+    root: Path, info: Mapping[str, Any], problems: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Episode and task rows of a LeRobot v3.0 dataset, in the v2 rows' shape plus each episode's
     shared data file and video segments."""
     import pyarrow as pa
@@ -355,20 +358,31 @@ def _read_v3_episodes_and_tasks(root: Path, info: Mapping[str, Any], problems: l
             f"{tasks_path}: expected columns task_index and task (or a pandas index), got {tasks_table.column_names}"
         )
         return [], []
-    tasks = [{"task_index": i, "task": t} for i, t in zip(tasks_table.column("task_index").to_pylist(),
-                                                          tasks_table.column(text_column).to_pylist(), strict=True)]
+    tasks = [
+        {"task_index": i, "task": t}
+        for i, t in zip(
+            tasks_table.column("task_index").to_pylist(), tasks_table.column(text_column).to_pylist(), strict=True
+        )
+    ]
     video_features = [k for k, f in info.get("features", {}).items() if f.get("dtype") == "video"]
     rows = []
     for episode in episodes:
         try:
-            row = {"episode_index": episode["episode_index"], "length": episode["length"],
-                   "data_file": info["data_path"].format(chunk_index=episode["data/chunk_index"],
-                                                         file_index=episode["data/file_index"])}
+            row = {
+                "episode_index": episode["episode_index"],
+                "length": episode["length"],
+                "data_file": info["data_path"].format(
+                    chunk_index=episode["data/chunk_index"], file_index=episode["data/file_index"]
+                ),
+            }
             row["video_files"] = [
                 (
                     feature,
-                    info["video_path"].format(video_key=feature, chunk_index=episode[f"videos/{feature}/chunk_index"],
-                                              file_index=episode[f"videos/{feature}/file_index"]),
+                    info["video_path"].format(
+                        video_key=feature,
+                        chunk_index=episode[f"videos/{feature}/chunk_index"],
+                        file_index=episode[f"videos/{feature}/file_index"],
+                    ),
                     float(episode[f"videos/{feature}/from_timestamp"]),
                 )
                 for feature in video_features

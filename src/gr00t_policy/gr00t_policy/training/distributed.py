@@ -48,8 +48,11 @@ class DistributedContext:
     def current(cls) -> DistributedContext:
         """The default process group if one is initialised, else a single process."""
         if dist.is_available() and dist.is_initialized():
-            return cls(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                       local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+            return cls(
+                rank=dist.get_rank(),
+                world_size=dist.get_world_size(),
+                local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+            )
         return cls()
 
     @property

@@ -77,9 +77,7 @@ def load_episode(meta: DatasetMeta, episode: EpisodeInfo) -> EpisodeArrays:
         if where.column not in columns:
             columns[where.column] = _column_matrix(table, where.column, path, problems)
     if table.num_rows != episode.length:
-        problems.append(
-            f"{path}: {table.num_rows} rows, meta/episodes.jsonl says length {episode.length}"
-        )
+        problems.append(f"{path}: {table.num_rows} rows, meta/episodes.jsonl says length {episode.length}")
     if table.num_rows == 0:
         problems.append(f"{path}: episode has no frames")
     for column, matrix in columns.items():

@@ -85,7 +85,9 @@ class SceneAnswers:
                 raise ValueError(f"{path}: not a grounding scenes file, missing arrays {missing}")
             arrays = {name: data[name] for name in SCENE_ARRAYS}
         if arrays["images"].ndim != 4 or arrays["images"].shape[-1] != 3 or arrays["images"].dtype != np.uint8:
-            raise ValueError(f"{path}: images must be (N, H, W, 3) uint8, got {arrays['images'].shape} {arrays['images'].dtype}")
+            raise ValueError(
+                f"{path}: images must be (N, H, W, 3) uint8, got {arrays['images'].shape} {arrays['images'].dtype}"
+            )
         self.images = arrays["images"]
         self.instructions = [str(text) for text in arrays["instructions"]]
         self.tasks = np.array([str(task) for task in arrays["tasks"]])
@@ -160,14 +162,20 @@ class GroundingPretrainer:
         self.validation = SceneAnswers(config.validation, self.train_set.xy_mean, self.train_set.xy_std)
         if self.validation.num_objects != self.train_set.num_objects:
             raise ValueError(
-                f"{config.validation} has {self.validation.num_objects} objects, {config.scenes} {self.train_set.num_objects}"
+                f"{config.validation} has {self.validation.num_objects} objects, "
+                f"{config.scenes} {self.train_set.num_objects}"
             )
         backbone = self.model.backbone
         self.head = GroundingHead(backbone.config.output_dim, self.train_set.num_objects).to(self.device)
         # gr00t-finetune's module groups (tune_visual = the SigLIP tower and mlp1); the action head
         # stays out of the optimizer, so it is saved exactly as loaded.
-        set_trainable_modules(self.model, tune_llm=config.tune_llm, tune_visual=config.tune_visual,
-                              tune_projector=False, tune_diffusion_model=False)
+        set_trainable_modules(
+            self.model,
+            tune_llm=config.tune_llm,
+            tune_visual=config.tune_visual,
+            tune_projector=False,
+            tune_diffusion_model=False,
+        )
         self.params = [p for p in backbone.parameters() if p.requires_grad] + list(self.head.parameters())
         self.optimizer = torch.optim.AdamW(self.params, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.scheduler = cosine_schedule_with_warmup(self.optimizer, config.warmup_steps, config.max_steps)
@@ -205,13 +213,18 @@ class GroundingPretrainer:
             on_table = batch["object_on_table"]
             side_hit[start : start + len(target)] = ((target[:, 0] > 0).float() == batch["target_left"]).cpu().numpy()
             target_cm += float((((target[:, 1:] - batch["target_xy"]) * scale).norm(dim=-1)).sum()) * 100
-            object_cm += float(((((objects[..., 1:] - batch["object_xy"]) * scale).norm(dim=-1)) * on_table).sum()) * 100
+            object_cm += (
+                float(((((objects[..., 1:] - batch["object_xy"]) * scale).norm(dim=-1)) * on_table).sum()) * 100
+            )
             table_hits += float(((objects[..., 0] > 0) == on_table).float().mean(-1).sum())
             placed += float(on_table.sum())
         n = len(scenes)
         return {
             "side_accuracy": float(side_hit.mean()),
-            **{f"side_accuracy/{task}": float(side_hit[scenes.tasks == task].mean()) for task in np.unique(scenes.tasks)},
+            **{
+                f"side_accuracy/{task}": float(side_hit[scenes.tasks == task].mean())
+                for task in np.unique(scenes.tasks)
+            },
             "target_error_cm": target_cm / n,
             "object_error_cm": object_cm / max(placed, 1.0),
             "on_table_accuracy": table_hits / n,
@@ -230,7 +243,9 @@ class GroundingPretrainer:
             batch = self._batch(self.train_set, rows)
             terms = grounding_loss(self._answers(batch), batch)
             if not torch.isfinite(terms["loss"]):
-                raise FloatingPointError(f"grounding loss is {terms['loss'].item()} at step {step}; lower learning_rate")
+                raise FloatingPointError(
+                    f"grounding loss is {terms['loss'].item()} at step {step}; lower learning_rate"
+                )
             self.optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             if config.max_grad_norm > 0:
@@ -238,15 +253,27 @@ class GroundingPretrainer:
             self.optimizer.step()
             self.scheduler.step()
             if step % config.eval_every == 0 or step == config.max_steps:
-                last = {"step": step, **{k: v.item() for k, v in terms.items()}, **self.evaluate(),
-                        "learning_rate": self.scheduler.get_last_lr()[0], "elapsed_s": time.monotonic() - started}
+                last = {
+                    "step": step,
+                    **{k: v.item() for k, v in terms.items()},
+                    **self.evaluate(),
+                    "learning_rate": self.scheduler.get_last_lr()[0],
+                    "elapsed_s": time.monotonic() - started,
+                }
                 with log_path.open("a") as log:
                     log.write(json.dumps(last) + "\n")
-                per_task = ", ".join(f"{k.split('/')[1]} {100 * v:.0f}%" for k, v in last.items() if k.startswith("side_accuracy/"))
+                per_task = ", ".join(
+                    f"{k.split('/')[1]} {100 * v:.0f}%" for k, v in last.items() if k.startswith("side_accuracy/")
+                )
                 logger.info(
                     "step %d: loss %.3f; held out: named side %.1f%% (%s), named position error %.1f cm, "
-                    "object position error %.1f cm", step, last["loss"], 100 * last["side_accuracy"], per_task,
-                    last["target_error_cm"], last["object_error_cm"],
+                    "object position error %.1f cm",
+                    step,
+                    last["loss"],
+                    100 * last["side_accuracy"],
+                    per_task,
+                    last["target_error_cm"],
+                    last["object_error_cm"],
                 )
         self._save(last)
         return last or {}
@@ -254,14 +281,22 @@ class GroundingPretrainer:
     def _save(self, result: Mapping[str, Any] | None) -> None:
         out = self.config.output_dir
         self.policy.save_pretrained(out)
-        record = {"base_model": str(self.config.base_model), "config": self.config.to_json_dict(), "result": dict(result or {})}
+        record = {
+            "base_model": str(self.config.base_model),
+            "config": self.config.to_json_dict(),
+            "result": dict(result or {}),
+        }
         (out / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
         tokenizer = self.config.base_model / TOKENIZER_SUBDIR
         if tokenizer.is_dir():
             shutil.copytree(tokenizer, out / TOKENIZER_SUBDIR, dirs_exist_ok=True)
         torch.save(
-            {"head": self.head.state_dict(), "xy_mean": self.train_set.xy_mean, "xy_std": self.train_set.xy_std,
-             "num_objects": self.train_set.num_objects},
+            {
+                "head": self.head.state_dict(),
+                "xy_mean": self.train_set.xy_mean,
+                "xy_std": self.train_set.xy_std,
+                "num_objects": self.train_set.num_objects,
+            },
             out / HEAD_FILE,
         )
 

@@ -71,14 +71,21 @@ def keep_base_statistics(
                 entry_stats["max"] = np.where(widen, np.maximum(theirs.max, ours.max), theirs.max).tolist()
                 logger.warning(
                     "normalization_stats='base': %s.%s dims %s widened to the dataset's range (up to %.3g "
-                    "rad beyond the base's, which spans %s rad there)", kind, group, np.flatnonzero(widen).tolist(),
-                    float(beyond[widen].max()), [float(f"{v:.3g}") for v in (theirs.max - theirs.min)[widen]],
+                    "rad beyond the base's, which spans %s rad there)",
+                    kind,
+                    group,
+                    np.flatnonzero(widen).tolist(),
+                    float(beyond[widen].max()),
+                    [float(f"{v:.3g}") for v in (theirs.max - theirs.min)[widen]],
                 )
             elif beyond.max() > _RANGE_TOLERANCE:
                 logger.warning(
                     "normalization_stats='base': the dataset's %s.%s goes up to %.3f beyond the base "
                     "checkpoint's range (normalised values up to %.2f past +-1 there)",
-                    kind, group, float(beyond.max()), float(normalised.max()),
+                    kind,
+                    group,
+                    float(beyond.max()),
+                    float(normalised.max()),
                 )
     kept = {key: dict(value) for key, value in entry.items()}
     kept[tag]["statistics"] = statistics

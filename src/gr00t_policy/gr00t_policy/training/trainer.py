@@ -118,7 +118,9 @@ class Gr00tFinetuner:
 
         base_metadata = self._build_model(self.resume_from)
         self.metadata = checkpoint_metadata(
-            base_metadata, dataset_metadata(self.dataset_meta, self.data_config), self.data_config,
+            base_metadata,
+            dataset_metadata(self.dataset_meta, self.data_config),
+            self.data_config,
             config.normalization_stats,
         )
         self._build_data()
@@ -299,8 +301,11 @@ class Gr00tFinetuner:
             unused = self.unused_trainable_parameters()
             find_unused = bool(unused)
             if unused:
-                logger.info("DDP: find_unused_parameters on (%d trainable parameters get no gradient, e.g. %s)",
-                            len(unused), unused[:3])
+                logger.info(
+                    "DDP: find_unused_parameters on (%d trainable parameters get no gradient, e.g. %s)",
+                    len(unused),
+                    unused[:3],
+                )
         return DistributedDataParallel(
             self.model,
             device_ids=[self.device.index] if self.device.type == "cuda" else None,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from gr00t_policy.execution import Chunk, ChunkExecutor, ChunkRejected, ExecutorConfig
-from gr00t_policy.safety import JointLimiter, LimiterConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gr00t_description.config import load_stack
+from gr00t_policy.execution import Chunk, ChunkExecutor, ChunkRejected, ExecutorConfig
+from gr00t_policy.safety import JointLimiter, LimiterConfig
 
 ROBOT = load_stack().robot
 JOINTS = ("left_shoulder_pitch_joint", "left_elbow_pitch_joint", "L_index_proximal_joint")
@@ -62,9 +62,7 @@ def chunk_events(draw):
 
 
 def submit_at(ex: ChunkExecutor, chunk: Chunk, now: float) -> bool:
-    arrived = Chunk(
-        now + chunk.start_time, chunk.step_period, chunk.joint_names, chunk.positions, chunk.sequence
-    )
+    arrived = Chunk(now + chunk.start_time, chunk.step_period, chunk.joint_names, chunk.positions, chunk.sequence)
     try:
         ex.submit(arrived, now)
     except ChunkRejected:

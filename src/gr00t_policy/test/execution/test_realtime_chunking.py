@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from gr00t_policy.execution import (
     Chunk,
     ChunkExecutor,

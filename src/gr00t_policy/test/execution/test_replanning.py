@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from gr00t_policy.execution import (
     Chunk,
     ChunkExecutor,

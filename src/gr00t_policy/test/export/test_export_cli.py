@@ -70,7 +70,10 @@ def test_bench_system2_times_the_backbone(tmp_path):
 def test_time_interleaved_synchronises_around_each_timed_call():
     events: list[str] = []
     times = bench.time_interleaved(
-        {"a": lambda: events.append("a"), "b": lambda: events.append("b")}, n=2, warmup=1, sync=lambda: events.append("|")
+        {"a": lambda: events.append("a"), "b": lambda: events.append("b")},
+        n=2,
+        warmup=1,
+        sync=lambda: events.append("|"),
     )
     assert events == ["a", "b"] + ["|", "a", "|", "|", "b", "|"] * 2  # warm-up unsynchronised, then sync-call-sync
     assert [len(v) for v in times.values()] == [2, 2]

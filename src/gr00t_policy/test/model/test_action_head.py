@@ -49,9 +49,7 @@ def test_cached_sampler_equals_naive_on_the_parity_model(parity_model):
     head = parity_model.action_head
     goal, state, noise = _inputs(head, 2, tokens=99)
     naive = head.sample_naive(goal, state, torch.tensor([24, 24]), num_steps=4, noise=noise).actions
-    cached = head.sample_cached(
-        head.prepare_goal_kv(goal), state, head.build_plan(4, 24), noise=noise
-    ).actions
+    cached = head.sample_cached(head.prepare_goal_kv(goal), state, head.build_plan(4, 24), noise=noise).actions
     torch.testing.assert_close(cached, naive, atol=ATOL, rtol=RTOL)
 
 
@@ -68,9 +66,7 @@ def test_one_goal_can_serve_a_batch_of_states(demo_head):
     goal, state, noise = _inputs(demo_head, 3)
     kv = demo_head.prepare_goal_kv(goal[:1])
     shared = demo_head.sample_cached(kv, state, demo_head.build_plan(4, 24), noise=noise).actions
-    naive = demo_head.sample_naive(
-        goal[:1].expand(3, -1, -1), state, torch.full((3,), 24), num_steps=4, noise=noise
-    )
+    naive = demo_head.sample_naive(goal[:1].expand(3, -1, -1), state, torch.full((3,), 24), num_steps=4, noise=noise)
     torch.testing.assert_close(shared, naive.actions, atol=ATOL, rtol=RTOL)
 
 
@@ -78,16 +74,10 @@ def test_sampler_is_deterministic_for_a_seeded_generator(demo_head):
     goal, state, _ = _inputs(demo_head, 2)
     ids = torch.tensor([24, 24])
     plan, kv = demo_head.build_plan(4, 24), demo_head.prepare_goal_kv(goal)
-    a = demo_head.sample_naive(
-        goal, state, ids, num_steps=4, generator=torch.Generator().manual_seed(7)
-    ).actions
-    b = demo_head.sample_naive(
-        goal, state, ids, num_steps=4, generator=torch.Generator().manual_seed(7)
-    ).actions
+    a = demo_head.sample_naive(goal, state, ids, num_steps=4, generator=torch.Generator().manual_seed(7)).actions
+    b = demo_head.sample_naive(goal, state, ids, num_steps=4, generator=torch.Generator().manual_seed(7)).actions
     c = demo_head.sample_cached(kv, state, plan, generator=torch.Generator().manual_seed(7)).actions
-    d = demo_head.sample_naive(
-        goal, state, ids, num_steps=4, generator=torch.Generator().manual_seed(8)
-    ).actions
+    d = demo_head.sample_naive(goal, state, ids, num_steps=4, generator=torch.Generator().manual_seed(8)).actions
     assert torch.equal(a, b)
     torch.testing.assert_close(c, a, atol=ATOL, rtol=RTOL)
     assert not torch.allclose(a, d)
@@ -140,9 +130,7 @@ def test_flow_matching_loss_is_masked_mean_of_squared_velocity_error(demo_head):
     mask[0, :, :26] = True
     mask[1, :, :7] = True
     tau = torch.tensor([0.25, 0.875])  # exact in float32, so the buckets are exact
-    out = demo_head.flow_matching_loss(
-        goal, state, action, mask, torch.tensor([24, 31]), noise=noise, tau=tau
-    )
+    out = demo_head.flow_matching_loss(goal, state, action, mask, torch.tensor([24, 31]), noise=noise, tau=tau)
     expected = ((out["pred_velocity"] - (action - noise)) ** 2)[mask].mean()
     torch.testing.assert_close(out["loss"], expected)
     assert out["t_bucket"].tolist() == [250, 875]

@@ -37,9 +37,7 @@ def test_prompt_drops_the_image_prefix_for_one_view_only():
     two = build_prompt("go", 2, num_image_tokens=2)
     assert "<image 1>" not in one and one.count("<IMG_CONTEXT>") == 2
     assert "<image 1><img>" in two and "<image 2><img>" in two and two.count("<IMG_CONTEXT>") == 4
-    assert one.startswith(
-        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<img>"
-    )
+    assert one.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<img>")
     assert one.endswith("</img>\ngo<|im_end|>\n<|im_start|>assistant\n")
 
 

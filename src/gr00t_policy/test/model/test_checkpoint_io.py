@@ -52,9 +52,7 @@ def test_fp32_round_trip_is_exact_and_gives_the_same_outputs(saved, demo_model):
     goal = torch.randn(1, 20, 128)
     state, noise = torch.randn(1, 1, 64), torch.randn(1, 16, 32)
     a = demo_model.action_head.sample_naive(goal, state, torch.tensor([24]), num_steps=4, noise=noise).actions
-    b = loaded.model.action_head.sample_naive(
-        goal, state, torch.tensor([24]), num_steps=4, noise=noise
-    ).actions
+    b = loaded.model.action_head.sample_naive(goal, state, torch.tensor([24]), num_steps=4, noise=noise).actions
     # Same weights; MKL may round differently for differently aligned buffers, hence allclose.
     torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
     # Non-persistent buffers were rebuilt, not left on meta.
@@ -108,9 +106,7 @@ def test_missing_unexpected_and_mismatched_tensors_are_all_reported(saved):
     assert report.unexpected == ["action_head.extra.weight"]
     assert report.mismatched == [("action_head.position_embedding.weight", (512, 128), (1024, 128))]
     message = str(info.value)
-    assert (
-        str(saved) in message and "backbone.linear.bias" in message and "[512, 128] vs [1024, 128]" in message
-    )
+    assert str(saved) in message and "backbone.linear.bias" in message and "[512, 128] vs [1024, 128]" in message
 
 
 def test_missing_directory_and_files_name_the_path(tmp_path, saved):

@@ -105,9 +105,7 @@ def test_skipping_the_tokenizer_stage_is_explicit_and_reported(tmp_path, parity_
     assert "skipped: none" not in out and "\nOK:" not in out
 
 
-def test_a_tokenizer_dir_cannot_be_given_with_the_tokenizer_stage_skipped(
-    parity_dir, eagle2_tokenizer_dir, capsys
-):
+def test_a_tokenizer_dir_cannot_be_given_with_the_tokenizer_stage_skipped(parity_dir, eagle2_tokenizer_dir, capsys):
     args = ["parity", "--fixtures", str(parity_dir), "--tokenizer-dir", str(eagle2_tokenizer_dir)]
     with pytest.raises(SystemExit) as exc:
         main([*args, "--skip-stage", "tokenizer"])

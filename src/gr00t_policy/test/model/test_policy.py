@@ -91,9 +91,7 @@ def test_goal_tokens_round_trip_through_bytes(demo_policy, goal):
         assert len(payload) == tokens.num_tokens * tokens.dim * torch.tensor([], dtype=dtype).element_size()
         back = GoalTokens.from_bytes(payload, tokens.num_tokens, tokens.dim, dtype)
         torch.testing.assert_close(back.tokens, tokens.tokens.float(), atol=tol, rtol=tol)
-    exact = GoalTokens.from_bytes(
-        tokens.to_bytes(torch.float32), tokens.num_tokens, tokens.dim, torch.float32
-    )
+    exact = GoalTokens.from_bytes(tokens.to_bytes(torch.float32), tokens.num_tokens, tokens.dim, torch.float32)
     chunk_a = demo_policy.predict_chunk(_state(demo_policy), goal, generator=torch.Generator().manual_seed(1))
     chunk_b = demo_policy.predict_chunk(
         _state(demo_policy), demo_policy.prepare_goal(exact), generator=torch.Generator().manual_seed(1)
@@ -150,14 +148,10 @@ def test_real_layout_checkpoint_with_the_eagle2_tokenizer(tmp_path, parity_model
     from gr00t_policy.model.checkpoint import save_checkpoint
     from gr00t_policy.policy import identity_metadata
 
-    save_checkpoint(
-        parity_model, tmp_path / "tiny", metadata=identity_metadata("new_embodiment", "gr1_arms_waist")
-    )
+    save_checkpoint(parity_model, tmp_path / "tiny", metadata=identity_metadata("new_embodiment", "gr1_arms_waist"))
     policy = Gr00tPolicy.from_pretrained(tmp_path / "tiny", tokenizer_dir=eagle2_tokenizer_dir)
     assert policy.data_config.name == "gr1_arms_waist" and policy.data_config.embodiment_id == 31
     goal = policy.encode_goal([_frame(256, 256)], "pick the pear from the counter and place it in the plate")
     assert goal.tokens.shape == (1, 99, 48)
-    chunk = policy.predict_chunk(
-        _state(policy), policy.prepare_goal(goal), generator=torch.Generator().manual_seed(0)
-    )
+    chunk = policy.predict_chunk(_state(policy), policy.prepare_goal(goal), generator=torch.Generator().manual_seed(0))
     assert chunk["waist"].shape == (16, 3)

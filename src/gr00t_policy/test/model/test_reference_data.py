@@ -7,10 +7,8 @@ tests compare with; the checksums were taken from the generator's files (test/da
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
-
 from reference_data_paths import EAGLE2_TOKENIZER_DIR, PARITY_DIR, REFERENCE, STATE_DICT_LISTING
 
 CHECKSUMS = REFERENCE / "SHA256SUMS"

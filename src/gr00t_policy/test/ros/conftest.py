@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -67,7 +67,6 @@ def ros():
 
 @pytest.fixture(scope="session")
 def demo_policy():
-    from gr00t_policy.policy import Gr00tPolicy
-    from gr00t_policy.policy import resolve_model_path
+    from gr00t_policy.policy import Gr00tPolicy, resolve_model_path
 
     return Gr00tPolicy.from_pretrained(resolve_model_path(""))

@@ -1,6 +1,7 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
-from types import SimpleNamespace
 
 from gr00t_policy.ros.image_conversion import (
     ImageConversionError,
@@ -17,8 +18,12 @@ def _msg(array: np.ndarray, encoding: str, pad: int = 0, bigendian: bool = False
     raw = row.view(np.uint8).reshape(height, -1)
     padded = np.concatenate([raw, np.full((height, pad), 77, np.uint8)], axis=1)
     return SimpleNamespace(
-        height=height, width=width, encoding=encoding, is_bigendian=int(bigendian),
-        step=padded.shape[1], data=padded.tobytes(),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=int(bigendian),
+        step=padded.shape[1],
+        data=padded.tobytes(),
     )
 
 
@@ -110,8 +115,9 @@ def test_a_frame_over_the_bound_is_rejected_before_it_is_copied():
     import tracemalloc
 
     # 4000 x 4000 rgb8 = 48 MB, as rclpy hands `data` over (array.array).
-    msg = SimpleNamespace(height=4000, width=4000, encoding="rgb8", is_bigendian=0, step=12000,
-                          data=array.array("B", bytes(48_000_000)))
+    msg = SimpleNamespace(
+        height=4000, width=4000, encoding="rgb8", is_bigendian=0, step=12000, data=array.array("B", bytes(48_000_000))
+    )
     tracemalloc.start()
     try:
         with pytest.raises(ImageConversionError, match="over the 8294400-byte bound"):

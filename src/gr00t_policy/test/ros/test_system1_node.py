@@ -87,8 +87,10 @@ class FakeInputs:
     def _publish_joint_state(self) -> None:
         if not self.send_joint_states:
             return
-        msg = self.joint_state_override() if self.joint_state_override else JointState(
-            name=self.names, position=self.positions.tolist()
+        msg = (
+            self.joint_state_override()
+            if self.joint_state_override
+            else JointState(name=self.names, position=self.positions.tolist())
         )
         msg.header.stamp = (self.client.get_clock().now() + Duration(seconds=self.joint_state_stamp_offset_s)).to_msg()
         self.joint_pub.publish(msg)
@@ -628,8 +630,12 @@ def test_goal_tokens_the_model_cannot_use_do_not_count_as_fresh(ros, system1):
     # Consistent sizes, wrong width: the action head cannot use them, so they must not feed the
     # goal watchdog while the robot goes on acting on the previous goal.
     inputs.goal_msg = GoalTokens(
-        instruction_id="test", dtype=GoalTokens.DTYPE_FLOAT32, token_count=4, width=7,
-        data=np.zeros(28, np.float32).tobytes(), attention_mask=[True] * 4,
+        instruction_id="test",
+        dtype=GoalTokens.DTYPE_FLOAT32,
+        token_count=4,
+        width=7,
+        data=np.zeros(28, np.float32).tobytes(),
+        attention_mask=[True] * 4,
     )
     assert _wait_published_fault(ros, inputs, "stale_goal_tokens", 3.0), inputs.status[-1]
     assert node.input_log.snapshot()["rejected_goal_tokens"] > 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gr00t_policy.safety import JointLimiter, JointLimits, LimiterConfig
 
 from gr00t_description.config import load_stack
+from gr00t_policy.safety import JointLimiter, JointLimits, LimiterConfig
 
 RATE_HZ = 120.0
 DT = 1.0 / RATE_HZ

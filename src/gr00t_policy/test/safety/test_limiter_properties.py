@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from gr00t_policy.safety import JointLimiter, JointLimits, LimiterConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from gr00t_policy.safety import JointLimiter, JointLimits, LimiterConfig
 
 MAX_DT = 0.025
 # Float slack: positions are O(1) rad, velocities are differences divided by h >= 1e-4 s.
@@ -30,9 +31,7 @@ def scenarios(draw):
     amax = np.array(draw(st.lists(st.floats(0.5, 200.0), min_size=n, max_size=n)))
     fractions = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)))
     start = lower + fractions * (upper - lower)
-    ticks = draw(
-        st.lists(st.tuples(tick_gaps, st.lists(wild_values, min_size=n, max_size=n)), min_size=1, max_size=60)
-    )
+    ticks = draw(st.lists(st.tuples(tick_gaps, st.lists(wild_values, min_size=n, max_size=n)), min_size=1, max_size=60))
     limits = JointLimits(tuple(f"j{i}" for i in range(n)), lower, upper, vmax, amax)
     return limits, start, ticks
 
@@ -56,7 +55,5 @@ def test_output_never_exceeds_position_velocity_or_acceleration_limits(scenario)
         h = min(t - t_prev, MAX_DT)
         velocity = (out - q_prev) / h
         assert (np.abs(velocity) <= limits.max_velocity * (1 + 1e-12) + VELOCITY_TOL).all()
-        assert (
-            np.abs(velocity - v_prev) <= limits.max_acceleration * h * (1 + 1e-9) + ACCELERATION_TOL
-        ).all()
+        assert (np.abs(velocity - v_prev) <= limits.max_acceleration * h * (1 + 1e-9) + ACCELERATION_TOL).all()
         q_prev, v_prev, t_prev = out.copy(), velocity, t

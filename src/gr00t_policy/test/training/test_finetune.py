@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training_test_support import FPS, GROUPS, TASKS, episode_trajectory, make_synthetic_dataset
 from safetensors.torch import load_file
+from training_test_support import FPS, GROUPS, TASKS, episode_trajectory, make_synthetic_dataset
 
 from gr00t_policy.cli.finetune import main as finetune_main
 from gr00t_policy.model.embodiments import EmbodimentStats, get_data_config
@@ -99,7 +99,12 @@ def test_saved_model_loads_in_the_policy_and_predicts_a_chunk(trained, subdir):
     goal = policy.prepare_goal(policy.encode_goal([np.zeros((32, 32, 3), np.uint8)], TASKS[0]))
     state, _ = episode_trajectory(0, 4)
     chunk = policy.predict_chunk(
-        {"left_arm": state[0, :7], "right_arm": state[0, 7:14], "left_hand": state[0, 14:20], "right_hand": state[0, 20:26]},
+        {
+            "left_arm": state[0, :7],
+            "right_arm": state[0, 7:14],
+            "left_hand": state[0, 14:20],
+            "right_hand": state[0, 20:26],
+        },
         goal,
         generator=torch.Generator().manual_seed(0),
     )
@@ -141,7 +146,9 @@ def test_opening_frames_are_drawn_repeat_times_per_epoch(blank_dataset):
     stats = EmbodimentStats.from_metadata(dataset_metadata(meta, DATA_CONFIG), DATA_CONFIG)
     plain = Gr00tWindowDataset(meta, DATA_CONFIG, stats, WindowConfig(use_video=False))
     # 0.2 s at 20 fps = the first 4 frames of each of the 3 episodes, 3 draws each per epoch.
-    dataset = Gr00tWindowDataset(meta, DATA_CONFIG, stats, WindowConfig(use_video=False, opening_s=0.2, opening_repeat=3))
+    dataset = Gr00tWindowDataset(
+        meta, DATA_CONFIG, stats, WindowConfig(use_video=False, opening_s=0.2, opening_repeat=3)
+    )
     assert dataset.num_frames == plain.num_frames == len(plain) == 3 * 24
     assert len(dataset) == 3 * 24 + 3 * 4 * 2
     frames = [dataset.frame_of(sample) for sample in range(len(dataset))]
@@ -215,8 +222,9 @@ def test_prompt_order_can_be_changed_for_training_and_is_saved(blank_dataset, tm
     assert saved["backbone_cfg"]["instruction_first"] is True
     assert Gr00tPolicy.from_pretrained(tmp_path / "first").config.backbone.instruction_first
     # Continuing from that model keeps its order unless told otherwise; a resume cannot change it.
-    again = Gr00tFinetuner(_config(blank_dataset, tmp_path / "second", preset=None, base_model=tmp_path / "first",
-                                   **settings))
+    again = Gr00tFinetuner(
+        _config(blank_dataset, tmp_path / "second", preset=None, base_model=tmp_path / "first", **settings)
+    )
     assert again.collator.instruction_first
     with pytest.raises(ValueError, match="cannot change the prompt order"):
         Gr00tFinetuner(_config(blank_dataset, tmp_path / "first", resume=True, instruction_first=False, **settings))
@@ -231,7 +239,9 @@ def test_continuing_can_keep_the_base_checkpoints_normalisation(blank_dataset, d
     base_dataset = Path(shutil.copytree(blank_dataset, tmp_path / "base_dataset"))
     (base_dataset / "meta" / "stats.json").write_text(json.dumps(held_still))
     finetune(_config(base_dataset, tmp_path / "base", **settings))
-    base_stats = json.loads((tmp_path / "base" / "experiment_cfg" / "metadata.json").read_text())["new_embodiment"]["statistics"]
+    base_stats = json.loads((tmp_path / "base" / "experiment_cfg" / "metadata.json").read_text())["new_embodiment"][
+        "statistics"
+    ]
     # More data of the same robot, reaching a little further everywhere (a tenth of each joint's
     # range) and far further on the first left-arm joint (five times its range).
     stats_path = dataset_copy / "meta" / "stats.json"
@@ -247,8 +257,16 @@ def test_continuing_can_keep_the_base_checkpoints_normalisation(blank_dataset, d
     stats_path.write_text(json.dumps(stats))
 
     def continued(name: str, normalization: str) -> dict:
-        finetune(_config(dataset_copy, tmp_path / name, preset=None, base_model=tmp_path / "base",
-                         normalization_stats=normalization, **settings))
+        finetune(
+            _config(
+                dataset_copy,
+                tmp_path / name,
+                preset=None,
+                base_model=tmp_path / "base",
+                normalization_stats=normalization,
+                **settings,
+            )
+        )
         metadata = json.loads((tmp_path / name / "experiment_cfg" / "metadata.json").read_text())
         return metadata["new_embodiment"]["statistics"]
 
@@ -266,8 +284,17 @@ def test_continuing_can_keep_the_base_checkpoints_normalisation(blank_dataset, d
     renormalised = continued("renormalised", "dataset")  # the original runner's behaviour
     assert renormalised["action"]["right_arm"]["max"] != base_stats["action"]["right_arm"]["max"]
     with pytest.raises(ValueError, match="no statistics for embodiment 'gr1'"):
-        Gr00tFinetuner(_config(dataset_copy, tmp_path / "other", preset=None, base_model=tmp_path / "base",
-                               embodiment_tag="gr1", normalization_stats="base", **settings))
+        Gr00tFinetuner(
+            _config(
+                dataset_copy,
+                tmp_path / "other",
+                preset=None,
+                base_model=tmp_path / "base",
+                embodiment_tag="gr1",
+                normalization_stats="base",
+                **settings,
+            )
+        )
     with pytest.raises(ValueError, match="needs a base_model"):
         _config(dataset_copy, tmp_path / "preset", normalization_stats="base")
     with pytest.raises(ValueError, match="normalization_stats must be one of"):
@@ -374,10 +401,26 @@ def test_config_requires_exactly_one_model_source(tmp_path):
 
 # ----------------------------------------------------------------------------- CLI
 def test_cli_trains_and_reports_bad_datasets(blank_dataset, dataset_copy, tmp_path, capsys):
-    args = ["--preset", "demo", "--no-video", "--no-tune-visual", "--max-steps", "2", "--batch-size", "2",
-            "--num-workers", "0", "--device", "cpu", "--no-progress"]
+    args = [
+        "--preset",
+        "demo",
+        "--no-video",
+        "--no-tune-visual",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--num-workers",
+        "0",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     oversampled = ["--opening-seconds", "0.2", "--opening-repeat", "3"]
-    assert finetune_main(["--dataset", str(blank_dataset), "--output-dir", str(tmp_path / "out"), *args, *oversampled]) == 0
+    assert (
+        finetune_main(["--dataset", str(blank_dataset), "--output-dir", str(tmp_path / "out"), *args, *oversampled])
+        == 0
+    )
     assert Gr00tPolicy.from_pretrained(tmp_path / "out").data_config.embodiment_tag == "new_embodiment"
     saved = json.loads((tmp_path / "out" / "checkpoint-2" / "trainer_state.json").read_text())
     assert (saved["config"]["opening_s"], saved["config"]["opening_repeat"]) == (0.2, 3)

@@ -92,10 +92,20 @@ def _torchrun(worker: Path, report: Path, args: list[str]) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(WORLD_SIZE),
-               str(worker), str(report), *args]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(WORLD_SIZE),
+        str(worker),
+        str(report),
+        *args,
+    ]
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=JOB_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -114,11 +124,33 @@ def ddp_run(blank_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     worker = tmp / "ddp_worker.py"
     worker.write_text(WORKER)
     args = [
-        "--dataset", str(blank_dataset), "--output-dir", str(output), "--preset", "demo", "--no-video",
-        "--no-tune-visual", "--batch-size", str(BATCH), "--gradient-accumulation-steps", str(ACCUMULATION),
-        "--max-steps", str(STEPS), "--save-steps", str(SAVE_STEPS), "--learning-rate", "3e-3",
-        "--log-every", "1", "--num-workers", "0", "--device", "cpu", "--no-progress",
-        "--goal-readout-weight", "1.0",  # a module outside DistributedDataParallel, averaged by hand
+        "--dataset",
+        str(blank_dataset),
+        "--output-dir",
+        str(output),
+        "--preset",
+        "demo",
+        "--no-video",
+        "--no-tune-visual",
+        "--batch-size",
+        str(BATCH),
+        "--gradient-accumulation-steps",
+        str(ACCUMULATION),
+        "--max-steps",
+        str(STEPS),
+        "--save-steps",
+        str(SAVE_STEPS),
+        "--learning-rate",
+        "3e-3",
+        "--log-every",
+        "1",
+        "--num-workers",
+        "0",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--goal-readout-weight",
+        "1.0",  # a module outside DistributedDataParallel, averaged by hand
     ]
     first = _torchrun(worker, tmp / "report_first", args)
     if first["returncode"] != 0:
@@ -169,8 +201,15 @@ def test_both_ranks_end_with_identical_parameters_from_differently_seeded_noise(
 def test_only_rank_0_writes_one_set_of_checkpoints_and_one_log(ddp_run):
     output = ddp_run["output"]
     names = sorted(p.name for p in output.iterdir())
-    assert names == ["checkpoint-2", "checkpoint-3", "config.json", "experiment_cfg", "loss_curve.png",
-                     "model.safetensors", "train_log.jsonl"]
+    assert names == [
+        "checkpoint-2",
+        "checkpoint-3",
+        "config.json",
+        "experiment_cfg",
+        "loss_curve.png",
+        "model.safetensors",
+        "train_log.jsonl",
+    ]
     log = read_train_log(output)
     assert [r["step"] for r in log] == list(range(1, STEPS + 1))  # not doubled by a second writer
     assert log[-1]["epoch"] == pytest.approx(STEPS * EFFECTIVE_BATCH / 72)  # 72 frames in the dataset
@@ -212,16 +251,22 @@ def test_sharded_stream_is_the_distributed_sampler_per_epoch_and_covers_the_sing
         return [next(stream) for _ in range(count)]
 
     single = take(ShuffledStreamSampler(num_samples, seed, start=start), total)
-    shards = [take(ShuffledStreamSampler(num_samples, seed, start=start, rank=r, world_size=world), total // world)
-              for r in range(world)]
+    shards = [
+        take(ShuffledStreamSampler(num_samples, seed, start=start, rank=r, world_size=world), total // world)
+        for r in range(world)
+    ]
     # Dealt out rank by rank, the shards are the single-process stream (same frames, same draws),
     # so every frame is used once per epoch over all ranks and every crop is distinct.
     assert [item for group in zip(*shards, strict=True) for item in group] == single
     assert len({draw for shard in shards for _, draw in shard}) == total
     if num_samples % world == 0:  # no padding needed: exactly DistributedSampler + set_epoch(epoch)
         for rank in range(world):
-            frames = [frame for frame, _ in take(ShuffledStreamSampler(num_samples, seed, rank=rank, world_size=world),
-                                                 2 * num_samples // world)]
+            frames = [
+                frame
+                for frame, _ in take(
+                    ShuffledStreamSampler(num_samples, seed, rank=rank, world_size=world), 2 * num_samples // world
+                )
+            ]
             reference = []
             for epoch in (0, 1):
                 sampler = DistributedSampler(range(num_samples), num_replicas=world, rank=rank, shuffle=True, seed=seed)
@@ -243,8 +288,17 @@ def test_without_torchrun_nothing_is_initialised(monkeypatch):
 
 
 def test_probe_finds_trainable_parameters_without_a_gradient(blank_dataset, tmp_path):
-    config = FinetuneConfig(dataset_dir=blank_dataset, output_dir=tmp_path, preset="demo", use_video=False,
-                            tune_visual=False, batch_size=2, num_workers=0, device="cpu", progress_bar=False)
+    config = FinetuneConfig(
+        dataset_dir=blank_dataset,
+        output_dir=tmp_path,
+        preset="demo",
+        use_video=False,
+        tune_visual=False,
+        batch_size=2,
+        num_workers=0,
+        device="cpu",
+        progress_bar=False,
+    )
     trainer = Gr00tFinetuner(config)
     rng = torch.get_rng_state()
     assert trainer.unused_trainable_parameters() == []

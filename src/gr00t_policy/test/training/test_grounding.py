@@ -58,12 +58,26 @@ def base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pretrained(base_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("grounding")
     out = work / "model"
-    code = pretrain_main([
-        "--scenes", str(write_scenes(work / "train.npz", 64, seed=0)),
-        "--validation", str(write_scenes(work / "validation.npz", 32, seed=1)),
-        "--base-model", str(base_model), "--output-dir", str(out),
-        "--max-steps", "60", "--batch-size", "16", "--eval-every", "30", "--device", "cpu",
-    ])
+    code = pretrain_main(
+        [
+            "--scenes",
+            str(write_scenes(work / "train.npz", 64, seed=0)),
+            "--validation",
+            str(write_scenes(work / "validation.npz", 32, seed=1)),
+            "--base-model",
+            str(base_model),
+            "--output-dir",
+            str(out),
+            "--max-steps",
+            "60",
+            "--batch-size",
+            "16",
+            "--eval-every",
+            "30",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     return out
 
@@ -123,7 +137,8 @@ def test_output_loads_with_the_backbone_trained_and_the_action_head_untouched(pr
     for (name, old), new in zip(before.action_head.state_dict().items(), after.action_head.state_dict().values()):
         torch.testing.assert_close(new, old, msg=name)
     changed = [
-        name for (name, old), new in zip(before.backbone.state_dict().items(), after.backbone.state_dict().values())
+        name
+        for (name, old), new in zip(before.backbone.state_dict().items(), after.backbone.state_dict().values())
         if not torch.equal(old, new)
     ]
     assert any(".language_model." in name for name in changed) and any(".vision_model." in name for name in changed)
@@ -133,10 +148,17 @@ def test_output_loads_with_the_backbone_trained_and_the_action_head_untouched(pr
 def test_frozen_parts_stay_frozen(base_model, tmp_path):
     from gr00t_policy.training.grounding import GroundingPretrainer
 
-    trainer = GroundingPretrainer(GroundingConfig(
-        scenes=write_scenes(tmp_path / "t.npz", 8, seed=0), validation=write_scenes(tmp_path / "v.npz", 4, seed=1),
-        base_model=base_model, output_dir=tmp_path / "out", tune_visual=False, tune_llm=False, device="cpu",
-    ))
+    trainer = GroundingPretrainer(
+        GroundingConfig(
+            scenes=write_scenes(tmp_path / "t.npz", 8, seed=0),
+            validation=write_scenes(tmp_path / "v.npz", 4, seed=1),
+            base_model=base_model,
+            output_dir=tmp_path / "out",
+            tune_visual=False,
+            tune_llm=False,
+            device="cpu",
+        )
+    )
     trained = {id(p) for p in trainer.params}
     assert not any(id(p) in trained for p in trainer.model.backbone.model.vision_model.parameters())
     assert not any(id(p) in trained for p in trainer.model.backbone.model.language_model.parameters())
@@ -146,9 +168,19 @@ def test_frozen_parts_stay_frozen(base_model, tmp_path):
 def test_a_file_that_is_not_a_scenes_file_is_rejected_with_exit_2(base_model, tmp_path, caplog):
     bad = tmp_path / "bad.npz"
     np.savez(bad, images=np.zeros((2, 8, 8, 3), np.uint8))
-    code = pretrain_main([
-        "--scenes", str(bad), "--validation", str(bad), "--base-model", str(base_model),
-        "--output-dir", str(tmp_path / "out"), "--device", "cpu",
-    ])
+    code = pretrain_main(
+        [
+            "--scenes",
+            str(bad),
+            "--validation",
+            str(bad),
+            "--base-model",
+            str(base_model),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 2
     assert "missing arrays" in caplog.text

@@ -128,7 +128,10 @@ def test_optimizer_skips_frozen_parameters_and_decays_no_biases_or_norms(tmp_pat
     assert decay["weight_decay"] == config.weight_decay and no_decay["weight_decay"] == 0.0
     assert {id(p) for p in decay["params"]} == {id(model.proj.weight), id(extra.weight)}
     assert {id(p) for p in no_decay["params"]} == {
-        id(model.proj.bias), id(model.norm.weight), id(model.norm.bias), id(extra.bias)
+        id(model.proj.bias),
+        id(model.norm.weight),
+        id(model.norm.bias),
+        id(extra.bias),
     }
 
 

@@ -167,7 +167,9 @@ def make_synthetic_dataset(
     (meta / "info.json").write_text(json.dumps(info, indent=2))
     (meta / "episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
     tasks = [*TASKS, "valid"]
-    (meta / "tasks.jsonl").write_text("".join(json.dumps({"task_index": i, "task": t}) + "\n" for i, t in enumerate(tasks)))
+    (meta / "tasks.jsonl").write_text(
+        "".join(json.dumps({"task_index": i, "task": t}) + "\n" for i, t in enumerate(tasks))
+    )
     (meta / "modality.json").write_text(json.dumps(modality, indent=2))
     (meta / "stats.json").write_text(json.dumps(stats))
     return root

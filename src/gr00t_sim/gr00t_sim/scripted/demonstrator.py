@@ -232,7 +232,9 @@ class ScriptedDemonstrator:
         hand's side of the table; None when 32 draws find none (the episode then does not miss)."""
         assert self._spec is not None
         side = 1.0 if self._spec.hand == "left" else -1.0
-        others = [np.asarray(p[:2]) for name, p in observation.object_positions.items() if name != self._spec.target_object]
+        others = [
+            np.asarray(p[:2]) for name, p in observation.object_positions.items() if name != self._spec.target_object
+        ]
         for _ in range(32):
             angle = self._rng.uniform(0.0, 2.0 * np.pi)
             offset = self._rng.uniform(*self.config.miss_offset_m) * np.array([np.cos(angle), np.sin(angle)])

@@ -78,7 +78,11 @@ def rollout(
             frames.append((elapsed, sim.render(camera)))
             pending_frames.pop(0)
         tracker.update(observe(sim))
-        if stop_on_success and tracker.succeeded and tracker.elapsed_s >= tracker.success_time_s + settle_after_success_s:
+        if (
+            stop_on_success
+            and tracker.succeeded
+            and tracker.elapsed_s >= tracker.success_time_s + settle_after_success_s
+        ):
             break
     if frame_times is not None:
         frames.append((sim.time - start, sim.render(camera)))

@@ -162,7 +162,9 @@ class ReachTask(TabletopTask):
         for other in others:
             spot = self._free_spot(rng, layout, other, placements)
             if spot is not None:
-                placements[other] = ObjectPlacement(layout.on_table(other, *spot), float(rng.uniform(-math.pi, math.pi)))
+                placements[other] = ObjectPlacement(
+                    layout.on_table(other, *spot), float(rng.uniform(-math.pi, math.pi))
+                )
                 kept.append(other)
         self._park_rest(layout, kept, placements)
         return EpisodeSpec(

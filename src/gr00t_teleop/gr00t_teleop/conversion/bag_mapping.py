@@ -136,8 +136,10 @@ def parse_mapping(data: Any, source: str = "<mapping>") -> BagMapping:
         raise BagMappingError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(top_keys)}")
 
     state_section = _section(data, "state", source, {"topic", "joints"}, required=True)
-    state = JointTopic(_topic(state_section.get("topic"), f"{source}: state.topic"),
-                       _joints(state_section.get("joints"), f"{source}: state.joints"))
+    state = JointTopic(
+        _topic(state_section.get("topic"), f"{source}: state.topic"),
+        _joints(state_section.get("joints"), f"{source}: state.joints"),
+    )
 
     action_section = _section(data, "action", source, {"topic", "joints", "from"}, required=True)
     action_from = action_section.get("from", "command" if "topic" in action_section else None)
@@ -151,8 +153,10 @@ def parse_mapping(data: Any, source: str = "<mapping>") -> BagMapping:
             raise BagMappingError(f"{source}: action 'from: next_state' takes no topic or joints")
         action = None
     else:
-        action = JointTopic(_topic(action_section.get("topic"), f"{source}: action.topic"),
-                            _joints(action_section.get("joints"), f"{source}: action.joints"))
+        action = JointTopic(
+            _topic(action_section.get("topic"), f"{source}: action.topic"),
+            _joints(action_section.get("joints"), f"{source}: action.joints"),
+        )
 
     cameras_value = data.get("cameras")
     if not isinstance(cameras_value, Mapping) or not cameras_value:
@@ -171,7 +175,9 @@ def parse_mapping(data: Any, source: str = "<mapping>") -> BagMapping:
     if task_topic is not None:
         task_topic = _topic(task_topic, f"{source}: task.topic")
 
-    split_section = _section(data, "episodes", source, {"split", "gap_s", "topic", "min_length_s"}, required=False) or {}
+    split_section = (
+        _section(data, "episodes", source, {"split", "gap_s", "topic", "min_length_s"}, required=False) or {}
+    )
     mode = split_section.get("split", "bag")
     if mode not in SPLIT_MODES:
         raise BagMappingError(f"{source}: episodes.split must be one of {SPLIT_MODES}, got {mode!r}")
@@ -189,8 +195,12 @@ def parse_mapping(data: Any, source: str = "<mapping>") -> BagMapping:
     )
 
     joint_names = data.get("joint_names") or {}
-    if not isinstance(joint_names, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in joint_names.items()):
-        raise BagMappingError(f"{source}: joint_names must map bag joint names to robot config names, got {joint_names!r}")
+    if not isinstance(joint_names, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in joint_names.items()
+    ):
+        raise BagMappingError(
+            f"{source}: joint_names must map bag joint names to robot config names, got {joint_names!r}"
+        )
     targets = list(joint_names.values())
     if len(set(targets)) != len(targets):
         raise BagMappingError(f"{source}: joint_names maps two bag joints onto the same robot joint: {joint_names!r}")

@@ -36,26 +36,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", type=Path, help="episode bag directories, or folders holding them")
     parser.add_argument("-o", "--output", type=Path, required=True, help="dataset directory to create")
     parser.add_argument("--stack", default=None, help="stack YAML (path or installed name; default: gr1t2_sim)")
-    parser.add_argument("--data-config", default=None, help="GR00T data config (default: the stack's embodiment.data_config)")
+    parser.add_argument(
+        "--data-config", default=None, help="GR00T data config (default: the stack's embodiment.data_config)"
+    )
     parser.add_argument("--fps", type=float, default=20.0, help="dataset frame rate (default 20, the GR-1 data's)")
-    parser.add_argument("--groups", choices=GROUP_CHOICES, default="data_config",
-                        help="joint groups to store: those of the data config (default) or all robot groups")
-    parser.add_argument("--format", choices=FORMATS, default="gr00t-v2",
-                        help="gr00t-v2: the LeRobot v2.1 layout with GR00T's modality.json (Isaac-GR00T, default); "
-                        "lerobot-v3: LeRobot's v3.0 layout (LeRobot >= 0.4 and its GR00T integration); "
-                        "both load in LeRobot and in gr00t-finetune")
+    parser.add_argument(
+        "--groups",
+        choices=GROUP_CHOICES,
+        default="data_config",
+        help="joint groups to store: those of the data config (default) or all robot groups",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="gr00t-v2",
+        help="gr00t-v2: the LeRobot v2.1 layout with GR00T's modality.json (Isaac-GR00T, default); "
+        "lerobot-v3: LeRobot's v3.0 layout (LeRobot >= 0.4 and its GR00T integration); "
+        "both load in LeRobot and in gr00t-finetune",
+    )
     parser.add_argument("--include-failed", action="store_true", help="also convert episodes stopped as failures")
-    parser.add_argument("--include-interrupted", action="store_true", help="also convert interrupted/recovered episodes")
+    parser.add_argument(
+        "--include-interrupted", action="store_true", help="also convert interrupted/recovered episodes"
+    )
     parser.add_argument("--task", default=None, help="language instruction for bags that carry none")
-    parser.add_argument("--mapping", type=Path, default=None, metavar="YAML",
-                        help="mapping file for bags not written by our recorder: state/action/camera/task topics, "
-                        "episode split, joint renames (docs/bag_mapping.md)")
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        default=None,
+        metavar="YAML",
+        help="mapping file for bags not written by our recorder: state/action/camera/task topics, "
+        "episode split, joint renames (docs/bag_mapping.md)",
+    )
     parser.add_argument("--image-size", type=_image_size, default=None, metavar="WxH", help="resize camera frames")
-    parser.add_argument("--time-source", choices=TIME_SOURCES, default="header",
-                        help="align streams by header stamps (default) or by bag receive times "
-                        "(with --mapping: the mapping file's time_source)")
-    parser.add_argument("--workers", type=int, default=max(1, min(4, (os.cpu_count() or 2) - 1)),
-                        help="episodes converted in parallel (processes)")
+    parser.add_argument(
+        "--time-source",
+        choices=TIME_SOURCES,
+        default="header",
+        help="align streams by header stamps (default) or by bag receive times "
+        "(with --mapping: the mapping file's time_source)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, min(4, (os.cpu_count() or 2) - 1)),
+        help="episodes converted in parallel (processes)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     parser.add_argument("--no-validate", action="store_true", help="skip the final validation of the dataset")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

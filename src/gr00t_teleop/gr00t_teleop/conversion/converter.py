@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from gr00t_description import StackConfig, load_stack
 
 from ..recording.bag_metadata import METADATA_FILENAME
@@ -133,15 +134,21 @@ def find_episode_bags(inputs: Sequence[Path]) -> tuple[list[Path], list[tuple[Pa
         root = Path(root)
         if not root.is_dir():
             raise ConversionError(f"input {root} is not a directory")
-        candidates = [root] if (root / METADATA_FILENAME).is_file() or _has_storage_files(root) else sorted(
-            p for p in root.iterdir() if p.is_dir()
+        candidates = (
+            [root]
+            if (root / METADATA_FILENAME).is_file() or _has_storage_files(root)
+            else sorted(p for p in root.iterdir() if p.is_dir())
         )
         for candidate in candidates:
             if (candidate / METADATA_FILENAME).is_file():
                 bags.append(candidate)
             elif _has_storage_files(candidate):
-                skipped.append((candidate, "no metadata.yaml (recorder died?): run gr00t-reindex "
-                                           "(or `ros2 bag reindex`) on it first"))
+                skipped.append(
+                    (
+                        candidate,
+                        "no metadata.yaml (recorder died?): run gr00t-reindex (or `ros2 bag reindex`) on it first",
+                    )
+                )
     return bags, skipped
 
 
@@ -188,7 +195,9 @@ def group_layout(stack: StackConfig, data_config: Any, groups: str) -> ds.GroupL
     ranges = layout.ranges()
     for group, dim in (*data_config.state_groups, *data_config.action_groups):
         if group not in ranges:
-            raise ConversionError(f"data config {data_config.name!r} needs group {group!r}; robot {robot.name!r} lacks it")
+            raise ConversionError(
+                f"data config {data_config.name!r} needs group {group!r}; robot {robot.name!r} lacks it"
+            )
         start, end = ranges[group]
         if end - start != dim:
             raise ConversionError(
@@ -222,17 +231,23 @@ def convert_episode(job: _EpisodeJob) -> _EpisodeResult:
             "check the robot config and the recorded joint states"
         )
     if not len(streams.commands.times_ns):
-        raise ConversionError(f"{where}: no messages on {job.topics.joint_command}; actions are the commanded positions")
+        raise ConversionError(
+            f"{where}: no messages on {job.topics.joint_command}; actions are the commanded positions"
+        )
     missing_cameras = [k for k in job.video_keys if not len(streams.camera_times_ns.get(k, []))]
     if missing_cameras:
-        raise ConversionError(f"{where}: no frames for cameras {missing_cameras} ({[job.topics.cameras[k] for k in missing_cameras]})")
+        raise ConversionError(
+            f"{where}: no frames for cameras {missing_cameras} ({[job.topics.cameras[k] for k in missing_cameras]})"
+        )
 
     camera_orders = {k: np.argsort(streams.camera_times_ns[k], kind="stable") for k in job.video_keys}
     camera_sorted = {k: streams.camera_times_ns[k][camera_orders[k]] for k in job.video_keys}
     start, end = overlap(streams.states.times_ns, streams.commands.times_ns, *camera_sorted.values())
     ticks = make_timeline(start, end, job.fps)
     if len(ticks) < 2:
-        raise ConversionError(f"{where}: the streams overlap for {(end - start) * 1e-9:.3f} s only, less than two frames at {job.fps} Hz")
+        raise ConversionError(
+            f"{where}: the streams overlap for {(end - start) * 1e-9:.3f} s only, less than two frames at {job.fps} Hz"
+        )
 
     state = _fill_leading_nan(sample_and_hold(streams.states.times_ns, streams.states.positions, ticks))
     action = _fill_leading_nan(sample_and_hold(streams.commands.times_ns, streams.commands.positions, ticks))
@@ -240,9 +255,13 @@ def convert_episode(job: _EpisodeJob) -> _EpisodeResult:
     if never_commanded:
         columns = [joints.index(n) for n in never_commanded]
         action[:, columns] = state[:, columns]
-        warnings.append(f"{where}: joints {never_commanded} were never commanded; their action is the measured position")
+        warnings.append(
+            f"{where}: joints {never_commanded} were never commanded; their action is the measured position"
+        )
 
-    task = (streams.metadata.task if streams.metadata else "") or (streams.instructions[-1] if streams.instructions else "")
+    task = (streams.metadata.task if streams.metadata else "") or (
+        streams.instructions[-1] if streams.instructions else ""
+    )
     task = task or (job.task_override or "")
     if not task:
         raise ConversionError(f"{where}: no task instruction (no episode.yaml, no instruction messages); pass --task")
@@ -261,8 +280,9 @@ def _in_window(times: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:
     return (times >= window[0]) & (times <= window[1])
 
 
-def _episode_task(job: _EpisodeJob, task_times: np.ndarray, task_texts: list[str], ticks: np.ndarray,
-                  where: str, warnings: list[str]) -> str:
+def _episode_task(
+    job: _EpisodeJob, task_times: np.ndarray, task_texts: list[str], ticks: np.ndarray, where: str, warnings: list[str]
+) -> str:
     """The mapping's fixed text, else the task in effect at the first frame (the latest message at or
     before it), else the first one sent during the episode."""
     mapping = job.mapping
@@ -311,7 +331,10 @@ def convert_mapped_episode(job: _EpisodeJob) -> _EpisodeResult:
         if not len(streams.commands.times_ns):
             raise ConversionError(f"{where}: no joint positions on the action topic {mapping.action.topic}")
         command_keep = _in_window(streams.commands.times_ns, job.window_ns)
-        command_times, command_values = streams.commands.times_ns[command_keep], streams.commands.positions[command_keep]
+        command_times, command_values = (
+            streams.commands.times_ns[command_keep],
+            streams.commands.positions[command_keep],
+        )
         streams_to_overlap["action"] = command_times
     camera_orders, camera_sorted = {}, {}
     for key in job.video_keys:
@@ -327,12 +350,15 @@ def convert_mapped_episode(job: _EpisodeJob) -> _EpisodeResult:
     late = {name: (int(times[0]) - int(state_times[0])) * 1e-9 for name, times in streams_to_overlap.items()}
     latest = max(late, key=late.get)
     if late[latest] > mapping.max_camera_gap_s:
-        warnings.append(f"{where}: {latest} starts {late[latest]:.2f} s after the joint states; the episode starts there")
+        warnings.append(
+            f"{where}: {latest} starts {late[latest]:.2f} s after the joint states; the episode starts there"
+        )
     ticks = make_timeline(start, end, job.fps)
     minimum = 3 if streams.commands is None else 2
     if len(ticks) < minimum:
         raise ConversionError(
-            f"{where}: the streams overlap for {(end - start) * 1e-9:.3f} s only, less than {minimum} frames at {job.fps} Hz"
+            f"{where}: the streams overlap for {(end - start) * 1e-9:.3f} s only, "
+            f"less than {minimum} frames at {job.fps} Hz"
         )
 
     state = _fill_leading_nan(sample_and_hold(state_times, state_values, ticks))
@@ -345,7 +371,10 @@ def convert_mapped_episode(job: _EpisodeJob) -> _EpisodeResult:
         if never_commanded:
             columns = [joints.index(n) for n in never_commanded]
             action[:, columns] = state[:, columns]
-            warnings.append(f"{where}: joints {never_commanded} are not on {mapping.action.topic}; their action is the measured position")
+            warnings.append(
+                f"{where}: joints {never_commanded} "
+                f"are not on {mapping.action.topic}; their action is the measured position"
+            )
 
     task = _episode_task(job, streams.task_times_ns, streams.task_texts, ticks, where, warnings)
     video_shapes: dict[str, tuple[int, int]] = {}
@@ -452,8 +481,20 @@ def convert(config: ConversionConfig) -> ConversionReport:
         raise ConversionError(f"no episodes to convert in {[str(p) for p in config.inputs]}; skipped: {skipped}")
     time_source = mapping.time_source if mapping is not None else config.time_source
     jobs = [
-        _EpisodeJob(bag, i, output, topics, layout, tuple(data_config.video_keys), config.fps, config.image_size,
-                    time_source, config.task, mapping, window)
+        _EpisodeJob(
+            bag,
+            i,
+            output,
+            topics,
+            layout,
+            tuple(data_config.video_keys),
+            config.fps,
+            config.image_size,
+            time_source,
+            config.task,
+            mapping,
+            window,
+        )
         for i, (bag, window) in enumerate(episodes)
     ]
     results = _run_jobs(jobs, config)
@@ -477,18 +518,37 @@ def convert(config: ConversionConfig) -> ConversionReport:
             )
         task_index = tasks.index(result.task)
         table = ds.episode_table(
-            result.state, result.action, config.fps, result.episode_index, first_index, task_index, valid_index,
+            result.state,
+            result.action,
+            config.fps,
+            result.episode_index,
+            first_index,
+            task_index,
+            valid_index,
             annotation_keys,
         )
         ds.write_table(ds.data_path(output, result.episode_index), table)
         length = len(result.state)
         frames = np.arange(length)
-        episodes_stats.append({"episode_index": result.episode_index, "stats": ds.compute_stats({
-            ds.STATE_COLUMN: result.state, ds.ACTION_COLUMN: result.action, "timestamp": frames / config.fps,
-            "frame_index": frames, "episode_index": np.full(length, result.episode_index),
-            "index": first_index + frames, "task_index": np.full(length, task_index),
-        })})
-        episodes_rows.append({"episode_index": result.episode_index, "tasks": [result.task, ds.VALID_TASK], "length": length})
+        episodes_stats.append(
+            {
+                "episode_index": result.episode_index,
+                "stats": ds.compute_stats(
+                    {
+                        ds.STATE_COLUMN: result.state,
+                        ds.ACTION_COLUMN: result.action,
+                        "timestamp": frames / config.fps,
+                        "frame_index": frames,
+                        "episode_index": np.full(length, result.episode_index),
+                        "index": first_index + frames,
+                        "task_index": np.full(length, task_index),
+                    }
+                ),
+            }
+        )
+        episodes_rows.append(
+            {"episode_index": result.episode_index, "tasks": [result.task, ds.VALID_TASK], "length": length}
+        )
         all_states.append(result.state)
         all_actions.append(result.action)
         first_index += length
@@ -498,12 +558,20 @@ def convert(config: ConversionConfig) -> ConversionReport:
     ds.write_jsonl(meta / "episodes.jsonl", episodes_rows)
     ds.write_jsonl(meta / "episodes_stats.jsonl", episodes_stats)  # LeRobot v2.1's per-episode statistics
     ds.write_jsonl(meta / "tasks.jsonl", ({"task_index": i, "task": t} for i, t in enumerate(tasks)))
-    info = ds.info_json(stack.robot.name, config.fps, layout, shapes, len(results), total_frames, len(tasks), annotation_keys)
+    info = ds.info_json(
+        stack.robot.name, config.fps, layout, shapes, len(results), total_frames, len(tasks), annotation_keys
+    )
     (meta / "info.json").write_text(json.dumps(info, indent=2))
-    (meta / "modality.json").write_text(json.dumps(ds.modality_json(layout, data_config.video_keys, annotation_keys), indent=2))
+    (meta / "modality.json").write_text(
+        json.dumps(ds.modality_json(layout, data_config.video_keys, annotation_keys), indent=2)
+    )
     timestamps = np.concatenate([np.arange(len(s)) / config.fps for s in all_states])
     stats = ds.compute_stats(
-        {ds.STATE_COLUMN: np.concatenate(all_states), ds.ACTION_COLUMN: np.concatenate(all_actions), "timestamp": timestamps}
+        {
+            ds.STATE_COLUMN: np.concatenate(all_states),
+            ds.ACTION_COLUMN: np.concatenate(all_actions),
+            "timestamp": timestamps,
+        }
     )
     (meta / "stats.json").write_text(json.dumps(stats, indent=2))
 
@@ -527,13 +595,17 @@ def convert(config: ConversionConfig) -> ConversionReport:
 
 def _mapped_topics(mapping: BagMapping, data_config: Any, config: ConversionConfig) -> EpisodeTopics:
     if config.task is not None:
-        raise ConversionError(f"--task is for our recorder's bags; with --mapping give the task in {mapping.source} (task: {{text: ...}})")
+        raise ConversionError(
+            f"--task is for our recorder's bags; with --mapping give the task in {mapping.source} (task: {{text: ...}})"
+        )
     missing = [k for k in data_config.video_keys if k not in mapping.cameras]
     extra = [k for k in mapping.cameras if k not in data_config.video_keys]
     if missing or extra:
         raise ConversionError(
             f"data config {data_config.name!r} takes cameras {list(data_config.video_keys)}; mapping {mapping.source} "
-            f"maps {sorted(mapping.cameras)}" + (f" (missing {missing})" if missing else "") + (f" (not used: {extra})" if extra else "")
+            f"maps {sorted(mapping.cameras)}"
+            + (f" (missing {missing})" if missing else "")
+            + (f" (not used: {extra})" if extra else "")
         )
     return EpisodeTopics(
         joint_states=mapping.state.topic,

@@ -55,7 +55,9 @@ def check_bag_topics(bag_dir: Path, mapping: BagMapping) -> dict[str, str]:
     missing = [t for t in mapping.topics() if t not in present]
     if missing:
         listing = ", ".join(f"{t} ({present[t]})" for t in sorted(present))
-        raise EpisodeReadError(f"{bag_dir}: mapping {mapping.source} names topics {missing} that the bag lacks; it has: {listing}")
+        raise EpisodeReadError(
+            f"{bag_dir}: mapping {mapping.source} names topics {missing} that the bag lacks; it has: {listing}"
+        )
     problems = []
     joint_topics = [("state", mapping.state)] + ([("action", mapping.action)] if mapping.action else [])
     for role, joint_topic in joint_topics:
@@ -63,19 +65,25 @@ def check_bag_topics(bag_dir: Path, mapping: BagMapping) -> dict[str, str]:
         if msgtype not in JOINT_MESSAGE_TYPES:
             problems.append(f"{role} topic {joint_topic.topic} is {msgtype}; expected one of {JOINT_MESSAGE_TYPES}")
         elif msgtype == "std_msgs/msg/Float64MultiArray" and not joint_topic.joints:
-            problems.append(f"{role} topic {joint_topic.topic} is a Float64MultiArray (no joint names): list them under {role}.joints")
+            problems.append(
+                f"{role} topic {joint_topic.topic} is a Float64MultiArray "
+                f"(no joint names): list them under {role}.joints"
+            )
     for key, topic in mapping.cameras.items():
         if present[topic] not in IMAGE_MESSAGE_TYPES:
             problems.append(f"camera {key} topic {topic} is {present[topic]}; expected one of {IMAGE_MESSAGE_TYPES}")
     if mapping.task_topic and present[mapping.task_topic] not in TEXT_FIELDS:
-        problems.append(f"task topic {mapping.task_topic} is {present[mapping.task_topic]}; expected one of {sorted(TEXT_FIELDS)}")
+        problems.append(
+            f"task topic {mapping.task_topic} is {present[mapping.task_topic]}; expected one of {sorted(TEXT_FIELDS)}"
+        )
     if problems:
         raise EpisodeReadError(f"{bag_dir}: " + "; ".join(problems))
     return {t: present[t] for t in mapping.topics()}
 
 
-def joint_positions(msg: Any, msgtype: str, joints_in_order: Sequence[str], log_time_ns: int,
-                    time_source: str) -> tuple[int, list[str], np.ndarray] | None:
+def joint_positions(
+    msg: Any, msgtype: str, joints_in_order: Sequence[str], log_time_ns: int, time_source: str
+) -> tuple[int, list[str], np.ndarray] | None:
     """(time, names, positions) of one joint message; None when it carries no positions (an
     effort-only JointState, an empty trajectory, an array of the wrong length)."""
     if msgtype == "sensor_msgs/msg/JointState":
@@ -124,7 +132,9 @@ def read_mapped_streams(bag_dir: Path, mapping: BagMapping, joints: Sequence[str
             try:
                 msg = _deserialize(reader, raw, connection.msgtype, lenient)
             except Exception as exc:  # noqa: BLE001 - rosbags raises several error types
-                raise EpisodeReadError(f"{bag_dir}: a message on {topic} ({connection.msgtype}) cannot be decoded: {exc}") from exc
+                raise EpisodeReadError(
+                    f"{bag_dir}: a message on {topic} ({connection.msgtype}) cannot be decoded: {exc}"
+                ) from exc
             if topic in rows:
                 sample = joint_positions(msg, connection.msgtype, order[topic], log_time_ns, mapping.time_source)
                 if sample is None:
@@ -136,11 +146,21 @@ def read_mapped_streams(bag_dir: Path, mapping: BagMapping, joints: Sequence[str
                 for key in camera_by_topic[topic]:
                     camera_times[key].append(_stamp_ns(msg, log_time_ns, mapping.time_source))
             if topic == mapping.task_topic:
-                tasks.append((_stamp_ns(msg, log_time_ns, mapping.time_source), str(getattr(msg, TEXT_FIELDS[connection.msgtype]))))
+                tasks.append(
+                    (
+                        _stamp_ns(msg, log_time_ns, mapping.time_source),
+                        str(getattr(msg, TEXT_FIELDS[connection.msgtype])),
+                    )
+                )
             if topic == mapping.split.marker_topic:
                 markers.append(_stamp_ns(msg, log_time_ns, mapping.time_source))
     for topic, count in dropped.items():
-        LOG.warning("%s: %d messages on %s carry no usable positions (names/values lengths differ); ignored", bag_dir, count, topic)
+        LOG.warning(
+            "%s: %d messages on %s carry no usable positions (names/values lengths differ); ignored",
+            bag_dir,
+            count,
+            topic,
+        )
     tasks.sort(key=lambda item: item[0])
     return MappedStreams(
         bag_dir=bag_dir,
@@ -155,8 +175,9 @@ def read_mapped_streams(bag_dir: Path, mapping: BagMapping, joints: Sequence[str
     )
 
 
-def episode_windows(state_times_ns: np.ndarray, marker_times_ns: np.ndarray, mapping: BagMapping
-                    ) -> tuple[list[tuple[int, int]], list[str]]:
+def episode_windows(
+    state_times_ns: np.ndarray, marker_times_ns: np.ndarray, mapping: BagMapping
+) -> tuple[list[tuple[int, int]], list[str]]:
     """Cut one bag into episodes: [(start_ns, end_ns)] (end inclusive) and the pieces skipped as too
     short, described. The state stream's extent bounds every episode."""
     if not len(state_times_ns):
@@ -175,8 +196,10 @@ def episode_windows(state_times_ns: np.ndarray, marker_times_ns: np.ndarray, map
         # what precedes the first marker belongs to no episode (reported, not converted).
         starts = sorted({max(int(m), first) for m in marker_times_ns if m <= last})
         if not starts:
-            return [], [f"no messages on the marker topic {split.marker_topic} within the joint states' "
-                        f"{first * 1e-9:.3f}-{last * 1e-9:.3f} s"]
+            return [], [
+                f"no messages on the marker topic {split.marker_topic} within the joint states' "
+                f"{first * 1e-9:.3f}-{last * 1e-9:.3f} s"
+            ]
         ends = [int(times[np.searchsorted(times, cut, side="left") - 1]) for cut in starts[1:]] + [last]
         pieces = list(zip(starts, ends, strict=True))
         if starts[0] > first:
@@ -186,8 +209,10 @@ def episode_windows(state_times_ns: np.ndarray, marker_times_ns: np.ndarray, map
     windows = []
     for start, end in pieces:
         if (end - start) * 1e-9 < split.min_length_s:
-            skipped.append(f"{(end - start) * 1e-9:.2f} s piece at {start * 1e-9:.3f} s shorter than "
-                           f"episodes.min_length_s {split.min_length_s} s")
+            skipped.append(
+                f"{(end - start) * 1e-9:.2f} s piece at {start * 1e-9:.3f} s shorter than "
+                f"episodes.min_length_s {split.min_length_s} s"
+            )
         else:
             windows.append((start, end))
     return windows, skipped
@@ -207,7 +232,9 @@ def plan_bag_episodes(bag_dir: Path, mapping: BagMapping) -> tuple[list[tuple[in
         for connection, log_time_ns, raw in reader.messages(connections=connections):
             msg = _deserialize(reader, raw, connection.msgtype, lenient)
             if connection.topic == mapping.state.topic:
-                sample = joint_positions(msg, connection.msgtype, mapping.state.joints, log_time_ns, mapping.time_source)
+                sample = joint_positions(
+                    msg, connection.msgtype, mapping.state.joints, log_time_ns, mapping.time_source
+                )
                 if sample is not None:
                     state_times.append(sample[0])
             if connection.topic == mapping.split.marker_topic:

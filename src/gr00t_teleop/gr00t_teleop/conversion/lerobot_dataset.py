@@ -243,7 +243,9 @@ def validate_dataset(
         covered = 0
         for start, end, key in spans:
             if start != covered or end <= start:
-                problems.append(f"modality.{section}.{key} [{start}:{end}] leaves a gap or overlaps (expected start {covered})")
+                problems.append(
+                    f"modality.{section}.{key} [{start}:{end}] leaves a gap or overlaps (expected start {covered})"
+                )
             covered = max(covered, end)
         if covered != dim:
             problems.append(f"modality.{section} covers {covered} dims, the {section} vector has {dim}")
@@ -252,7 +254,9 @@ def validate_dataset(
             if entry is None:
                 problems.append(f"data config needs {section} group {group!r}, not in modality.json")
             elif entry["end"] - entry["start"] != group_dim:
-                problems.append(f"modality.{section}.{group} has {entry['end'] - entry['start']} dims, data config says {group_dim}")
+                problems.append(
+                    f"modality.{section}.{group} has {entry['end'] - entry['start']} dims, data config says {group_dim}"
+                )
     for key, entry in modality.get("video", {}).items():
         if entry.get("original_key", video_feature_key(key)) not in features:
             problems.append(f"modality.video.{key} points to {entry.get('original_key')!r}, not a feature in info.json")
@@ -272,7 +276,15 @@ def validate_dataset(
             problems.append(f"episode {index}: {path.relative_to(root)} missing")
             continue
         table = pq.read_table(path)
-        missing = {STATE_COLUMN, ACTION_COLUMN, "timestamp", "frame_index", "episode_index", "index", "task_index"} - set(table.column_names)
+        missing = {
+            STATE_COLUMN,
+            ACTION_COLUMN,
+            "timestamp",
+            "frame_index",
+            "episode_index",
+            "index",
+            "task_index",
+        } - set(table.column_names)
         if missing:
             problems.append(f"episode {index}: columns {sorted(missing)} missing")
             continue
@@ -283,7 +295,9 @@ def validate_dataset(
         state = np.array(table.column(STATE_COLUMN).to_pylist(), dtype=np.float64)
         action = np.array(table.column(ACTION_COLUMN).to_pylist(), dtype=np.float64)
         if state.shape != (length, state_dim) or action.shape != (length, action_dim):
-            problems.append(f"episode {index}: state {state.shape} / action {action.shape}, expected ({length}, {state_dim})")
+            problems.append(
+                f"episode {index}: state {state.shape} / action {action.shape}, expected ({length}, {state_dim})"
+            )
         elif not (np.isfinite(state).all() and np.isfinite(action).all()):
             problems.append(f"episode {index}: state or action holds NaN/inf")
         timestamps = table.column("timestamp").to_numpy()
@@ -294,7 +308,9 @@ def validate_dataset(
         if set(table.column("episode_index").to_pylist()) != {index}:
             problems.append(f"episode {index}: episode_index column disagrees")
         global_index = table.column("index").to_numpy()
-        if length and (global_index[0] != expected_index or not np.array_equal(np.diff(global_index), np.ones(length - 1))):
+        if length and (
+            global_index[0] != expected_index or not np.array_equal(np.diff(global_index), np.ones(length - 1))
+        ):
             problems.append(f"episode {index}: global index does not continue from {expected_index}")
         expected_index += length
         for column in table.column_names:
@@ -315,7 +331,9 @@ def validate_dataset(
                 if frames != length:
                     problems.append(f"episode {index}: {video.name} of {key} has {frames} frames, expected {length}")
                 if [height, width] != feature["shape"][:2]:
-                    problems.append(f"episode {index}: {key} is {width}x{height}, info.json says {feature['shape'][:2]}")
+                    problems.append(
+                        f"episode {index}: {key} is {width}x{height}, info.json says {feature['shape'][:2]}"
+                    )
     if problems:
         raise DatasetValidationError(root, problems)
     return info

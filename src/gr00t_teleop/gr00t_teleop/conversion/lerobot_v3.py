@@ -51,17 +51,38 @@ def _next_file(chunk: int, file: int) -> tuple[int, int]:
 def _tasks_table(tasks: list[dict[str, Any]]) -> pa.Table:
     """tasks.parquet as pandas writes a DataFrame indexed by the task string: LeRobot reads it with
     `pd.read_parquet` and takes the task text from the index."""
-    table = pa.table({
-        "task_index": pa.array([int(t["task_index"]) for t in tasks], pa.int64()),
-        "__index_level_0__": pa.array([str(t["task"]) for t in tasks], pa.string()),
-    })
+    table = pa.table(
+        {
+            "task_index": pa.array([int(t["task_index"]) for t in tasks], pa.int64()),
+            "__index_level_0__": pa.array([str(t["task"]) for t in tasks], pa.string()),
+        }
+    )
     pandas_metadata = {
         "index_columns": ["__index_level_0__"],
-        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
-                            "metadata": {"encoding": "UTF-8"}}],
+        "column_indexes": [
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
+        ],
         "columns": [
-            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
-            {"name": None, "field_name": "__index_level_0__", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {
+                "name": None,
+                "field_name": "__index_level_0__",
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": None,
+            },
         ],
         "creator": {"library": "pyarrow", "version": pa.__version__},
         "pandas_version": "2.2.0",
@@ -158,7 +179,9 @@ def write_v3(v2_root: Path, v3_root: Path) -> dict[str, Any]:
             if writer.bytes and writer.bytes + source.stat().st_size > VIDEO_FILE_SIZE_MB * 2**20:
                 writer.close()
                 chunk, file = _next_file(chunk, file)
-                writer = _VideoConcatenator(v3_root / VIDEO_PATH.format(video_key=feature, chunk_index=chunk, file_index=file))
+                writer = _VideoConcatenator(
+                    v3_root / VIDEO_PATH.format(video_key=feature, chunk_index=chunk, file_index=file)
+                )
             start, end = writer.append(source, row["length"], fps)
             row[f"videos/{feature}/chunk_index"] = chunk
             row[f"videos/{feature}/file_index"] = file
@@ -180,15 +203,17 @@ def write_v3(v2_root: Path, v3_root: Path) -> dict[str, Any]:
         shutil.copyfile(meta / name, v3_root / "meta" / name)
 
     v3_info = {key: value for key, value in info.items() if key not in ("total_chunks", "total_videos")}
-    v3_info.update({
-        "codebase_version": CODEBASE_VERSION,
-        "chunks_size": CHUNKS_SIZE,
-        "data_files_size_in_mb": DATA_FILE_SIZE_MB,
-        "video_files_size_in_mb": VIDEO_FILE_SIZE_MB,
-        "data_path": DATA_PATH,
-        "video_path": VIDEO_PATH if video_features else None,
-        "fps": int(round(fps)) if float(fps).is_integer() else fps,
-    })
+    v3_info.update(
+        {
+            "codebase_version": CODEBASE_VERSION,
+            "chunks_size": CHUNKS_SIZE,
+            "data_files_size_in_mb": DATA_FILE_SIZE_MB,
+            "video_files_size_in_mb": VIDEO_FILE_SIZE_MB,
+            "data_path": DATA_PATH,
+            "video_path": VIDEO_PATH if video_features else None,
+            "fps": int(round(fps)) if float(fps).is_integer() else fps,
+        }
+    )
     features: dict[str, Any] = {}
     for key, feature in info["features"].items():
         feature = dict(feature)

@@ -22,12 +22,16 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     if hasattr(msg, "encoding"):  # sensor_msgs/msg/Image
         encoding = str(msg.encoding).lower()
         if encoding not in RAW_ENCODINGS:
-            raise ImageDecodeError(f"image encoding {msg.encoding!r} not supported; expected one of {sorted(RAW_ENCODINGS)}")
+            raise ImageDecodeError(
+                f"image encoding {msg.encoding!r} not supported; expected one of {sorted(RAW_ENCODINGS)}"
+            )
         channels = RAW_ENCODINGS[encoding]
         height, width, step = int(msg.height), int(msg.width), int(msg.step)
         data = np.frombuffer(bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data.tobytes(), np.uint8)
         if step < width * channels or data.size < step * height:
-            raise ImageDecodeError(f"image {width}x{height} {encoding}: step {step} / {data.size} bytes is inconsistent")
+            raise ImageDecodeError(
+                f"image {width}x{height} {encoding}: step {step} / {data.size} bytes is inconsistent"
+            )
         pixels = data[: step * height].reshape(height, step)[:, : width * channels].reshape(height, width, channels)
         if encoding == "mono8":
             return np.repeat(pixels, 3, axis=2)

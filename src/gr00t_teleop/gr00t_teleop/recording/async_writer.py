@@ -171,7 +171,9 @@ class AsyncBagWriter:
             counters = (self._counters.queue_full, self._counters.not_recording)
             return {t: sum(c.get(t, 0) for c in counters) for t in set().union(*counters)}
 
-    def stop(self, custom_data: Mapping[str, str] | Callable[[WriterResult], Mapping[str, str]] | None = None) -> WriterResult:
+    def stop(
+        self, custom_data: Mapping[str, str] | Callable[[WriterResult], Mapping[str, str]] | None = None
+    ) -> WriterResult:
         """Drain the queue (unless the writer failed), finish the MCAP file and write metadata.yaml.
 
         `custom_data` may be a function of the (pre-close) result, so the episode metadata in the

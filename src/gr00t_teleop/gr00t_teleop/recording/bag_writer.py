@@ -141,7 +141,9 @@ class McapBagWriter:
         # Resolve every definition before creating the file: an unknown type fails cleanly.
         definitions = {t.type: self._definitions(t.type) for t in self.topics}
         self.topics = [
-            t if t.type_description_hash else dataclasses.replace(t, type_description_hash=definitions[t.type].type_hash)
+            t
+            if t.type_description_hash
+            else dataclasses.replace(t, type_description_hash=definitions[t.type].type_hash)
             for t in self.topics
         ]
         self._file = _WriteThroughFile(self.path)
@@ -167,8 +169,13 @@ class McapBagWriter:
                 metadata={"offered_qos_profiles": topic.qos_string},
             )
             self._sequences[topic.name] = 0
-        LOG.info("opened bag %s (%d topics, %s chunks of %d B)", self.path, len(self.topics),
-                 self.config.compression, self.config.chunk_size_bytes)
+        LOG.info(
+            "opened bag %s (%d topics, %s chunks of %d B)",
+            self.path,
+            len(self.topics),
+            self.config.compression,
+            self.config.chunk_size_bytes,
+        )
 
     def write(self, topic: str, data: bytes | memoryview, log_time_ns: int, publish_time_ns: int | None = None) -> None:
         """Append one serialised message. `log_time_ns` = receive time (what rosbag2 stores)."""
@@ -177,7 +184,9 @@ class McapBagWriter:
         try:
             channel_id = self._channel_ids[topic]
         except KeyError:
-            raise KeyError(f"topic {topic!r} was not declared for bag {self.bag_dir}; known: {sorted(self._channel_ids)}") from None
+            raise KeyError(
+                f"topic {topic!r} was not declared for bag {self.bag_dir}; known: {sorted(self._channel_ids)}"
+            ) from None
         self._writer.add_message(
             channel_id=channel_id,
             log_time=int(log_time_ns),

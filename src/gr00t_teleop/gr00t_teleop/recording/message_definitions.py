@@ -24,8 +24,21 @@ SEPARATOR = "=" * 80
 # Built-in field types of the ROS 2 .msg language (rosidl_adapter), which have no definition file.
 PRIMITIVE_TYPES = frozenset(
     {
-        "bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16",
-        "int32", "uint32", "int64", "uint64", "string", "wstring",
+        "bool",
+        "byte",
+        "char",
+        "float32",
+        "float64",
+        "int8",
+        "uint8",
+        "int16",
+        "uint16",
+        "int32",
+        "uint32",
+        "int64",
+        "uint64",
+        "string",
+        "wstring",
     }
 )
 _FIELD_TYPE = re.compile(r"^\s*([A-Za-z0-9_/]+)(?:<=\d+)?(?:\[[^\]]*\])?\s+[A-Za-z_]")

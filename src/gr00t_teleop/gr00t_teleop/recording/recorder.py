@@ -102,7 +102,7 @@ class EpisodeRecorder:
         config: RecorderConfig,
         definitions: Callable[[str], MessageDefinition] | None = None,
         free_bytes: FreeBytesFn = disk_free_bytes,
-        wall_clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
+        wall_clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
     ) -> None:
         self.config = config
         self._definitions = definitions

@@ -53,8 +53,10 @@ class RecoveryReport:
     stop_reason: str = ""  # why salvaging stopped where it did (the truncated record)
 
     def describe(self) -> str:
-        state = "complete MCAP, metadata rebuilt" if self.mcap_was_complete else (
-            f"truncated MCAP rewritten ({self.stop_reason})"
+        state = (
+            "complete MCAP, metadata rebuilt"
+            if self.mcap_was_complete
+            else (f"truncated MCAP rewritten ({self.stop_reason})")
         )
         return f"{self.bag_dir}: {self.message_count} messages, {state}"
 
@@ -142,7 +144,11 @@ def _rewrite_truncated(path: Path, keep_original: bool) -> tuple[list[TopicInfo]
                 )
             elif isinstance(record, Message) and record.channel_id in new_channel_ids:
                 writer.add_message(
-                    new_channel_ids[record.channel_id], record.log_time, record.data, record.publish_time, record.sequence
+                    new_channel_ids[record.channel_id],
+                    record.log_time,
+                    record.data,
+                    record.publish_time,
+                    record.sequence,
                 )
                 statistics.add(channels[record.channel_id].topic, record.log_time)
         topics = _topics_from_channels(channels, schemas)

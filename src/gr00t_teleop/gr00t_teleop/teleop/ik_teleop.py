@@ -67,8 +67,15 @@ class IKTeleopConfig:
     def __post_init__(self) -> None:
         if self.start_side not in SIDES:
             raise IKTeleopError(f"start_side must be one of {SIDES}, got {self.start_side!r}")
-        positive = ("period_s", "max_target_lead_m", "home_speed_m_s", "hand_speed_per_s",
-                    "tracking_speed_m_s", "max_joint_speed_rad_s", "damping_m")
+        positive = (
+            "period_s",
+            "max_target_lead_m",
+            "home_speed_m_s",
+            "hand_speed_per_s",
+            "tracking_speed_m_s",
+            "max_joint_speed_rad_s",
+            "damping_m",
+        )
         for name in positive:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -79,8 +86,10 @@ class IKTeleopConfig:
                 f"{list(self.workspace_max_m)}"
             )
         if not all(lo < hi for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True)):
-            raise IKTeleopError(f"workspace_min_m {list(self.workspace_min_m)} must be below workspace_max_m "
-                                f"{list(self.workspace_max_m)}")
+            raise IKTeleopError(
+                f"workspace_min_m {list(self.workspace_min_m)} must be below workspace_max_m "
+                f"{list(self.workspace_max_m)}"
+            )
         if self.posture_gain_per_s < 0 or self.limit_margin_rad < 0:
             raise IKTeleopError(
                 f"posture_gain_per_s and limit_margin_rad must be >= 0, got {self.posture_gain_per_s}, "
@@ -206,8 +215,11 @@ class IKTeleop:
         self.homing = False
         self.initialized = True
         self._previous = JoyCommand.idle()
-        LOG.info("palm teleop starts at %s (left), %s (right)", self._targets["left"].round(3),
-                 self._targets["right"].round(3))
+        LOG.info(
+            "palm teleop starts at %s (left), %s (right)",
+            self._targets["left"].round(3),
+            self._targets["right"].round(3),
+        )
 
     def step(self, command: JoyCommand | None) -> np.ndarray:
         """Advance one tick; returns the joint targets (rad) in `joint_names` order.

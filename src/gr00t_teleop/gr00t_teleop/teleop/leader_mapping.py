@@ -8,8 +8,8 @@ leader does not drive are simply not commanded (the controller keeps its last ta
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -50,9 +50,13 @@ class LeaderMapping:
             if isinstance(spec, str):
                 table[follower] = JointMap(spec)
             elif isinstance(spec, Mapping) and "source" in spec:
-                table[follower] = JointMap(str(spec["source"]), float(spec.get("scale", 1.0)), float(spec.get("offset", 0.0)))
+                table[follower] = JointMap(
+                    str(spec["source"]), float(spec.get("scale", 1.0)), float(spec.get("offset", 0.0))
+                )
             else:
-                raise LeaderMappingError(f"mapping for {follower!r} must be a leader joint name or {{source, scale, offset}}")
+                raise LeaderMappingError(
+                    f"mapping for {follower!r} must be a leader joint name or {{source, scale, offset}}"
+                )
         return cls(follower_joints, table)
 
     def map(self, names: Sequence[str], positions: Sequence[float]) -> np.ndarray:
