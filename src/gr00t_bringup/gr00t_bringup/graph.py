@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -123,7 +124,9 @@ def build_graph(stack: StackConfig, profile: str, options: GraphOptions = GraphO
     console = options.console if options.console is not None else CONSOLE_BY_DEFAULT[profile]
     if console:
         if "console" not in stack.nodes:
-            raise ValueError(f"{stack.path} has no nodes.console section: add one (see gr1t2_sim.yaml) or console false")
+            raise ValueError(
+                f"{stack.path} has no nodes.console section: add one (see gr1t2_sim.yaml) or console false"
+            )
         nodes.append(("console", "gr00t_console", "console_node", params("console")))
     if overlay is not None:
         overlay.check_all_used()
@@ -219,8 +222,10 @@ class _Overlay:
     (`robot1: gr00t_system1: ros__parameters:`); wildcards `*` (one name) and `**` (any number), e.g.
     `/**:` for every node or `/**/gr00t_system1:` in any namespace. A section naming the node
     exactly wins over wildcard sections. Errors instead of ROS's silence: a section no node of the
-    graph matches (a misspelt node name), a value whose type differs from the stack YAML's value
-    of that parameter (e.g. `dry_run: 'flase'`), and the parameters launch arguments own.
+    graph matches (a misspelt node name), a parameter the named node does not have (the stack YAML
+    lists every parameter of each node; a wildcard section sets a parameter only where a node has
+    it), a value whose type differs from the stack YAML's value of that parameter (e.g.
+    `dry_run: 'flase'`), and the parameters launch arguments own.
     """
 
     def __init__(self, path: str, namespace: str) -> None:
@@ -266,6 +271,13 @@ class _Overlay:
         for pattern, values in matching:
             self._used.add(pattern)
             for name, value in values.items():
+                if name not in stack_params and name not in RESERVED_PARAMETERS:
+                    if "*" in pattern:
+                        continue  # `/**: num_threads: 2` sets it where a node has it
+                    raise ValueError(
+                        f"params_file {self.path}: {pattern}: {name}: {node_name} has no such parameter "
+                        f"(its parameters: {sorted(stack_params)})"
+                    )
                 merged[name] = _checked_value(self.path, pattern, name, value, stack_params)
         return merged
 
@@ -287,7 +299,7 @@ def _checked_value(path: Path, section: str, name: str, value: Any, stack_params
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where}: {value!r} is not finite")
     if name not in stack_params:
-        return value  # a parameter the stack YAML leaves to the node: ROS checks its type at declaration
+        return value  # stack_config: a path
     expected = stack_params[name]
     if isinstance(expected, bool) or isinstance(value, bool):
         ok = isinstance(value, bool) and isinstance(expected, bool)
@@ -297,8 +309,10 @@ def _checked_value(path: Path, section: str, name: str, value: Any, stack_params
     else:
         ok = isinstance(value, type(expected))
     if not ok:
-        raise ValueError(f"{where}: {value!r} ({type(value).__name__}) where the stack YAML has {expected!r} "
-                         f"({type(expected).__name__})")
+        raise ValueError(
+            f"{where}: {value!r} ({type(value).__name__}) where the stack YAML has {expected!r} "
+            f"({type(expected).__name__})"
+        )
     return value
 
 

@@ -27,6 +27,7 @@ from gr00t_bringup.arguments import ArgumentError, arguments_of, resolve_argumen
 from gr00t_bringup.graph import PROFILES, NodeSpec, build_graph
 from gr00t_bringup.processes import Graph
 from gr00t_description import ConfigError, StackConfig, load_stack
+from gr00t_description.ros.node_main import spin_in_background
 
 DEFAULT_INSTRUCTION = "pick up the red cube"
 # `instruction:=` of the launch files sets System 2's initial instruction parameter; gr00t-launch's
@@ -45,11 +46,21 @@ def _add_launch_arguments(parser: argparse.ArgumentParser, profile: str) -> None
         flag = "--" + a.name.replace("_", "-")
         default = a.default(profile)
         if a.kind in ("bool", "optional_bool"):
-            group.add_argument(flag, dest=a.name, action=argparse.BooleanOptionalAction,
-                               default=parse_bool(a.name, default) if default else None, help=a.help)
+            group.add_argument(
+                flag,
+                dest=a.name,
+                action=argparse.BooleanOptionalAction,
+                default=parse_bool(a.name, default) if default else None,
+                help=a.help,
+            )
         else:
-            group.add_argument(flag, dest=a.name, default=default, help=f"{a.help} (default {default!r})",
-                               choices=("", *a.choices) if a.kind == "choice" else None)
+            group.add_argument(
+                flag,
+                dest=a.name,
+                default=default,
+                help=f"{a.help} (default {default!r})",
+                choices=("", *a.choices) if a.kind == "choice" else None,
+            )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,18 +70,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         sub = profiles.add_parser(profile, help=f"the graph of {profile}.launch.py")
         _add_launch_arguments(sub, profile)
         if profile != "teleop_sim":
-            sub.add_argument("--instruction", default=None,
-                             help=f"sent through ExecuteInstruction; '' = send none "
-                                  f"(default: the episode's, else {DEFAULT_INSTRUCTION!r})")
+            sub.add_argument(
+                "--instruction",
+                default=None,
+                help=f"sent through ExecuteInstruction; '' = send none "
+                f"(default: the episode's, else {DEFAULT_INSTRUCTION!r})",
+            )
         if profile == "sim":
-            sub.add_argument("--episode", default="", metavar="TASK/SEED",
-                             help="set up this task episode (gr00t_sim.tasks, e.g. reach/10000), send its "
-                                  "instruction and report whether the task succeeded (judged from the sim's scene state)")
+            sub.add_argument(
+                "--episode",
+                default="",
+                metavar="TASK/SEED",
+                help="set up this task episode (gr00t_sim.tasks, e.g. reach/10000), send its "
+                "instruction and report whether the task succeeded (judged from the sim's scene state)",
+            )
         sub.add_argument("--duration", type=float, default=0.0, help="seconds to run (0 = until Ctrl-C)")
         sub.add_argument("--summary", type=Path, help="write the run summary as JSON here")
         sub.add_argument("--startup-timeout", type=float, default=60.0, help="seconds to wait for the action server")
-        sub.add_argument("--quiet", action=argparse.BooleanOptionalAction, default=False,
-                         help="do not forward node output")
+        sub.add_argument(
+            "--quiet", action=argparse.BooleanOptionalAction, default=False, help="do not forward node output"
+        )
     args = parser.parse_args(argv)
     values = {}
     for a in arguments_of(args.profile):
@@ -148,21 +167,34 @@ def _print_summary(summary: dict[str, Any]) -> None:
     motion = summary["joint_motion"]
     action = summary.get("action", {})
     print("\n=== gr00t-launch summary ===")
-    print(f"instruction        : {summary['instruction']!r}  -> {action.get('outcome', 'n/a')} ({action.get('reason', '')})")
+    print(
+        f"instruction        : {summary['instruction']!r}  "
+        f"-> {action.get('outcome', 'n/a')} ({action.get('reason', '')})"
+    )
     if episode := summary.get("episode"):
-        result = (f"SUCCESS after {episode['time_to_success_s']:.2f} s" if episode["success"]
-                  else "not achieved in the run")
+        result = (
+            f"SUCCESS after {episode['time_to_success_s']:.2f} s" if episode["success"] else "not achieved in the run"
+        )
         print(f"task episode       : {episode['task']}/{episode['seed']}: {result}")
-    print(f"System 2 goal rate : {rates['system2_goal_tokens']:6.2f} Hz   latency p50/p99 "
-          f"{latency['system2'].get('p50', float('nan')):.1f} / {latency['system2'].get('p99', float('nan')):.1f} ms")
-    print(f"System 1 chunk rate: {rates['system1_action_chunks']:6.2f} Hz   latency p50/p99 "
-          f"{latency['system1'].get('p50', float('nan')):.1f} / {latency['system1'].get('p99', float('nan')):.1f} ms")
+    print(
+        f"System 2 goal rate : {rates['system2_goal_tokens']:6.2f} Hz   latency p50/p99 "
+        f"{latency['system2'].get('p50', float('nan')):.1f} / {latency['system2'].get('p99', float('nan')):.1f} ms"
+    )
+    print(
+        f"System 1 chunk rate: {rates['system1_action_chunks']:6.2f} Hz   latency p50/p99 "
+        f"{latency['system1'].get('p50', float('nan')):.1f} / {latency['system1'].get('p99', float('nan')):.1f} ms"
+    )
     period = summary["command_period_ms"]
-    print(f"command rate       : {rates['joint_commands']:6.2f} Hz   period p50/p99/max "
-          f"{period.get('p50', float('nan')):.2f} / {period.get('p99', float('nan')):.2f} / {period.get('max', float('nan')):.2f} ms")
+    print(
+        f"command rate       : {rates['joint_commands']:6.2f} Hz   period p50/p99/max "
+        f"{period.get('p50', float('nan')):.2f} "
+        f"/ {period.get('p99', float('nan')):.2f} / {period.get('max', float('nan')):.2f} ms"
+    )
     print(f"chunks executed    : {action.get('chunks_executed', 0)} (published {summary['counts']['action_chunks']})")
-    print(f"joint motion       : max {motion['max_displacement_rad']:.3f} rad, "
-          f"{motion['joints_moved_over_0.01_rad']} joints moved > 0.01 rad")
+    print(
+        f"joint motion       : max {motion['max_displacement_rad']:.3f} rad, "
+        f"{motion['joints_moved_over_0.01_rad']} joints moved > 0.01 rad"
+    )
     print(f"controller states  : {' -> '.join(summary['controller_states'])}")
     print(f"node exit codes    : {summary['exit_codes']}")
 
@@ -186,7 +218,8 @@ def run(args: argparse.Namespace, stack: StackConfig, specs: list[NodeSpec]) -> 
     )
     graph = Graph(specs, namespace=namespace, log=None if args.quiet else sys.stdout)
     print(f"gr00t-launch: started {', '.join(f'{n.spec.name} (pid {n.pid})' for n in graph.nodes)}")
-    monitor = executor = judge = None
+    monitor = executor = judge = spin_thread = None
+    stop_spinning = threading.Event()
     episode = getattr(args, "episode", "")
     instruction = args.instruction
     action: dict[str, Any] = {}
@@ -196,8 +229,7 @@ def run(args: argparse.Namespace, stack: StackConfig, specs: list[NodeSpec]) -> 
         monitor = StackMonitor(stack)
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(monitor)
-        spin_thread = threading.Thread(target=executor.spin, daemon=True)
-        spin_thread.start()
+        spin_thread = spin_in_background(executor, executor.context, "gr00t_launch_spin", stop_spinning)
         judge = _EpisodeJudge(monitor, stack, *episode) if episode else None
         if instruction is None:
             instruction = judge.spec.instruction if judge is not None else DEFAULT_INSTRUCTION
@@ -212,7 +244,8 @@ def run(args: argparse.Namespace, stack: StackConfig, specs: list[NodeSpec]) -> 
 
         def graph_up() -> bool:
             return monitor.action_client.wait_for_server(timeout_sec=0.1) and (
-                not local_system2 or monitor.system2_instruction_client.wait_for_service(timeout_sec=0.1))
+                not local_system2 or monitor.system2_instruction_client.wait_for_service(timeout_sec=0.1)
+            )
 
         deadline = time.monotonic() + args.startup_timeout
         while local_system1 and not graph_up():
@@ -221,8 +254,10 @@ def run(args: argparse.Namespace, stack: StackConfig, specs: list[NodeSpec]) -> 
             if node_failure := graph.supervise():
                 raise RuntimeError(f"{node_failure} during start-up")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"ExecuteInstruction server or System 2's instruction service not available "
-                                   f"after {args.startup_timeout:.0f} s")
+                raise RuntimeError(
+                    f"ExecuteInstruction server or System 2's instruction service not available "
+                    f"after {args.startup_timeout:.0f} s"
+                )
         if judge is not None:
             _reset_episode(monitor, graph, *episode)
             judge.start()
@@ -283,6 +318,9 @@ def run(args: argparse.Namespace, stack: StackConfig, specs: list[NodeSpec]) -> 
             **({"episode": judge.summary()} if judge is not None else {}),
             **(monitor.summary() if monitor is not None else {}),
         }
+        stop_spinning.set()
+        if spin_thread is not None:
+            spin_thread.join(timeout=2.0)
         if executor is not None:
             executor.shutdown()
         if monitor is not None:
@@ -316,8 +354,12 @@ def run_teleop(args: argparse.Namespace, specs: list[NodeSpec]) -> int:
     finally:
         codes = graph.shutdown()
     print(f"node exit codes    : {codes}", flush=True)
-    summary = {"profile": args.profile, "duration_s": time.monotonic() - start, "exit_codes": codes,
-               **({"node_failure": node_failure} if node_failure else {})}
+    summary = {
+        "profile": args.profile,
+        "duration_s": time.monotonic() - start,
+        "exit_codes": codes,
+        **({"node_failure": node_failure} if node_failure else {}),
+    }
     if args.summary:
         args.summary.parent.mkdir(parents=True, exist_ok=True)
         args.summary.write_text(json.dumps(summary, indent=2))

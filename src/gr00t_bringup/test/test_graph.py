@@ -32,8 +32,14 @@ def test_robot_profile_has_no_sim_and_defaults_to_dry_run():
 
 
 def test_options_override_the_yaml():
-    options = GraphOptions(model_path="/models/x", backend="onnxruntime", mode="fused",
-                           instruction="wave", use_sim_time=True, realtime_factor=0.0)
+    options = GraphOptions(
+        model_path="/models/x",
+        backend="onnxruntime",
+        mode="fused",
+        instruction="wave",
+        use_sim_time=True,
+        realtime_factor=0.0,
+    )
     specs = {s.name: s.parameters for s in build_graph(load_stack(), "sim", options)}
     assert specs["gr00t_system1"]["model_path"] == specs["gr00t_system2"]["model_path"] == "/models/x"
     assert specs["gr00t_system1"]["backend"] == "onnxruntime"
@@ -52,7 +58,9 @@ def test_teleop_sim_profile_has_sim_leader_teleop_recorder_and_optionally_the_sc
     stack = load_stack()
     specs = build_graph(stack, "teleop_sim")
     assert [(s.package, s.executable) for s in specs] == [
-        ("gr00t_sim", "sim_node"), ("gr00t_teleop", "leader_teleop_node"), ("gr00t_teleop", "recorder_node"),
+        ("gr00t_sim", "sim_node"),
+        ("gr00t_teleop", "leader_teleop_node"),
+        ("gr00t_teleop", "recorder_node"),
         ("gr00t_console", "console_node"),
     ]
     for spec in specs:
@@ -69,7 +77,13 @@ from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
-from gr00t_bringup.arguments import ARGUMENTS, ArgumentError, arguments_of, markdown_table, resolve_arguments  # noqa: E402
+from gr00t_bringup.arguments import (  # noqa: E402
+    ARGUMENTS,
+    ArgumentError,
+    arguments_of,
+    markdown_table,
+    resolve_arguments,
+)
 from gr00t_bringup.graph import PROFILES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
@@ -84,8 +98,10 @@ def test_a_boolean_argument_refuses_anything_but_true_or_false(name, text):
         resolve_arguments(profile, {name: text})
 
 
-@pytest.mark.parametrize("text, value", [("true", True), ("True", True), ("TRUE", True),
-                                         ("false", False), ("False", False), ("FALSE", False)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("true", True), ("True", True), ("TRUE", True), ("false", False), ("False", False), ("FALSE", False)],
+)
 def test_true_and_false_in_any_case_are_booleans(text, value):
     _stack, options = resolve_arguments("robot", {"dry_run": text, "use_sim_time": text})
     assert options.dry_run is value and options.use_sim_time is value
@@ -121,13 +137,18 @@ def test_the_robot_profile_refuses_to_start_a_bridge_the_stack_does_not_configur
     with pytest.raises(ValueError, match="no nodes.gr1_bridge section"):
         build_graph(load_stack("gr1t2_sim"), "robot", options)
     _stack, options = resolve_arguments("robot", {"gr1_bridge": "false"})
-    assert [s.name for s in build_graph(load_stack("gr1t2_sim"), "robot", options)] == ["gr00t_system2", "gr00t_system1"]
+    assert [s.name for s in build_graph(load_stack("gr1t2_sim"), "robot", options)] == [
+        "gr00t_system2",
+        "gr00t_system1",
+    ]
 
 
 def test_each_launch_file_declares_only_the_arguments_it_uses():
     names = {p: {a.name for a in arguments_of(p)} for p in PROFILES}
     assert {"realtime_factor", "sim", "scripted_teleop", "recorder"}.isdisjoint(names["robot"])
-    assert {"model", "backend", "mode", "instruction", "system1", "system2", "gr1_bridge"}.isdisjoint(names["teleop_sim"])
+    assert {"model", "backend", "mode", "instruction", "system1", "system2", "gr1_bridge"}.isdisjoint(
+        names["teleop_sim"]
+    )
     assert {"gr1_bridge", "scripted_teleop", "recorder"}.isdisjoint(names["sim"])
     for profile in PROFILES:
         assert {"stack", "params_file", "namespace", "log_level", "use_sim_time", "dry_run"} <= names[profile]
@@ -139,10 +160,25 @@ def test_each_launch_file_declares_only_the_arguments_it_uses():
 
 def test_every_argument_changes_the_graph():
     """No declared argument is silently ignored: each one changes the specs (or the stack loaded)."""
-    samples = {"stack": "gr1t2_robot", "namespace": "robot1", "log_level": "debug", "use_sim_time": "true",
-               "dry_run": "true", "model": "/models/x", "backend": "onnxruntime", "mode": "fused",
-               "instruction": "wave", "realtime_factor": "0", "sim": "false", "system2": "false",
-               "system1": "false", "gr1_bridge": "false", "recorder": "false", "scripted_teleop": "true", "console": "false"}
+    samples = {
+        "stack": "gr1t2_robot",
+        "namespace": "robot1",
+        "log_level": "debug",
+        "use_sim_time": "true",
+        "dry_run": "true",
+        "model": "/models/x",
+        "backend": "onnxruntime",
+        "mode": "fused",
+        "instruction": "wave",
+        "realtime_factor": "0",
+        "sim": "false",
+        "system2": "false",
+        "system1": "false",
+        "gr1_bridge": "false",
+        "recorder": "false",
+        "scripted_teleop": "true",
+        "console": "false",
+    }
     for profile in PROFILES:
         base_stack, base = resolve_arguments(profile, {})
         baseline = build_graph(load_stack(base_stack), profile, base)
@@ -157,17 +193,29 @@ def test_every_argument_changes_the_graph():
             assert changed, (profile, argument.name)
 
 
-@pytest.mark.parametrize("name, text", [("backend", "pytorch"), ("mode", "fast"), ("log_level", "verbose"),
-                                        ("realtime_factor", "-1"), ("realtime_factor", "fast"),
-                                        ("realtime_factor", "nan"), ("namespace", "robot 1"),
-                                        ("namespace", "1robot"), ("namespace", "robot1//arm")])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("backend", "pytorch"),
+        ("mode", "fast"),
+        ("log_level", "verbose"),
+        ("realtime_factor", "-1"),
+        ("realtime_factor", "fast"),
+        ("realtime_factor", "nan"),
+        ("namespace", "robot 1"),
+        ("namespace", "1robot"),
+        ("namespace", "robot1//arm"),
+    ],
+)
 def test_other_arguments_refuse_values_outside_their_choices(name, text):
     with pytest.raises(ArgumentError, match=name):
         resolve_arguments("sim", {name: text})
 
 
-@pytest.mark.parametrize("text, namespace", [("", ""), ("/", ""), ("robot1", "/robot1"), ("/robot1/", "/robot1"),
-                                             ("site_a/robot1", "/site_a/robot1")])
+@pytest.mark.parametrize(
+    "text, namespace",
+    [("", ""), ("/", ""), ("robot1", "/robot1"), ("/robot1/", "/robot1"), ("site_a/robot1", "/site_a/robot1")],
+)
 def test_a_namespace_is_fully_qualified_for_rcl(text, namespace):
     assert resolve_arguments("sim", {"namespace": text})[1].namespace == namespace
 
@@ -184,8 +232,11 @@ def test_the_docs_table_is_the_declarations():
 def test_each_launch_file_builds_its_own_profile():
     for profile in PROFILES:
         tree = ast.parse((REPO / f"src/gr00t_bringup/launch/{profile}.launch.py").read_text())
-        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") ==
-                 "generate_profile_launch_description"]
+        calls = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "generate_profile_launch_description"
+        ]
         assert [c.args[0].value for c in calls] == [profile]
 
 
@@ -200,7 +251,11 @@ def test_node_switches_leave_nodes_out():
     assert [s.name for s in build_graph(load_stack(), "sim", options)] == ["gr00t_system1"]
     _stack, options = resolve_arguments("teleop_sim", {"recorder": "False", "scripted_teleop": "True"})
     assert [s.name for s in build_graph(load_stack(), "teleop_sim", options)] == [
-        "gr00t_sim", "gr00t_leader_teleop", "gr00t_scripted_teleop", "gr00t_console"]
+        "gr00t_sim",
+        "gr00t_leader_teleop",
+        "gr00t_scripted_teleop",
+        "gr00t_console",
+    ]
     with pytest.raises(ValueError, match="cannot switch off"):
         build_graph(load_stack(), "robot", GraphOptions(disabled=frozenset({"sim"})))
 
@@ -224,29 +279,37 @@ def _params_file(tmp_path, content) -> str:
 
 
 def test_a_params_file_is_merged_over_the_stack_and_launch_arguments_win(tmp_path):
-    params = _params_file(tmp_path, """
+    params = _params_file(
+        tmp_path,
+        """
 gr00t_system1:
   ros__parameters:
     backend: onnxruntime
     goal_timeout_s: 2          # an int for a double parameter, as ROS users write it
-    gil_switch_interval_s: 0.001   # not in the stack YAML: passed on, the node checks its type
+    gil_switch_interval_s: 0.001
 /**:
   ros__parameters:
     num_threads: 2
-""")
+""",
+    )
     specs = {s.name: s.parameters for s in build_graph(load_stack(), "sim", GraphOptions(params_file=params))}
     system1 = specs["gr00t_system1"]
     assert system1["backend"] == "onnxruntime" and system1["goal_timeout_s"] == 2.0
     assert isinstance(system1["goal_timeout_s"], float) and system1["gil_switch_interval_s"] == 0.001
-    assert system1["num_threads"] == specs["gr00t_system2"]["num_threads"] == specs["gr00t_sim"]["num_threads"] == 2
+    assert system1["num_threads"] == specs["gr00t_system2"]["num_threads"] == 2
+    assert "num_threads" not in specs["gr00t_sim"]  # a wildcard section sets it only where a node has it
     assert system1["chunk_switch"] == load_stack().nodes["system1"]["chunk_switch"]  # the rest: the stack's
     _stack, options = resolve_arguments("sim", {"params_file": params, "backend": "torch"})
-    assert {s.name: s.parameters for s in build_graph(load_stack(), "sim", options)}["gr00t_system1"]["backend"] == "torch"
+    assert {s.name: s.parameters for s in build_graph(load_stack(), "sim", options)}["gr00t_system1"][
+        "backend"
+    ] == "torch"
 
 
 def test_a_params_file_matches_fully_qualified_names_in_the_namespace(tmp_path):
-    content = {"robot1": {"gr00t_system1": {"ros__parameters": {"mode": "fused"}}},
-               "/**/gr00t_system2": {"ros__parameters": {"device": "cuda"}}}
+    content = {
+        "robot1": {"gr00t_system1": {"ros__parameters": {"mode": "fused"}}},
+        "/**/gr00t_system2": {"ros__parameters": {"device": "cuda"}},
+    }
     options = GraphOptions(params_file=_params_file(tmp_path, content), namespace="/robot1")
     specs = {s.name: s.parameters for s in build_graph(load_stack(), "sim", options)}
     assert specs["gr00t_system1"]["mode"] == "fused" and specs["gr00t_system2"]["device"] == "cuda"
@@ -254,18 +317,22 @@ def test_a_params_file_matches_fully_qualified_names_in_the_namespace(tmp_path):
         build_graph(load_stack(), "sim", GraphOptions(params_file=options.params_file))
 
 
-@pytest.mark.parametrize("content, match", [
-    ({"gr00t_sytem1": {"ros__parameters": {"backend": "torch"}}}, "match no node"),
-    ({"gr00t_system1": {"ros__parameters": {"dry_run": False}}}, "launch argument 'dry_run'"),
-    ({"/**": {"ros__parameters": {"use_sim_time": True}}}, "launch argument 'use_sim_time'"),
-    ({"gr00t_system1": {"ros__parameters": {"enable_on_start": "flase"}}}, "'flase' \\(str\\) where the stack"),
-    ({"gr00t_system1": {"ros__parameters": {"num_threads": 1.5}}}, "1.5 \\(float\\)"),
-    ({"gr00t_system1": {"ros__parameters": {"backend": 5}}}, "5 \\(int\\)"),
-    ({"gr00t_system1": {"ros__parameters": {"enable_on_start": 1}}}, "1 \\(int\\)"),
-    ({"gr00t_system1": {"ros__parameters": {"chunk_switch": {"a": 1}}}}, "not a ROS parameter value"),
-    ({"gr00t_system1": {"backend": "torch"}}, "not a node section"),
-    ("[1, 2]", "expected `<node name>: ros__parameters"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ({"gr00t_sytem1": {"ros__parameters": {"backend": "torch"}}}, "match no node"),
+        ({"gr00t_system1": {"ros__parameters": {"goal_timeout": 2.0}}}, "gr00t_system1 has no such parameter"),
+        ({"gr00t_system1": {"ros__parameters": {"dry_run": False}}}, "launch argument 'dry_run'"),
+        ({"/**": {"ros__parameters": {"use_sim_time": True}}}, "launch argument 'use_sim_time'"),
+        ({"gr00t_system1": {"ros__parameters": {"enable_on_start": "flase"}}}, "'flase' \\(str\\) where the stack"),
+        ({"gr00t_system1": {"ros__parameters": {"num_threads": 1.5}}}, "1.5 \\(float\\)"),
+        ({"gr00t_system1": {"ros__parameters": {"backend": 5}}}, "5 \\(int\\)"),
+        ({"gr00t_system1": {"ros__parameters": {"enable_on_start": 1}}}, "1 \\(int\\)"),
+        ({"gr00t_system1": {"ros__parameters": {"chunk_switch": {"a": 1}}}}, "not a ROS parameter value"),
+        ({"gr00t_system1": {"backend": "torch"}}, "not a node section"),
+        ("[1, 2]", "expected `<node name>: ros__parameters"),
+    ],
+)
 def test_a_bad_params_file_is_an_error_before_anything_starts(tmp_path, content, match):
     with pytest.raises(ValueError, match=match):
         build_graph(load_stack(), "sim", GraphOptions(params_file=_params_file(tmp_path, content)))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
+from gr00t_description import load_stack
 from gr00t_teleop.teleop.joy_mapping import (
     JoyMapping,
     JoyMappingConfig,
@@ -23,6 +25,8 @@ from gr00t_teleop.teleop.keyboard_mapping import (
 
 PAD_AXES = 8
 PAD_BUTTONS = 11
+# The shipped stack's layout (an Xbox pad); the mapping has no defaults of its own.
+PAD = JoyMappingConfig.from_dict(load_stack().nodes["joy_teleop"])
 
 
 def pad(axes: dict[int, float] | None = None, buttons: tuple[int, ...] = ()) -> tuple[list[float], list[int]]:
@@ -46,22 +50,22 @@ def test_deadzone_zeroes_small_deflections_and_is_continuous_at_its_edge():
 
 
 def test_default_layout_drives_x_y_z_from_the_sticks():
-    mapping = JoyMapping()
+    mapping = JoyMapping(PAD)
     command = mapping.map(*pad({1: 1.0, 0: -1.0, 4: 0.5}))
-    scale = JoyMappingConfig().axis_scales_m_s[0]
+    scale = PAD.axis_scales_m_s[0]
     # left stick up -> forward (+x), left stick right (-1) -> right (-y), right stick half up -> +z
     assert np.allclose(command.velocity_m_s, [scale, -scale, scale * (0.5 - 0.1) / 0.9])
     assert command.moving and not (command.switch_arm or command.open_hand or command.close_hand or command.home)
 
 
 def test_small_deflections_inside_the_deadzone_do_not_move():
-    command = JoyMapping().map(*pad({1: 0.08, 0: -0.05, 4: 0.1}))
+    command = JoyMapping(PAD).map(*pad({1: 0.08, 0: -0.05, 4: 0.1}))
     assert not command.moving
     assert np.array_equal(command.velocity_m_s, np.zeros(3))
 
 
 def test_buttons_are_read_as_levels():
-    config = JoyMappingConfig()
+    config = PAD
     command = JoyMapping(config).map(*pad(buttons=(config.button_switch_arm, config.button_close_hand)))
     assert command.switch_arm and command.close_hand and not command.open_hand and not command.home
     command = JoyMapping(config).map(*pad(buttons=(config.button_open_hand, config.button_home)))
@@ -69,9 +73,8 @@ def test_buttons_are_read_as_levels():
 
 
 def test_configured_axes_scales_and_signs():
-    config = JoyMappingConfig.from_dict(
-        {"axes": [3, 4, 7], "axis_scales_m_s": [-0.2, 0.1, 0.05], "deadzone": 0.0, "button_home": 9, "unrelated": 1}
-    )
+    section = {**load_stack().nodes["joy_teleop"], "axes": [3, 4, 7], "axis_scales_m_s": [-0.2, 0.1, 0.05]}
+    config = JoyMappingConfig.from_dict({**section, "deadzone": 0.0, "button_home": 9, "unrelated": 1})
     assert config.axes == (3, 4, 7) and config.button_home == 9
     command = JoyMapping(config).map([0, 0, 0, 1.0, -1.0, 0, 0, 0.5], [0] * 10)
     assert np.allclose(command.velocity_m_s, [-0.2, -0.1, 0.025])
@@ -90,13 +93,13 @@ def test_configured_axes_scales_and_signs():
 )
 def test_bad_joy_samples_are_rejected(axes, buttons, match):
     with pytest.raises(JoyMappingError, match=match):
-        JoyMapping().map(axes, buttons)
+        JoyMapping(PAD).map(axes, buttons)
 
 
 def test_nan_on_an_unused_axis_is_harmless():
     axes, buttons = pad({1: 1.0})
     axes[2] = math.nan  # a trigger the mapping does not read
-    assert JoyMapping().map(axes, buttons).velocity_m_s[0] > 0
+    assert JoyMapping(PAD).map(axes, buttons).velocity_m_s[0] > 0
 
 
 @pytest.mark.parametrize(
@@ -111,15 +114,16 @@ def test_nan_on_an_unused_axis_is_harmless():
     ],
 )
 def test_unusable_mapping_configs_are_refused(kwargs, match):
+    """Each bad value on top of the stack's layout."""
     with pytest.raises(JoyMappingError, match=match):
-        JoyMappingConfig(**kwargs)
+        dataclasses.replace(PAD, **kwargs)
 
 
 # ------------------------------------------------------------------ keyboard -> Joy
 def test_keyboard_publishes_the_pad_layout():
-    axes, buttons = KeyboardJoy().sample(0.0)
+    axes, buttons = KeyboardJoy(PAD).sample(0.0)
     assert (len(axes), len(buttons)) == (DEFAULT_AXES, DEFAULT_BUTTONS) == (PAD_AXES, PAD_BUTTONS)
-    assert not JoyMapping().map(axes, buttons).moving
+    assert not JoyMapping(PAD).map(axes, buttons).moving
 
 
 @pytest.mark.parametrize(
@@ -127,21 +131,21 @@ def test_keyboard_publishes_the_pad_layout():
     [("w", [1, 0, 0]), ("s", [-1, 0, 0]), ("a", [0, 1, 0]), ("d", [0, -1, 0]), ("r", [0, 0, 1]), ("f", [0, 0, -1])],
 )
 def test_each_motion_key_drives_its_palm_direction_through_the_joy_mapping(key, expected):
-    keyboard = KeyboardJoy()
+    keyboard = KeyboardJoy(PAD)
     assert keyboard.press(key, 10.0)
-    velocity = JoyMapping().map(*keyboard.sample(10.1)).velocity_m_s
+    velocity = JoyMapping(PAD).map(*keyboard.sample(10.1)).velocity_m_s
     assert np.array_equal(np.sign(velocity), expected)
 
 
 def test_keys_keep_their_meaning_under_an_inverted_axis():
-    config = JoyMappingConfig(axis_scales_m_s=(-0.15, 0.15, 0.15))
+    config = dataclasses.replace(PAD, axis_scales_m_s=(-0.15, 0.15, 0.15))
     keyboard = KeyboardJoy(config)
     keyboard.press("w", 0.0)
     assert JoyMapping(config).map(*keyboard.sample(0.0)).velocity_m_s[0] > 0
 
 
 def test_a_key_press_holds_for_hold_s_then_releases():
-    keyboard = KeyboardJoy(hold_s=0.25)
+    keyboard = KeyboardJoy(PAD, hold_s=0.25)
     keyboard.press("w", 1.0)
     assert keyboard.sample(1.2)[0][1] == 1.0
     assert keyboard.sample(1.26)[0][1] == 0.0
@@ -151,14 +155,14 @@ def test_a_key_press_holds_for_hold_s_then_releases():
 
 
 def test_the_newest_key_on_an_axis_wins():
-    keyboard = KeyboardJoy()
+    keyboard = KeyboardJoy(PAD)
     keyboard.press("w", 0.0)
     keyboard.press("s", 0.05)
     assert keyboard.sample(0.1)[0][1] == -1.0
 
 
 def test_button_keys_and_unknown_keys():
-    config = JoyMappingConfig()
+    config = PAD
     keyboard = KeyboardJoy(config)
     for key in ("\t", "o", "c", "h"):
         assert keyboard.press(key, 0.0)
@@ -171,12 +175,12 @@ def test_button_keys_and_unknown_keys():
 
 
 def test_capital_letters_and_arrow_keys():
-    keyboard = KeyboardJoy()
+    keyboard = KeyboardJoy(PAD)
     keys = split_keys("W\x1b[D\x1b[Bq")
     assert keys == ["W", "\x1b[D", "\x1b[B", "q"]
     for key in keys[:3]:
         assert keyboard.press(key, 0.0)
-    velocity = JoyMapping().map(*keyboard.sample(0.0)).velocity_m_s
+    velocity = JoyMapping(PAD).map(*keyboard.sample(0.0)).velocity_m_s
     # W (forward) then down arrow (= s, back) on the same axis: back wins; left arrow = a (+y)
     assert velocity[0] < 0 and velocity[1] > 0
     assert "q" in QUIT_KEYS and split_keys("\x1b") == ["\x1b"]
@@ -187,7 +191,6 @@ def test_keyboard_joy_follows_the_stack_mapping(tmp_path):
     and inverted there, w still drives the palm forward through that mapping."""
     import yaml
 
-    from gr00t_description import load_stack
     from gr00t_teleop.keyboard_joy import keyboard_for, parse_args
 
     stack = yaml.safe_load(load_stack().path.read_text())
@@ -202,3 +205,10 @@ def test_keyboard_joy_follows_the_stack_mapping(tmp_path):
     assert axes[3] == -1.0 and axes[1] == 0.0 and buttons[9] == 1
     command = mapping.map(axes, buttons)
     assert command.velocity_m_s[0] > 0 and command.home
+
+
+def test_a_mapping_without_every_field_is_refused():
+    section = dict(load_stack().nodes["joy_teleop"])
+    del section["button_home"]
+    with pytest.raises(JoyMappingError, match="button_home"):
+        JoyMappingConfig.from_dict(section)

@@ -190,9 +190,10 @@ def good_goal_tokens() -> Any:
 
 
 def _system1_setup(session: Session) -> None:
-    from gr00t_interfaces.msg import ControllerStatus
-    from gr00t_description.ros.qos import LATCHED_QOS
     from sensor_msgs.msg import JointState
+
+    from gr00t_description.ros.qos import LATCHED_QOS
+    from gr00t_interfaces.msg import ControllerStatus
 
     session.state["goal_msg"] = good_goal_tokens()
     _watch(session, "commands", JointState, "/joint_command")
@@ -200,8 +201,8 @@ def _system1_setup(session: Session) -> None:
 
 
 def _system1_feed(session: Session) -> None:
-    from gr00t_interfaces.msg import GoalTokens
     from gr00t_description.ros.qos import LATEST_RELIABLE_QOS
+    from gr00t_interfaces.msg import GoalTokens
 
     _feed_joint_states(session)
     _feed_image(session)
@@ -216,8 +217,9 @@ def _system1_feed(session: Session) -> None:
 
 def _enable(session: Session, service_prefix: str) -> str | None:
     """The operator's steps after a fault: reset the e-stop (the fuzzer may have pressed it), enable."""
-    from gr00t_interfaces.srv import SetEnabled
     from std_srvs.srv import Trigger
+
+    from gr00t_interfaces.srv import SetEnabled
 
     reset = session.call(session.node.create_client(Trigger, f"{service_prefix}reset_estop"), Trigger.Request())
     if reset is None:
@@ -256,7 +258,10 @@ SYSTEM1 = NodeProfile(
     package="gr00t_policy",
     executable="system1_node",
     parameters=lambda scratch: {
-        **_section("system1"), "enable_on_start": True, "startup_ramp_s": 0.3, "ramp_max_velocity_rad_s": 0.0,
+        **_section("system1"),
+        "enable_on_start": True,
+        "startup_ramp_s": 0.3,
+        "ramp_max_velocity_rad_s": 0.0,
     },
     setup=_system1_setup,
     feed=_system1_feed,
@@ -268,9 +273,10 @@ SYSTEM1 = NodeProfile(
 
 # ------------------------------------------------------------------ leader teleop
 def _leader_setup(session: Session) -> None:
-    from gr00t_interfaces.msg import ControllerStatus
-    from gr00t_description.ros.qos import LATCHED_QOS
     from sensor_msgs.msg import JointState
+
+    from gr00t_description.ros.qos import LATCHED_QOS
+    from gr00t_interfaces.msg import ControllerStatus
 
     _watch(session, "commands", JointState, "/joint_command")
     _watch(session, "status", ControllerStatus, "/gr00t_leader_teleop/status", LATCHED_QOS)
@@ -313,14 +319,16 @@ def _recorder_feed(session: Session) -> None:
 
 
 def _recorder_recover(session: Session) -> str | None:
-    from gr00t_interfaces.srv import SetInstruction
     from std_srvs.srv import Trigger
+
+    from gr00t_interfaces.srv import SetInstruction
 
     node = session.node
     if session.call(node.create_client(Trigger, "/gr00t_recorder/cancel"), Trigger.Request()) is None:
         return "~/cancel did not answer"  # an episode a fuzzed start opened is discarded
-    started = session.call(node.create_client(SetInstruction, "/gr00t_recorder/start"),
-                           SetInstruction.Request(text=INSTRUCTION))
+    started = session.call(
+        node.create_client(SetInstruction, "/gr00t_recorder/start"), SetInstruction.Request(text=INSTRUCTION)
+    )
     if started is None or not started.accepted:
         return f"~/start refused a good instruction: {started and started.message}"
     time.sleep(1.0)  # the feed's joint states and commands are recorded
@@ -335,8 +343,11 @@ RECORDER = NodeProfile(
     package="gr00t_teleop",
     executable="recorder_node",
     parameters=lambda scratch: {
-        **_section("recorder"), "output_dir": str(scratch / "episodes"),
-        "min_free_disk_mb_to_start": 1.0, "min_free_disk_mb": 1.0, "fsync_period_s": 0.0,
+        **_section("recorder"),
+        "output_dir": str(scratch / "episodes"),
+        "min_free_disk_mb_to_start": 1.0,
+        "min_free_disk_mb": 1.0,
+        "fsync_period_s": 0.0,
     },
     feed=_recorder_feed,
     recover=_recorder_recover,
@@ -358,7 +369,6 @@ def _scripted_setup(session: Session) -> None:
 
 def _scripted_feed(session: Session) -> None:
     from gr00t_interfaces.msg import SceneState
-
     from gr00t_sim.sim_interfaces import SCENE_STATE_TOPIC, scene_state_message
 
     _feed_joint_states(session)
@@ -412,7 +422,7 @@ def _joy_feed(session: Session) -> None:
 
     _feed_joint_states(session)
     if session.fuzzing != "/joy":
-        config = JoyMappingConfig()
+        config = JoyMappingConfig.from_dict(_section("joy_teleop"))
         msg = Joy(axes=[0.0] * config.min_axes, buttons=[0] * config.min_buttons)
         _publisher(session, "joy", Joy, "/joy", qos_profile_sensor_data).publish(_stamped(session, msg))
 

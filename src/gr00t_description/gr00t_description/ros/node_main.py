@@ -77,7 +77,6 @@ def run_node(
     node name and the message on stderr) instead of a traceback. Any other exception, and one
     raised by a callback while spinning, still propagates with its traceback after the clean stop.
     """
-    import rclpy
 
     stop = install_stop_handlers()
     init_without_signal_handlers(args)
@@ -164,13 +163,18 @@ def spin_until_stopped(node: Any, stop: threading.Event, *, num_threads: int = 1
         raise failure[0]
 
 
-def spin_in_background(executor: Any, context: Any, name: str = "ros_client_spin") -> threading.Thread:
-    """A daemon thread spinning `executor` until `context` shuts down: the ROS side of a tool or test
-    client (its own context) that waits on futures from the main thread. An exception while the
-    context is going down ends the thread quietly; one while it is up is raised (a real error)."""
+def spin_in_background(
+    executor: Any, context: Any, name: str = "ros_client_spin", stop: threading.Event | None = None
+) -> threading.Thread:
+    """A daemon thread spinning `executor` until `context` shuts down or `stop` is set: the ROS side
+    of a tool or test client that waits on futures from the main thread. Set `stop` and join the
+    thread before shutting the executor down or destroying its nodes (else the spin meets destroyed
+    handles). An exception while the context is going down ends the thread quietly; one while it is
+    up is raised (a real error)."""
+    stop = stop if stop is not None else threading.Event()
 
     def spin() -> None:
-        while context.ok():
+        while context.ok() and not stop.is_set():
             try:
                 executor.spin_once(timeout_sec=0.05)
             except Exception:  # noqa: BLE001 - re-raised unless the context is shutting down

@@ -42,8 +42,12 @@ def parameter(
     list of numbers) the closed range [low, high]; for strings the accepted values, if limited."""
     if (low is None) != (high is None):
         raise ValueError("give both ends of a range, or neither")
-    return {"description": description, "range": None if low is None else (low, high), "choices": tuple(choices),
-            "dynamic": dynamic}
+    return {
+        "description": description,
+        "range": None if low is None else (low, high),
+        "choices": tuple(choices),
+        "dynamic": dynamic,
+    }
 
 
 def declare_stack(node: Any) -> StackConfig:
@@ -73,23 +77,19 @@ def config_fields(config_type: type) -> list[tuple[dataclasses.Field, Any]]:
     return fields
 
 
-def declare_config(
-    node: Any, stack: StackConfig, section: str, config_type: type[ConfigT], *, reject_unknown: bool = True
-) -> ConfigT:
+def declare_config(node: Any, stack: StackConfig, section: str, config_type: type[ConfigT]) -> ConfigT:
     """Declare every field of ``config_type`` as a parameter of ``node`` with the value from
-    ``nodes.<section>`` of ``stack`` (see the module docstring) and return the filled dataclass.
-
-    ``reject_unknown=False`` lets a section hold keys another config dataclass of the same node reads.
-    """
+    ``nodes.<section>`` of ``stack`` (see the module docstring) and return the filled dataclass."""
     from rclpy.exceptions import InvalidParameterValueException
 
     values = stack.nodes.get(section, {})
     fields = config_fields(config_type)
-    if reject_unknown:
-        unknown = sorted(set(values) - {field.name for field, _ in fields})
-        if unknown:
-            raise ConfigError(f"{stack.path}: nodes.{section} has unknown keys {unknown} "
-                              f"(known: {sorted(field.name for field, _ in fields)})")
+    unknown = sorted(set(values) - {field.name for field, _ in fields})
+    if unknown:
+        raise ConfigError(
+            f"{stack.path}: nodes.{section} has unknown keys {unknown} "
+            f"(known: {sorted(field.name for field, _ in fields)})"
+        )
     filled: dict[str, Any] = {}
     for field, kind in fields:
         where = f"{stack.path}: nodes.{section}.{field.name}"
@@ -178,10 +178,18 @@ def _descriptor(kind: Any, metadata: dict[str, Any]) -> Any:
 
     origin = typing.get_origin(kind) or kind
     scalar = _element_type(kind) if origin is list else kind
-    types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-             float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
-    arrays = {int: ParameterType.PARAMETER_INTEGER_ARRAY, float: ParameterType.PARAMETER_DOUBLE_ARRAY,
-              str: ParameterType.PARAMETER_STRING_ARRAY, bool: ParameterType.PARAMETER_BOOL_ARRAY}
+    types = {
+        bool: ParameterType.PARAMETER_BOOL,
+        int: ParameterType.PARAMETER_INTEGER,
+        float: ParameterType.PARAMETER_DOUBLE,
+        str: ParameterType.PARAMETER_STRING,
+    }
+    arrays = {
+        int: ParameterType.PARAMETER_INTEGER_ARRAY,
+        float: ParameterType.PARAMETER_DOUBLE_ARRAY,
+        str: ParameterType.PARAMETER_STRING_ARRAY,
+        bool: ParameterType.PARAMETER_BOOL_ARRAY,
+    }
     if origin is list:
         ros_type = arrays[scalar]
     elif origin is dict:
@@ -205,20 +213,21 @@ def _descriptor(kind: Any, metadata: dict[str, Any]) -> Any:
             constraints += f", each in [{low}, {high}]"
     # rclpy types an empty list as a byte array, whatever the descriptor says, and would then refuse
     # a list of strings from a params file: lists are declared dynamically typed, and checked here.
-    return ParameterDescriptor(description=description, type=ros_type, additional_constraints=constraints,
-                               read_only=not metadata["dynamic"], dynamic_typing=origin is list, **ranges)
+    return ParameterDescriptor(
+        description=description,
+        type=ros_type,
+        additional_constraints=constraints,
+        read_only=not metadata["dynamic"],
+        dynamic_typing=origin is list,
+        **ranges,
+    )
 
 
-def declare_from_stack(node: Any, stack: StackConfig, section: str, name: str, default: Any) -> Any:
-    """Declare parameter `name` whose default comes from `nodes.<section>.<name>` of the stack YAML.
-
-    Transitional: nodes move to ``declare_config``; this goes once none uses it.
-    """
-    value = stack.nodes.get(section, {}).get(name, default)
-    if isinstance(default, float) and isinstance(value, int):
-        value = float(value)
-    return node.declare_parameter(name, value).value
-
-
-__all__ = ["ConfigError", "config_fields", "declare_config", "declare_from_stack", "declare_stack", "load_stack",
-           "parameter"]
+__all__ = [
+    "ConfigError",
+    "config_fields",
+    "declare_config",
+    "declare_stack",
+    "load_stack",
+    "parameter",
+]

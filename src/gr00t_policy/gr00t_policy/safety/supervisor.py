@@ -84,7 +84,8 @@ _JOINT_STATE_FAULTS = (FAULT_STALE_JOINT_STATES, FAULT_INVALID_JOINT_STATES)
 
 @dataclass(frozen=True)
 class SupervisorConfig:
-    """Timeouts in seconds; a timeout of 0 disables that watchdog.
+    """Timeouts in seconds; a timeout of 0 disables that watchdog. No defaults: a node fills every
+    field from its parameters (the stack YAML), so a deployment's values live in one place.
 
     Attributes:
         ramp_duration_s: minimum blend time from the current pose to the policy (start-up, resume).
@@ -106,18 +107,18 @@ class SupervisorConfig:
         dry_run: compute everything, send nothing (``TickOutput.command`` is None).
     """
 
-    ramp_duration_s: float = 1.0
-    ramp_max_velocity_rad_s: float = 0.5
-    joint_state_timeout_s: float = 0.1
-    goal_timeout_s: float = 1.0
-    chunk_timeout_s: float = 1.0
-    exhausted_timeout_s: float = 0.1
-    inference_timeout_s: float = 1.0
-    disable_after_s: float = 5.0
-    resume_after_s: float = 0.2
-    restart_position_threshold_rad: float = 0.3
-    tracking_error_timeout_s: float = 0.5
-    dry_run: bool = False
+    ramp_duration_s: float
+    ramp_max_velocity_rad_s: float
+    joint_state_timeout_s: float
+    goal_timeout_s: float
+    chunk_timeout_s: float
+    exhausted_timeout_s: float
+    inference_timeout_s: float
+    disable_after_s: float
+    resume_after_s: float
+    restart_position_threshold_rad: float
+    tracking_error_timeout_s: float
+    dry_run: bool
 
     def __post_init__(self) -> None:
         for name in (
@@ -230,17 +231,13 @@ class SafetySupervisor:
 
     def enable(self, now: float, reason: str = "") -> CommandResult:
         if self._state == SupervisorState.ESTOPPED:
-            return CommandResult(
-                False, f"e-stop latched ({self._reason}); call reset_estop first", self._state
-            )
+            return CommandResult(False, f"e-stop latched ({self._reason}); call reset_estop first", self._state)
         if self.enabled:
             return CommandResult(True, "already enabled", self._state)
         self._rebase_pending = True
         reason = truncate_text(reason)
         self._start_waiting(now, f"enabled{' (' + reason + ')' if reason else ''}")
-        return CommandResult(
-            True, "enabled: holding the measured pose, then ramping to the policy", self._state
-        )
+        return CommandResult(True, "enabled: holding the measured pose, then ramping to the policy", self._state)
 
     def disable(self, reason: str = "disabled on request") -> CommandResult:
         if self._state == SupervisorState.ESTOPPED:
@@ -344,9 +341,7 @@ class SafetySupervisor:
             return [FAULT_INVALID_JOINT_STATES]
         return []
 
-    def _policy_faults(
-        self, now: float, policy: np.ndarray | None, status: ExecutorStatus | None
-    ) -> list[str]:
+    def _policy_faults(self, now: float, policy: np.ndarray | None, status: ExecutorStatus | None) -> list[str]:
         cfg = self.config
         faults: list[str] = []
         if cfg.goal_timeout_s > 0.0 and now - self._goal_time > cfg.goal_timeout_s:
@@ -354,11 +349,7 @@ class SafetySupervisor:
         if status is not None and status.has_chunk:
             if cfg.chunk_timeout_s > 0.0 and status.time_since_chunk_s > cfg.chunk_timeout_s:
                 faults.append(FAULT_STALE_CHUNK)
-            if (
-                cfg.exhausted_timeout_s > 0.0
-                and status.exhausted
-                and status.time_past_end_s > cfg.exhausted_timeout_s
-            ):
+            if cfg.exhausted_timeout_s > 0.0 and status.exhausted and status.time_past_end_s > cfg.exhausted_timeout_s:
                 faults.append(FAULT_EXECUTOR_EXHAUSTED)
         if (
             cfg.inference_timeout_s > 0.0

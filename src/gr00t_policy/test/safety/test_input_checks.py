@@ -10,11 +10,13 @@ import math
 
 import numpy as np
 import pytest
+from supervisor_testing import supervisor_settings
+
 from gr00t_description import load_stack
 from gr00t_policy.execution import Chunk, ChunkExecutor, ChunkRejected, ExecutorConfig
 from gr00t_policy.instructions import InstructionRejected, normalize_instruction
 from gr00t_policy.joint_states import JointStateBuffer, JointStateError
-from gr00t_policy.safety import JointLimiter, JointLimits, LimiterConfig, SafetySupervisor, SupervisorConfig
+from gr00t_policy.safety import JointLimiter, JointLimits, LimiterConfig, SafetySupervisor
 from gr00t_policy.safety.input_checks import (
     MAX_REASON_CHARS,
     TRUNCATION_MARKER,
@@ -132,7 +134,7 @@ def test_an_instruction_that_was_not_utf8_is_rejected():
 # ---------------------------------------------------------------------------------- reasons and logs
 def _supervisor(log=None) -> SafetySupervisor:
     limits = JointLimits(("a",), np.array([-1.0]), np.array([1.0]), np.array([2.0]), np.array([20.0]))
-    return SafetySupervisor(SupervisorConfig(goal_timeout_s=0.0), JointLimiter(limits, LimiterConfig()), log=log)
+    return SafetySupervisor(supervisor_settings(goal_timeout_s=0.0), JointLimiter(limits, LimiterConfig()), log=log)
 
 
 def test_a_huge_reason_is_cut_with_a_marker():

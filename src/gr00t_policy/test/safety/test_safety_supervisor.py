@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from supervisor_testing import supervisor_settings
+
 from gr00t_policy.execution import Chunk, ChunkExecutor, ExecutorConfig
 from gr00t_policy.safety import (
     JointLimiter,
     JointLimits,
     LimiterConfig,
     SafetySupervisor,
-    SupervisorConfig,
     SupervisorState,
 )
 
@@ -28,16 +29,8 @@ class Harness:
     """Drives a supervisor at 120 Hz with explicit time; inputs are fresh unless told otherwise."""
 
     def __init__(self, **overrides):
-        config = dict(
-            ramp_duration_s=0.5,
-            ramp_max_velocity_rad_s=0.0,
-            goal_timeout_s=0.5,
-            disable_after_s=2.0,
-            resume_after_s=0.1,
-        )
-        config.update(overrides)
         limits = JointLimits(("a", "b"), np.full(N, -1.0), np.full(N, 1.0), np.full(N, 2.0), np.full(N, 20.0))
-        self.supervisor = SafetySupervisor(SupervisorConfig(**config), JointLimiter(limits, LimiterConfig()))
+        self.supervisor = SafetySupervisor(supervisor_settings(**overrides), JointLimiter(limits, LimiterConfig()))
         self.now = 0.0
         self.measured = MEASURED.copy()
         self.policy: np.ndarray | None = POLICY.copy()
@@ -287,4 +280,4 @@ def test_wild_policy_is_clamped_to_the_limits():
 @pytest.mark.parametrize("name", ["joint_state_timeout_s", "ramp_duration_s", "disable_after_s"])
 def test_invalid_config_is_refused(name):
     with pytest.raises(ValueError, match=name):
-        SupervisorConfig(**{name: -1.0})
+        supervisor_settings(**{name: -1.0})

@@ -11,8 +11,9 @@ Robot frame: x forward, y left, z up. So the left stick drives the palm in the h
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,25 +24,29 @@ class JoyMappingError(ValueError):
 
 @dataclass(frozen=True)
 class JoyMappingConfig:
-    """Which Joy axes and buttons do what. Indices are 0-based positions in `Joy.axes` / `Joy.buttons`."""
+    """Which Joy axes and buttons do what. Indices are 0-based positions in `Joy.axes` / `Joy.buttons`.
+
+    No defaults: the values are the stack YAML's `nodes.joy_teleop` (`from_dict`), the Xbox layout
+    in the shipped stacks."""
 
     # Axes driving the palm's x (forward), y (left), z (up) velocity.
-    axes: tuple[int, int, int] = (1, 0, 4)
+    axes: tuple[int, int, int]
     # Palm speed (m/s) at full deflection, per axis; a negative scale inverts that axis. 0.15 m/s
     # crosses the 0.3 m between the home pose and the table in 2 s: slow enough to stop on an object.
-    axis_scales_m_s: tuple[float, float, float] = (0.15, 0.15, 0.15)
+    axis_scales_m_s: tuple[float, float, float]
     # Deflections below this (of full scale) are zero; above, the speed rises from zero, so the
     # command is continuous at the deadzone's edge. Sticks rarely rest at exactly 0.
-    deadzone: float = 0.1
-    button_switch_arm: int = 2  # X: toggle the arm being driven (left / right)
-    button_open_hand: int = 1  # B: open the active hand while held
-    button_close_hand: int = 0  # A: close the active hand while held
-    button_home: int = 7  # start: both arms and hands back to the home pose
+    deadzone: float
+    button_switch_arm: int  # toggle the arm being driven (left / right)
+    button_open_hand: int  # open the active hand while held
+    button_close_hand: int  # close the active hand while held
+    button_home: int  # both arms and hands back to the home pose
 
     def __post_init__(self) -> None:
         if len(self.axes) != 3 or len(self.axis_scales_m_s) != 3:
             raise JoyMappingError(
-                f"axes and axis_scales_m_s need 3 entries (x, y, z), got {list(self.axes)} and {list(self.axis_scales_m_s)}"
+                f"axes and axis_scales_m_s need 3 entries (x, y, z), "
+                f"got {list(self.axes)} and {list(self.axis_scales_m_s)}"
             )
         indices = {"axes": list(self.axes), "buttons": list(self.buttons)}
         for what, values in indices.items():
@@ -68,11 +73,12 @@ class JoyMappingConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> JoyMappingConfig:
-        """From a parameter / YAML mapping; keys that are not fields of this class are ignored."""
+        """From a parameter / YAML mapping (`nodes.joy_teleop`); keys that are not fields of this class
+        are ignored, a missing field is an error."""
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in values:
-                continue
+                raise JoyMappingError(f"the joy mapping needs {f.name!r} (nodes.joy_teleop of the stack YAML)")
             value = values[f.name]
             if f.name == "axes":
                 kwargs[f.name] = tuple(int(v) for v in value)
@@ -113,8 +119,8 @@ def apply_deadzone(value: float, deadzone: float) -> float:
 
 
 class JoyMapping:
-    def __init__(self, config: JoyMappingConfig | None = None) -> None:
-        self.config = config if config is not None else JoyMappingConfig()
+    def __init__(self, config: JoyMappingConfig) -> None:
+        self.config = config
 
     def map(self, axes: Sequence[float], buttons: Sequence[int]) -> JoyCommand:
         """The command of one Joy sample.

@@ -85,12 +85,12 @@ class KeyboardJoy:
 
     def __init__(
         self,
-        config: JoyMappingConfig | None = None,
+        config: JoyMappingConfig,
         hold_s: float = 0.25,
         num_axes: int = DEFAULT_AXES,
         num_buttons: int = DEFAULT_BUTTONS,
     ) -> None:
-        self.config = config if config is not None else JoyMappingConfig()
+        self.config = config
         if hold_s <= 0:
             raise ValueError(f"hold_s must be > 0, got {hold_s}")
         self.hold_s = hold_s
