@@ -180,7 +180,7 @@ class ProbeClient:
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(node_name, context=self.context)
         self.action = ActionClient(self.node, ExecuteInstruction, stack.actions["execute_instruction"])
-        self.record_start = self.node.create_client(SetInstruction, "/gr00t_recorder/start")
+        self.record_start = self.node.create_client(SetInstruction, "gr00t_recorder/start")
         self.chunks = 0
         self.node.create_subscription(ActionChunk, stack.topics["action_chunk"], self._on_chunk, 10)
         self.executor = SingleThreadedExecutor(context=self.context)

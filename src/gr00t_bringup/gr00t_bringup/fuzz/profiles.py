@@ -147,7 +147,7 @@ def _system2_setup(session: Session) -> None:
 def _system2_recover(session: Session) -> str | None:
     from gr00t_interfaces.srv import SetInstruction
 
-    client = session.node.create_client(SetInstruction, "/gr00t/set_instruction")
+    client = session.node.create_client(SetInstruction, "gr00t/set_instruction")
     response = session.call(client, SetInstruction.Request(text=INSTRUCTION))
     if response is None or not response.accepted:
         return f"set_instruction refused a good instruction: {response and response.message}"
@@ -324,15 +324,15 @@ def _recorder_recover(session: Session) -> str | None:
     from gr00t_interfaces.srv import SetInstruction
 
     node = session.node
-    if session.call(node.create_client(Trigger, "/gr00t_recorder/cancel"), Trigger.Request()) is None:
+    if session.call(node.create_client(Trigger, "gr00t_recorder/cancel"), Trigger.Request()) is None:
         return "~/cancel did not answer"  # an episode a fuzzed start opened is discarded
     started = session.call(
-        node.create_client(SetInstruction, "/gr00t_recorder/start"), SetInstruction.Request(text=INSTRUCTION)
+        node.create_client(SetInstruction, "gr00t_recorder/start"), SetInstruction.Request(text=INSTRUCTION)
     )
     if started is None or not started.accepted:
         return f"~/start refused a good instruction: {started and started.message}"
     time.sleep(1.0)  # the feed's joint states and commands are recorded
-    stopped = session.call(node.create_client(Trigger, "/gr00t_recorder/stop_success"), Trigger.Request())
+    stopped = session.call(node.create_client(Trigger, "gr00t_recorder/stop_success"), Trigger.Request())
     if stopped is None or not stopped.success:
         return f"the episode after the fuzzing did not end as a success: {stopped and stopped.message}"
     return None
@@ -430,7 +430,7 @@ def _joy_feed(session: Session) -> None:
 def _joy_recover(session: Session) -> str | None:
     from std_srvs.srv import Trigger
 
-    response = session.call(session.node.create_client(Trigger, "/gr00t_joy_teleop/resync"), Trigger.Request())
+    response = session.call(session.node.create_client(Trigger, "gr00t_joy_teleop/resync"), Trigger.Request())
     if response is None or not response.success:
         return "~/resync did not answer"
     if not _count_grows(session, "leader", 20, RECOVERY_TIMEOUT_S):
@@ -494,7 +494,7 @@ def _robot_stack():
 def _bridge_recover(session: Session) -> str | None:
     from gr00t_interfaces.srv import SetEnabled
 
-    client = session.node.create_client(SetEnabled, "/gr00t_gr1_bridge/set_enabled")
+    client = session.node.create_client(SetEnabled, "gr00t_gr1_bridge/set_enabled")
     # The bridge refuses to enable while the robot's joint states are older than 0.1 s, and on a
     # loaded machine one such gap right after the fuzzing is the machine, not a wedged node: the
     # node must accept the request again once states flow, within the recovery time.
