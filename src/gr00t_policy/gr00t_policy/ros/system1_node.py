@@ -7,7 +7,9 @@ Threads, on purpose:
 - an inference thread runs the action head (and, in `fused` mode, the backbone) off the control
   path, so a slow model never stalls the command stream;
 - the command loop samples the current chunk by its timestamps, passes the result through the
-  safety supervisor (limits, ramp, watchdogs, e-stop) and publishes;
+  safety supervisor (limits, ramp, watchdogs, e-stop) and publishes it on joint_command, or, with
+  ``command_output: joint_trajectory``, publishes a JointTrajectory (the supervisor's forecast of
+  that stream) on joint_trajectory whenever the forecast changes (``runtime.trajectory_output``);
 - subscriptions, services and the ExecuteInstruction action run on the remaining executor threads.
 """
 
@@ -20,6 +22,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog, now_seconds, ros_log_callback
 from gr00t_description.ros.node_main import run_node
@@ -42,6 +45,7 @@ from gr00t_policy.ros.policy_loading import load_node_policy
 from gr00t_policy.runtime.config import System1Config
 from gr00t_policy.runtime.loops import configure_threads, run_periodic, run_until_stopped
 from gr00t_policy.runtime.system1 import PlannedChunk, System1Runtime, create_system1_backend
+from gr00t_policy.runtime.trajectory_output import TrajectoryPoints
 from gr00t_policy.safety.input_checks import truncate_text
 
 
@@ -84,7 +88,14 @@ class System1Node(Node):
         if config.mode == "fused":
             self.create_subscription(Instruction, topics["instruction"], self._on_instruction, LATCHED_QOS)
         self.chunk_publisher = self.create_publisher(ActionChunk, topics["action_chunk"], LATEST_RELIABLE_QOS)
-        self.command_publisher = self.create_publisher(JointState, topics["joint_command"], LATEST_RELIABLE_QOS)
+        # One command source only: two would fight over the robot (the sim lets the newest win).
+        self.command_publisher = None
+        self.trajectory_publisher = None
+        if config.command_output == "joint_trajectory":
+            # Reliable depth 10, as a JointTrajectoryController subscribes.
+            self.trajectory_publisher = self.create_publisher(JointTrajectory, topics["joint_trajectory"], 10)
+        else:
+            self.command_publisher = self.create_publisher(JointState, topics["joint_command"], LATEST_RELIABLE_QOS)
         self.status_publisher = self.create_publisher(ControllerStatus, topics["controller_status"], LATCHED_QOS)
         self.create_service(SetEnabled, services["set_enabled"], self._on_set_enabled)
         self.create_service(Trigger, services["estop"], self._on_estop)
@@ -183,7 +194,9 @@ class System1Node(Node):
         tick = self.runtime.tick(now)
         if tick.publish_status:
             self.publish_status()
-        if tick.command is None:
+        if tick.trajectory is not None and self.trajectory_publisher is not None:
+            self.trajectory_publisher.publish(trajectory_message(tick.trajectory))
+        if tick.command is None or self.command_publisher is None:
             return
         msg = JointState()
         # Stamped with the tick time the limiter used, so consumers can check rates against it.
@@ -242,6 +255,18 @@ class System1Node(Node):
             self._command_thread.join(timeout=2.0)
         if self._inference_thread.is_alive():
             self._inference_thread.join(timeout=5.0)
+
+
+def trajectory_message(trajectory: TrajectoryPoints) -> JointTrajectory:
+    """The JointTrajectory for ``trajectory``: positions by joint name; no points = stop."""
+    msg = JointTrajectory()
+    msg.header.stamp = seconds_to_time(trajectory.stamp)
+    msg.joint_names = list(trajectory.joint_names)
+    msg.points = [
+        JointTrajectoryPoint(positions=row.tolist(), time_from_start=seconds_to_duration(float(offset)))
+        for offset, row in zip(trajectory.time_from_start, trajectory.positions, strict=True)
+    ]
+    return msg
 
 
 def main(args: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ CHUNK_SWITCHES = ("blend", "replace", "rtc")
 DTYPES = ("float32", "bfloat16", "float16")
 TENSORRT_PRECISIONS = ("fp32", "fp16", "bf16")
 TOKEN_DTYPES = ("float32", "float16", "bfloat16")
+COMMAND_OUTPUTS = ("joint_state", "joint_trajectory")
 _MAX_TIMEOUT_S = 3600.0
 _MAX_THREADS = 1024
 _MAX_STEPS = 10_000
@@ -104,6 +105,16 @@ class System1Config:
     execution_horizon_steps: int = field(
         metadata=parameter(
             "execute only the first this-many steps of a chunk, then hold; 0 = the whole chunk", 0, _MAX_STEPS
+        )
+    )
+    command_output: str = field(
+        metadata=parameter(
+            "joint_state: stream sensor_msgs/JointState positions on joint_command at the command rate; "
+            "joint_trajectory: send trajectory_msgs/JointTrajectory on joint_trajectory for a "
+            "JointTrajectoryController, each the safety supervisor's forecast of that stream (same limits, "
+            "ramp, holds) from now on, re-sent when a chunk is accepted or the state changes; an empty "
+            "trajectory (stop) when disabled or e-stopped; no joint_command then",
+            choices=COMMAND_OUTPUTS,
         )
     )
     # -- safety supervisor

@@ -11,6 +11,7 @@ guards both; ``_lock`` guards the goal state.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -35,6 +36,7 @@ from gr00t_policy.joint_states import JointStateBuffer, JointStateError, group_p
 from gr00t_policy.metrics import LatencyStats, RateMeter
 from gr00t_policy.runtime.config import System1Config
 from gr00t_policy.runtime.goal_encoding import EncodedGoal, EventLog, GoalEncoder
+from gr00t_policy.runtime.trajectory_output import TrajectoryPoints, copy_for_forecast, forecast_supervisor
 from gr00t_policy.safety.input_checks import PositionBounds, StampWindow
 from gr00t_policy.safety.limits import JointLimiter
 from gr00t_policy.safety.supervisor import CommandResult, SafetySupervisor, SupervisorConfig, SupervisorState
@@ -97,6 +99,16 @@ class PlannedChunk:
 class CommandTick:
     command: np.ndarray | None  # radians for `action_joints`, or None = send nothing this tick
     publish_status: bool  # the state or the set of faults changed this tick: publish at once
+    # command_output joint_trajectory: a trajectory to send now (it replaces the running one), else None
+    trajectory: TrajectoryPoints | None = None
+
+
+def _python_log(level: int, message: str) -> None:
+    logging.getLogger("gr00t_policy.safety.supervisor").log(level, "%s", message)
+
+
+def _silent(level: int, message: str) -> None:
+    """The log callback of the supervisor copies that forecast trajectories: their state changes are not news."""
 
 
 @dataclass(frozen=True)
@@ -177,10 +189,16 @@ class System1Runtime:
                 max_start_ahead_s=skew,
             )
         )
-        # The supervisor reports state changes through `log` (the node's logger), else Python's logging.
+        # The supervisor reports state changes through `log` (the node's logger), else Python's logging;
+        # the runtime keeps the callback to silence it in the copies that forecast trajectories.
+        self._supervisor_log = log or _python_log
         self.supervisor = SafetySupervisor(
-            supervisor_config(config), JointLimiter.from_robot(robot, self.action_joints), log=log
+            supervisor_config(config), JointLimiter.from_robot(robot, self.action_joints), log=self._supervisor_log
         )
+        self.trajectory_output = config.command_output == "joint_trajectory"
+        self._trajectory_running = False  # a trajectory with points was sent after the last stop
+        self._trajectory_chunks = -1  # chunks the executor had accepted when that trajectory was forecast
+        self.trajectories_sent = 0
         self.replanner = ReplanScheduler(
             ReplanConfig(
                 replan_every_steps=config.replan_every_steps,
@@ -368,18 +386,40 @@ class System1Runtime:
     def tick(self, now: float) -> CommandTick:
         """One tick of the command stream: the chunk sampled at ``now`` through the supervisor."""
         measured = self.joint_buffer.positions_of(self.action_joints, now, math.inf)
+        forecast = None
         with self._control_lock:
             policy_command = self.chunk_executor.sample(now)
             output = self.supervisor.tick(now, measured, policy_command, self.chunk_executor.status(now))
             # The supervisor has logged a state change itself; disabled or e-stopped, the plan is void.
             if output.state_changed and output.state in (SupervisorState.DISABLED, SupervisorState.ESTOPPED):
                 self.chunk_executor.reset()
-        faults_changed = output.active_faults != self.active_faults
+            faults_changed = output.active_faults != self.active_faults
+            if self.trajectory_output and output.command is not None:
+                chunks = self.chunk_executor.chunks_accepted
+                if (
+                    not self._trajectory_running
+                    or output.state_changed
+                    or faults_changed
+                    or chunks != self._trajectory_chunks
+                ):
+                    # Copied under the lock, forecast outside it: the inference thread may submit meanwhile.
+                    forecast = copy_for_forecast(self.supervisor, self.chunk_executor, self._supervisor_log, _silent)
+                    self._trajectory_chunks = chunks
         self.active_faults = output.active_faults
         if output.command is not None:
             self.command_rate.tick(now)
+        trajectory = None
+        if forecast is not None:
+            trajectory = forecast_supervisor(*forecast, now, output.command, 1.0 / self.command_rate_hz)
+            self._trajectory_running = True
+        elif self.trajectory_output and output.command is None and self._trajectory_running:
+            # Nothing commanded any more (disabled, e-stopped): the running trajectory must not go on.
+            trajectory = TrajectoryPoints.stop_at(now, self.action_joints)
+            self._trajectory_running = False
+        if trajectory is not None:
+            self.trajectories_sent += 1
         # A new fault while already holding changes no state, but is news too.
-        return CommandTick(output.command, output.state_changed or faults_changed)
+        return CommandTick(output.command, output.state_changed or faults_changed, trajectory)
 
     # -- requests (services, the action) -------------------------------------------------------
     def enable(self, now: float, reason: str) -> CommandResult:
@@ -460,6 +500,8 @@ class System1Runtime:
                 **self.events.snapshot(),
                 "backend": self.backend.name,
                 "mode": self.config.mode,
+                "command_output": self.config.command_output,
+                "trajectories_sent": self.trajectories_sent,
                 "dry_run": self.config.dry_run,
             },
         )
