@@ -22,7 +22,6 @@ _EARLY_STOP = install_stop_handlers()
 
 import asyncio  # noqa: E402
 import io
-import json
 import os
 import sys
 import threading
@@ -37,24 +36,23 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from gr00t_console.protocol import Request, generate_token
+from gr00t_console.recorder_view import recorder_view
 from gr00t_console.server import ConsoleServer, Counters, ServerConfig, bound_addresses, start_server
 from gr00t_console.state import OUTCOME_NAMES, STATE_NAMES, ConsoleState, StateConfig
 from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog
 from gr00t_description.ros.parameters import declare_config, declare_stack, parameter
 from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS, SENSOR_QOS
 from gr00t_interfaces.action import ExecuteInstruction
-from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
+from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens, RecorderStatus
 from gr00t_interfaces.srv import SetEnabled, SetInstruction
 
 STACK_SECTION = "console"
 RECORDER_NODE = "gr00t_recorder"
 LEADER_NODE = "gr00t_leader_teleop"
 SERVICE_TIMEOUT_S = 5.0
-MAX_RECORDER_STATUS_BYTES = 65536
 ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 
 
@@ -214,7 +212,11 @@ class ConsoleNode(Node):
             GoalTokens, topics["goal_tokens"], self._on_goal_tokens, LATEST_RELIABLE_QOS, callback_group=group, raw=True
         )
         self.create_subscription(
-            String, f"{RECORDER_NODE}/status", self._on_recorder_status, LATCHED_QOS, callback_group=group
+            RecorderStatus,
+            f"{RECORDER_NODE}/status",
+            lambda m: self.state.on_recorder_status(recorder_view(m)),
+            LATCHED_QOS,
+            callback_group=group,
         )
 
         services = self.stack.services
@@ -393,18 +395,6 @@ class ConsoleNode(Node):
         self.state.on_controller_status(
             msg.state, msg.reason, list(msg.active_faults), msg.chunks_executed, msg.command_rate, msg.dry_run, source
         )
-
-    def _on_recorder_status(self, msg: String) -> None:
-        try:
-            if len(msg.data) > MAX_RECORDER_STATUS_BYTES:
-                raise ValueError("too large")
-            status = json.loads(msg.data)
-            if not isinstance(status, dict):
-                raise ValueError("not an object")
-        except ValueError as exc:
-            self.inputs.warning("recorder_status", f"recorder status not JSON ({exc}): ignored")
-            return
-        self.state.on_recorder_status(status)
 
     # ------------------------------------------------------------------ requests (web thread)
     async def execute(self, request: Request) -> dict[str, Any]:

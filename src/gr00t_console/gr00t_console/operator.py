@@ -330,10 +330,9 @@ class Operator:
 
     # ------------------------------------------------------------------ status
     def status(self, watch: bool, period: float, as_json: bool) -> int:
-        from std_msgs.msg import String
-
+        from gr00t_console.recorder_view import recorder_view
         from gr00t_description.ros.qos import LATCHED_QOS, LATEST_RELIABLE_QOS
-        from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens
+        from gr00t_interfaces.msg import ActionChunk, ControllerStatus, GoalTokens, RecorderStatus
 
         seen: dict[str, Any] = {"controller": None, "instruction": None, "recorder": None}
         chunk_times: list[float] = []
@@ -349,10 +348,7 @@ class Operator:
                 changed[0] = True
 
         def on_recorder(msg: Any) -> None:
-            try:
-                seen["recorder"] = json.loads(msg.data)
-            except ValueError:
-                pass
+            seen["recorder"] = recorder_view(msg)
 
         topics = self.stack.topics
         self.node.create_subscription(ControllerStatus, topics["controller_status"], on_status, LATCHED_QOS)
@@ -363,7 +359,7 @@ class Operator:
         self.node.create_subscription(
             ActionChunk, topics["action_chunk"], lambda _m: chunk_times.append(time.monotonic()), LATEST_RELIABLE_QOS
         )
-        self.node.create_subscription(String, f"{RECORDER_NODE}/status", on_recorder, LATCHED_QOS)
+        self.node.create_subscription(RecorderStatus, f"{RECORDER_NODE}/status", on_recorder, LATCHED_QOS)
         deadline = time.monotonic() + self.wait_s
         while seen["controller"] is None and time.monotonic() < deadline:
             self._rclpy.spin_once(self.node, timeout_sec=0.05)

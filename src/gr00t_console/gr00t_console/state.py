@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ STATE_NAMES = {0: "DISABLED", 1: "RAMPING", 2: "RUNNING", 3: "HOLDING", 4: "ESTO
 OUTCOME_NAMES = {0: "timeout_reached", 1: "canceled", 2: "preempted", 3: "aborted", 4: "rejected"}
 MAX_TEXT = 500  # characters kept of any string from the graph (reasons, faults, recorder messages)
 MAX_FAULTS = 32
+EPISODE_OUTCOMES = ("success", "failure", "discarded", "interrupted")
 
 
 def clip(text: Any, limit: int = MAX_TEXT) -> str:
@@ -182,6 +182,7 @@ class ConsoleState:
             self.version += 1
 
     def on_recorder_status(self, status: dict[str, Any]) -> None:
+        """The recorder's status as `recorder_view` gives it; an episode is counted once per new `last_episode`."""
         keep = ("state", "episode", "task", "elapsed_s", "last_episode", "writer_failure", "output_dir", "path")
         clean = {
             k: (clip(v) if isinstance(v, str) else v)
@@ -198,8 +199,8 @@ class ConsoleState:
             if last and last != self._last_episode:
                 self._last_episode = last
                 self.episodes["total"] += 1
-                kind = _episode_kind(last)
-                self.episodes[kind] += 1
+                outcome = status.get("last_outcome")
+                self.episodes[outcome if outcome in EPISODE_OUTCOMES else "interrupted"] += 1
             self.recorder = clean
             self.version += 1
 
@@ -258,10 +259,3 @@ class ConsoleState:
 
 def _num(value: float) -> float | None:
     return round(value, 4) if math.isfinite(value) else None
-
-
-def _episode_kind(describe: str) -> str:
-    """The outcome of the recorder's episode summary ("episode NAME: success, 120 messages ...")."""
-    match = re.match(r"episode \S+: (\w+)", describe)
-    outcome = match.group(1) if match else ""
-    return outcome if outcome in ("success", "failure", "discarded", "interrupted") else "interrupted"

@@ -177,12 +177,19 @@ def test_state_aggregates_status_plot_chunks_rates_and_episodes():
         {
             "state": "idle",
             "last_episode": "episode e1: success, 10 messages in 1.0 s -> /x",
+            "last_outcome": "success",
             "messages": {"/a": 3, "/b": "x"},
             "elapsed_s": float("nan"),
         }
     )
-    state.on_recorder_status({"state": "idle", "last_episode": "episode e1: success, 10 messages in 1.0 s -> /x"})
-    state.on_recorder_status({"state": "idle", "last_episode": "episode e2: discarded, 0 messages in 1.0 s"})
+    state.on_recorder_status(
+        {"state": "idle", "last_episode": "episode e1: success, 10 messages in 1.0 s -> /x", "last_outcome": "success"}
+    )
+    state.on_recorder_status(
+        {"state": "idle", "last_episode": "episode e2: discarded, 0 messages in 1.0 s", "last_outcome": "discarded"}
+    )
+    state.on_recorder_status({"state": "idle", "last_episode": "episode e3: ?", "last_outcome": "unheard-of"})
     snap = state.snapshot("h")
-    assert snap["episodes"] == {"success": 1, "failure": 0, "discarded": 1, "interrupted": 0, "total": 2}
+    # Once per episode; an outcome the console does not know counts as interrupted.
+    assert snap["episodes"] == {"success": 1, "failure": 0, "discarded": 1, "interrupted": 1, "total": 3}
     json.dumps(snap, allow_nan=False)

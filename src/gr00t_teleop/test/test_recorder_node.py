@@ -3,7 +3,6 @@ latched instruction into a bag rosbags reads; start/stop/cancel services and the
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -17,10 +16,9 @@ from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from gr00t_interfaces.msg import Instruction  # noqa: E402
+from gr00t_interfaces.msg import Instruction, RecorderStatus  # noqa: E402
 from gr00t_interfaces.srv import SetInstruction  # noqa: E402
 from gr00t_teleop.recorder_node import RecorderNode  # noqa: E402
 from gr00t_teleop.recording import EpisodeOutcome, read_episode_metadata  # noqa: E402
@@ -108,8 +106,8 @@ def test_recorder_node_records_an_episode_and_refuses_bad_requests(ros, tmp_path
     joint_pub = client.create_publisher(JointState, topics["joint_states"], 50)
     image_pub = client.create_publisher(Image, topics["cameras"]["ego_view"]["image"], 10)
     instruction_pub = client.create_publisher(Instruction, topics["instruction"], LATCHED)
-    statuses: list[dict] = []
-    client.create_subscription(String, "/gr00t_recorder/status", lambda m: statuses.append(json.loads(m.data)), LATCHED)
+    statuses: list[RecorderStatus] = []
+    client.create_subscription(RecorderStatus, "/gr00t_recorder/status", statuses.append, LATCHED)
     start = client.create_client(SetInstruction, "/gr00t_recorder/start")
     stop_success = client.create_client(Trigger, "/gr00t_recorder/stop_success")
     stop_failure = client.create_client(Trigger, "/gr00t_recorder/stop_failure")
@@ -139,7 +137,14 @@ def test_recorder_node_records_an_episode_and_refuses_bad_requests(ros, tmp_path
             image_pub.publish(image)
         time.sleep(0.005)
     assert wait_for(lambda: recorder.recorder.status()["messages"].get("/joint_states", 0) >= 30)
-    assert wait_for(lambda: any(s.get("state") == "recording" for s in statuses))
+    assert wait_for(lambda: any(s.state == RecorderStatus.STATE_RECORDING for s in statuses))
+    recording = next(s for s in statuses if s.state == RecorderStatus.STATE_RECORDING)
+    assert recording.episode == started.id and recording.task == "pick the pear and place it in the plate"
+    assert recording.path == str(out / started.id) and recording.output_dir == str(out)
+    assert recording.free_disk_bytes == 1 << 40 and recording.writer_failure == ""
+    assert "/joint_states" in recording.topics
+    assert len(recording.topics) == len(recording.message_counts) == len(recording.dropped_counts)
+    assert recording.last_outcome == RecorderStatus.OUTCOME_NONE and recording.last_summary == ""
 
     stopped = ros.call(stop_success, Trigger.Request())
     assert stopped.success, stopped.message
@@ -166,7 +171,12 @@ def test_recorder_node_records_an_episode_and_refuses_bad_requests(ros, tmp_path
     assert ros.call(cancel, Trigger.Request()).success
     assert not (out / third.id).exists()
     assert sorted(p.name.split("_")[1] for p in out.iterdir()) == ["000000", "000001"]
-    assert wait_for(lambda: statuses and statuses[-1]["state"] == "idle")
+    assert wait_for(lambda: statuses and statuses[-1].last_episode == third.id)
+    idle = statuses[-1]
+    assert idle.state == RecorderStatus.STATE_IDLE
+    assert idle.episode == "" and idle.topics == [] and idle.elapsed.sec == idle.elapsed.nanosec == 0
+    assert idle.last_outcome == RecorderStatus.OUTCOME_DISCARDED and idle.last_episode == third.id
+    assert idle.last_episode_path == "" and idle.last_summary.startswith(f"episode {third.id}: discarded")
 
 
 @pytest.mark.parametrize(
