@@ -415,6 +415,7 @@ class SimRuntime:
                 request.time_from_start_s,
                 request.positions,
                 start_positions=self.sim.position_targets()[request.joint_indices],
+                received_time_s=self.sim.time,  # a future start is approached from here, never jumped to
             )
         if resets:
             self.sim.reset()

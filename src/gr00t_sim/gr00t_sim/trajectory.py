@@ -3,7 +3,8 @@
 Carries `trajectory_msgs/JointTrajectory` semantics without ROS: points at `start + time_from_start`,
 linear interpolation between them, the last point held after the end. As in ros2_controllers'
 JointTrajectoryController, motion toward the first point starts from the targets held when the
-trajectory begins, so a first point with `time_from_start > 0` is reached smoothly.
+trajectory is received (from its start if no receipt time is given), so a first point that lies
+ahead, a `time_from_start > 0` or a start stamp in the future, is reached smoothly, never jumped to.
 """
 
 from __future__ import annotations
@@ -30,17 +31,24 @@ class LinearTrajectory:
         time_from_start_s: Sequence[float],
         positions: np.ndarray,
         start_positions: np.ndarray,
+        received_time_s: float | None = None,
     ) -> LinearTrajectory:
-        """Build from message-like points; `start_positions` (J,) are the targets held at the start.
+        """Build from message-like points; `start_positions` (J,) are the targets held when the
+        trajectory is received at `received_time_s` (None: at its start). Motion toward the first point
+        starts there and then: a trajectory stamped in the future moves from receipt toward its first
+        point, reached at its time, like ros2_controllers' JTC (a first point at `time_from_start` 0
+        would otherwise be jumped to on receipt).
 
         Raises ValueError for empty, non-finite, unordered or mis-shaped points.
         """
         offsets, points = validate_points(time_from_start_s, positions, len(joint_indices))
-        if offsets[0] > 0:
-            offsets = np.concatenate([[0.0], offsets])
+        times = start_time_s + offsets
+        anchor = start_time_s if received_time_s is None else float(received_time_s)
+        if times[0] > anchor:
+            times = np.concatenate([[anchor], times])
             start = np.asarray(start_positions, dtype=np.float64).reshape(1, len(joint_indices))
             points = np.vstack([start, points])
-        return cls(np.asarray(joint_indices, dtype=np.intp), start_time_s + offsets, points)
+        return cls(np.asarray(joint_indices, dtype=np.intp), times, points)
 
     @property
     def end_time_s(self) -> float:

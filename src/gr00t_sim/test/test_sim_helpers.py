@@ -59,6 +59,21 @@ def test_trajectory_starts_from_the_held_targets_and_holds_the_last_point() -> N
     assert trajectory.end_time_s == 12.0
 
 
+def test_a_trajectory_stamped_in_the_future_is_approached_from_receipt_never_jumped_to() -> None:
+    # Received at 8 s, starting at 10 s with a point at 0: the targets move from the held ones toward it.
+    trajectory = LinearTrajectory.from_points(
+        np.array([0]), 10.0, [0.0, 1.0], np.array([[2.0], [3.0]]), np.array([0.0]), received_time_s=8.0
+    )
+    np.testing.assert_allclose(trajectory.sample(8.0), [0.0])
+    np.testing.assert_allclose(trajectory.sample(9.0), [1.0])
+    np.testing.assert_allclose(trajectory.sample(10.5), [2.5])
+    # Received after its first point (stamped in the past): joined where it is, its past points dropped.
+    late = LinearTrajectory.from_points(
+        np.array([0]), 10.0, [0.0, 1.0], np.array([[2.0], [3.0]]), np.array([0.0]), received_time_s=10.5
+    )
+    np.testing.assert_allclose(late.sample(10.5), [2.5])
+
+
 def test_trajectory_with_a_point_at_zero_starts_there() -> None:
     trajectory = LinearTrajectory.from_points(
         np.array([1]), 0.0, [0.0, 1.0], np.array([[1.0], [2.0]]), start_positions=np.array([-7.0])

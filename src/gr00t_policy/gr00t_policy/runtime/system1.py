@@ -410,7 +410,10 @@ class System1Runtime:
             self.command_rate.tick(now)
         trajectory = None
         if forecast is not None:
-            trajectory = forecast_supervisor(*forecast, now, output.command, 1.0 / self.command_rate_hz)
+            # The tail keeps a trajectory delivered up to max_stamp_skew_s late from having ended on arrival.
+            trajectory = forecast_supervisor(
+                *forecast, now, output.command, 1.0 / self.command_rate_hz, self.config.max_stamp_skew_s
+            )
             self._trajectory_running = True
         elif self.trajectory_output and output.command is None and self._trajectory_running:
             # Nothing commanded any more (disabled, e-stopped): the running trajectory must not go on.

@@ -25,6 +25,10 @@ Message semantics (ros2_controllers' JTC, which the simulator's ``joint_trajecto
   is part of the supervisor's forecast); no JointState is ever sent in this mode.
 * Hold: while HOLDING, the forecast is the supervisor's hold: braking within the limits to the held
   pose, then one last point there (a JTC holds the last point).
+* Delivery: the last point is repeated ``tail_s`` (System 1's ``max_stamp_skew_s``: clock offset plus
+  delivery delay) later. A JTC, like the simulator, refuses a stamped trajectory that already ended
+  when it arrives; with the tail a hold (a single point at "now") still counts when it arrives that
+  late, and holding the last point is what a JTC does after the end anyway.
 * Stop: when the supervisor commands nothing (DISABLED, ESTOPPED), an empty trajectory (joint names,
   no points) is sent once: a JTC cancels the running trajectory and holds where it is, which is what
   the robot does when the stream stops, and the running trajectory's remaining motion is never
@@ -81,12 +85,14 @@ def forecast_points(
     period_s: float,
     step: Callable[[float], np.ndarray | None],
     may_end: Callable[[float], bool],
+    tail_s: float = 0.0,
     max_horizon_s: float = MAX_FORECAST_S,
 ) -> TrajectoryPoints:
     """Points from ``first_command`` at ``now`` on, one per ``period_s``: ``step(t)`` is the command at
     ``t`` (None = nothing commanded: the trajectory ends before it). Ends at the first tick ``t`` with
     ``may_end(t)`` (the plan has ended) whose command equals the previous one (the motion has stopped:
-    a JTC holds the last point), or after ``max_horizon_s``."""
+    a JTC holds the last point), or after ``max_horizon_s``; then the last point again ``tail_s`` later
+    (if > 0), so the trajectory has not ended when it arrives up to that late."""
     if not period_s > 0.0:
         raise ValueError(f"period_s must be > 0, got {period_s}")
     offsets = [0.0]
@@ -100,6 +106,9 @@ def forecast_points(
             break
         offsets.append(offset)
         points.append(np.array(command, dtype=np.float64))
+    if tail_s > 0.0:
+        offsets.append(offsets[-1] + tail_s)
+        points.append(points[-1])
     return TrajectoryPoints(float(now), tuple(joint_names), np.asarray(offsets), np.vstack(points))
 
 
@@ -109,6 +118,7 @@ def forecast_supervisor(
     now: float,
     first_command: np.ndarray,
     period_s: float,
+    tail_s: float = 0.0,
     max_horizon_s: float = MAX_FORECAST_S,
 ) -> TrajectoryPoints:
     """The stream's future from ``now`` (``first_command`` is the command of the tick at ``now``):
@@ -134,7 +144,9 @@ def forecast_supervisor(
         status = executor.status(t)
         return not status.has_chunk or status.exhausted
 
-    return forecast_points(supervisor.joint_names, now, first_command, period_s, step, plan_ended, max_horizon_s)
+    return forecast_points(
+        supervisor.joint_names, now, first_command, period_s, step, plan_ended, tail_s, max_horizon_s
+    )
 
 
 def copy_for_forecast(supervisor: Any, executor: Any, log_callback: Any, silent: Any) -> tuple[Any, Any]:

@@ -46,8 +46,14 @@ def test_points_end_once_the_motion_stopped_after_the_plan_ended():
     # ends the trajectory (a JTC holds the last point).
     points = forecast_points(["j"], 5.0, np.array([0.0]), 0.01, step, lambda t: t >= 5.035)
     np.testing.assert_allclose(points.positions[:, 0], [0.0, 0.1, 0.1, 0.2])
-    capped = forecast_points(["j"], 5.0, np.array([0.0]), 0.01, lambda t: np.array([t]), lambda t: True, 0.1)
+    capped = forecast_points(["j"], 5.0, np.array([0.0]), 0.01, lambda t: np.array([t]), lambda t: True, 0.0, 0.1)
     assert len(capped.time_from_start) == 11  # 0 .. 0.1 s, then the horizon cap
+
+
+def test_the_tail_repeats_the_last_point_so_a_late_hold_has_not_ended_on_arrival():
+    hold = forecast_points(["j"], 5.0, np.array([0.3]), 0.01, lambda t: np.array([0.3]), lambda t: True, 1.0)
+    np.testing.assert_allclose(hold.time_from_start, [0.0, 1.0])
+    np.testing.assert_allclose(hold.positions[:, 0], [0.3, 0.3])
 
 
 def test_a_stop_has_joint_names_and_no_points():
@@ -200,7 +206,11 @@ def test_the_robot_follows_the_chunks_through_limited_trajectories(stack):
     for points in received:
         assert points.joint_names == actions
         assert points.time_from_start[0] == 0.0
-        np.testing.assert_allclose(np.diff(points.time_from_start), TICK, rtol=1e-9)  # the stream's tick grid
+        # The stream's tick grid, then the last point again max_stamp_skew_s later (the delivery tail).
+        np.testing.assert_allclose(np.diff(points.time_from_start[:-1]), TICK, rtol=1e-9)
+        skew = loop.runtime.config.max_stamp_skew_s
+        assert points.time_from_start[-1] - points.time_from_start[-2] == pytest.approx(skew)
+        np.testing.assert_array_equal(points.positions[-1], points.positions[-2])
     # What the robot was commanded (the JTC's targets, sampled every tick) respects the velocity limit:
     # the chunk's jump was slowed by the limiter, never sent as a step.
     column = loop.names.index(MOVED_JOINT)
