@@ -1,10 +1,11 @@
-"""Console node: serves the operator's browser console (thin ROS wiring of `server` and `state`).
+"""Console node: serves the operator's browser console (thin ROS wiring of `server`, `state` and
+`graph_requests`).
 
 Subscribes to the graph (camera, joint states and commands, action chunks, controller status,
 instruction, the recorder's status), feeds `ConsoleState`, and carries out the console's
-validated requests with the graph's own interfaces: the ExecuteInstruction action, System 1's
-set_enabled / estop / reset_estop, System 2's set_instruction (stop), the recorder's services.
-The web server runs its asyncio loop on a thread of its own; ROS callbacks never block on it.
+validated requests with the graph's own interfaces (`graph_requests`): the ExecuteInstruction action,
+System 1's set_enabled / estop / reset_estop, System 2's set_instruction (stop), the recorder's services.
+The web server runs its asyncio loop on a thread of its own (`web_thread`); ROS callbacks never block on it.
 
 Security: listens on `host`:`port` only (127.0.0.1 unless configured); anything but e-stop needs
 the token (from `token_file`, or generated at start and printed on stdout; the log line gives the
