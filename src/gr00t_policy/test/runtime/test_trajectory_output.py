@@ -162,7 +162,7 @@ class Loop:
     def position(self, name: str) -> float:
         return float(self.jtc.targets[self.names.index(name)])
 
-    def run(self, seconds: float, goals: bool = True) -> None:
+    def run(self, seconds: float, goals: bool = True, infer: bool = True) -> None:
         end = self.now + seconds
         while self.now < end - 1e-9:
             self.now += TICK
@@ -175,7 +175,8 @@ class Loop:
             if goals and int(self.now * 10) != int((self.now - TICK) * 10):
                 self.sequence += 1
                 self.runtime.on_goal_tokens(goal_tokens(self.now, self.sequence), self.now)
-            self.runtime.infer_once(lambda: self.now)
+            if infer:
+                self.runtime.infer_once(lambda: self.now)
             tick = self.runtime.tick(self.now)
             if tick.command is not None:
                 self.commands.append(tick.command)
@@ -245,6 +246,27 @@ def test_a_chunk_trajectory_starts_where_the_running_one_is_at_its_stamp(stack):
     for points, here in sent:
         # Continuous replacement: the first point is the commanded pose at the stamp (within one tick's motion).
         assert np.all(np.abs(points.positions[0] - here) <= vmax * TICK + 1e-9)
+
+
+def test_a_trajectory_is_what_the_stream_would_command_if_nothing_new_arrived(stack):
+    # Mid-ramp toward the jump (the limiter and the ramp both shape it): the last trajectory sent, then
+    # no new chunk; the supervisor's live commands (computed every tick, not sent) follow it point by point.
+    loop = Loop(stack)
+    loop.runtime.enable(loop.now, "test")
+    loop.run(0.3)
+    last = loop.jtc.received[-1] if loop._in_flight is None else loop._in_flight
+    start, first_tick = len(loop.commands), len(loop.target_log)
+    loop.run(1.0, infer=False)
+    live = np.array(loop.commands[start:])
+    times = np.array([t for t, _ in loop.target_log[first_tick:]])
+    assert len(times) == len(live)  # a command every tick
+    ticks = np.round((times - last.stamp) / TICK).astype(int)
+    forecast = last.positions[:-1]  # without the delivery tail
+    inside = ticks < len(forecast)
+    assert inside.sum() >= 20
+    np.testing.assert_allclose(live[inside], forecast[ticks[inside]], atol=1e-9)
+    moved = np.abs(forecast[-1] - forecast[0]).max()
+    assert moved > 0.05  # the compared stretch is motion, not a hold
 
 
 def test_the_joint_state_mode_sends_no_trajectories(stack):
