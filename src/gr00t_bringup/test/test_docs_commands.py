@@ -172,6 +172,10 @@ def _check_command(words: list[str], where: str, synopsis: bool = False) -> None
         for path in paths:
             assert (REPO / path).exists(), f"{where}: {path}"
         return
+    if head == "ruff":  # the linter the suite runs (test_code_style.py), pinned in the requirements
+        assert words[1] in ("check", "format") and (REPO / "ruff.toml").exists(), where
+        assert "ruff==" in (REPO / "requirements-ros-host.txt").read_text(), where
+        return
     if head == "python" and words[1].endswith(".py"):
         assert (REPO / words[1]).exists(), f"{where}: {words[1]}"
         return
