@@ -92,7 +92,7 @@ def test_status_once_as_json_and_watching(sim_graph):
     result = sim_graph.operator("--wait", "5", "status")
     assert result.returncode == 0, result.stderr
     assert "faults:" in result.stdout and "commands" in result.stdout and "recorder: idle" in result.stdout
-    result = sim_graph.operator("status", "--json")
+    result = sim_graph.operator("--wait", "5", "status", "--json")
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert status["state"] in ("DISABLED", "RAMPING", "RUNNING", "HOLDING", "ESTOPPED")
