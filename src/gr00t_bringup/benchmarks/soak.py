@@ -101,6 +101,15 @@ class StatusLog:
                 totals[names.get(state, str(state))] = totals.get(names.get(state, str(state)), 0.0) + b - a
         return totals
 
+    def disabled_by(self) -> list[str]:
+        """Reasons of the transitions into DISABLED from another state."""
+        ordered = sorted(self.transitions)
+        return [
+            reason
+            for (_, previous, _, _), (_, state, reason, _) in zip(ordered, ordered[1:])
+            if state == 0 and previous != 0
+        ]
+
     def causes(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for _, _, reason, faults in self.transitions:
@@ -204,8 +213,9 @@ def main() -> int:
         "violation_examples": audit.examples,
         "controller_status_changes": len(status_log.transitions),
         "controller_status_causes": status_log.causes(),
-        # Every transition into DISABLED, with its reason: the stream stops until re-enabled.
-        "system1_disabled_by": [reason for _, state, reason, _ in status_log.transitions if state == 0][:20],
+        # Every transition into DISABLED from an enabled state, with its reason: the stream stops until
+        # re-enabled (the status a node publishes before enable_on_start enables it is not one).
+        "system1_disabled_by": status_log.disabled_by()[:20],
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,
         "exit_codes": exit_codes,
