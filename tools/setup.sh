@@ -47,7 +47,8 @@ if [ "${#stale[@]}" -gt 0 ]; then
 fi
 
 # Offscreen rendering for the simulated head camera needs EGL (Mesa) on a CPU-only machine.
-if ! ldconfig -p | grep -q 'libEGL.so.1'; then
+# ldconfig lives in /sbin, which a user's PATH (and env -i's) may not hold.
+if ! PATH="$PATH:/usr/sbin:/sbin" ldconfig -p | grep -q 'libEGL.so.1'; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[setup] installing Mesa EGL for offscreen rendering"
     apt-get update -qq && apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null
