@@ -19,6 +19,8 @@ Commands go out at `command_hz` through `BridgeCore` (limits, watchdogs; see bri
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +36,7 @@ from gr00t_description.ros.diagnostics import InputLog
 from gr00t_description.ros.parameters import declare_config, declare_stack, parameter
 from gr00t_description.ros.qos import LATCHED_QOS
 from gr00t_gr1_bridge.bridge_core import BridgeConfig, BridgeCore, BridgeState
-from gr00t_gr1_bridge.grx_client import FourierGrxRobot
+from gr00t_gr1_bridge.grx_client import SESSIONS_LEFT_OPEN, FourierGrxRobot
 from gr00t_gr1_bridge.joint_map import FourierJointMap
 from gr00t_gr1_bridge.robot_interface import Gr1Robot
 from gr00t_interfaces.msg import ControllerStatus
@@ -258,6 +260,12 @@ def main(args: list[str] | None = None) -> None:
 
     # destroy_node closes the robot connection before rclpy shuts down
     run_node(Gr1BridgeNode, args=args, startup_errors=(ConfigError,))
+    if SESSIONS_LEFT_OPEN:
+        # The stopped node is finished; a zenoh reader thread stuck in fourier-grx-client's session
+        # (not a daemon) would keep the interpreter from exiting until a launcher's SIGKILL.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":

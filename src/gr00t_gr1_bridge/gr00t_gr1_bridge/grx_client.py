@@ -27,6 +27,8 @@ from gr00t_gr1_bridge.robot_interface import MotorState
 
 GRX_SITE_ENV = "GR00T_GRX_SITE"
 CLOSE_TIMEOUT_S = 3.0
+# Sessions close() could not close safely (see FourierGrxRobot.close): the process must end with os._exit.
+SESSIONS_LEFT_OPEN: list[Any] = []
 
 
 def import_fourier_grx_client() -> ModuleType:
@@ -43,6 +45,15 @@ def import_fourier_grx_client() -> ModuleType:
     return fourier_grx_client
 
 
+def _zenoh_callback_readers() -> list[threading.Thread]:
+    """The reader threads zenoh (0.11) starts for Python callbacks (zenoh.closures, `readqueue`)."""
+    return [
+        t
+        for t in threading.enumerate()
+        if getattr(getattr(t, "_target", None), "__qualname__", "").endswith("readqueue") and t.is_alive()
+    ]
+
+
 class FourierGrxRobot:
     """Adapter: fourier_grx_client.RobotClient -> `Gr1Robot` (32-vectors in degrees)."""
 
@@ -56,6 +67,7 @@ class FourierGrxRobot:
         self._sequence = 0
         self._sent_any = False
         self._control_group_all: Any = None
+        self._readers: set[threading.Thread] = set()  # zenoh's reader threads of this client's callbacks
 
     def connect(self) -> None:
         grx = import_fourier_grx_client()
@@ -68,7 +80,9 @@ class FourierGrxRobot:
                     adapter._on_joint_sample(self.states["joint"])
 
         # Raises FourierConnectionError (a ConnectionError) when robot/info gets no answer.
+        readers_before = set(_zenoh_callback_readers())
         self._client = _StampedClient(freq=self.state_rate_hz, namespace=self.namespace, server_ip=self.server_ip)
+        self._readers = set(_zenoh_callback_readers()) - readers_before
         self._control_group_all = grx.ControlGroup.ALL
 
     def _on_joint_sample(self, joint: Any) -> None:
@@ -98,27 +112,44 @@ class FourierGrxRobot:
         self._sent_any = True
 
     def close(self) -> None:
+        """Undeclare the client's entities, then close its zenoh session unless that would deadlock.
+
+        fourier-grx-client's own close() (abort if it sent commands, undeclare, session.close()) can
+        hang the process for good (seen about once in 15 bridges stopped right after start-up, with
+        the server streaming at 200 Hz): undeclaring a subscriber drops its callback on a zenoh
+        thread, which joins the callback's reader thread; when that reader misses the close of its
+        queue, the drop never ends, and session.close() then waits for it holding the GIL, which
+        stops every Python thread, including this node's main thread. So the entities are undeclared
+        here, the readers are given CLOSE_TIMEOUT_S to end, and the session is closed only if they
+        did. Otherwise it is left to the process exit (the bridge's main() ends with os._exit, since
+        the stuck reader is not a daemon thread); SESSIONS_LEFT_OPEN lists them.
+        """
         if self._client is None:
             return
-        if not self._sent_any:
-            self._client.server_connected = False  # skip abort(): it would publish a command
         client, self._client = self._client, None
-        # A zenoh session closing while samples keep arriving can block (seen with the fake server
-        # at 200 Hz, and once in a bridge stopped right after start-up): bounded, so the node still
-        # exits before a launcher escalates to SIGKILL; the process ending closes the socket anyway.
-        closer = threading.Thread(target=client.close, name="grx_client_close", daemon=True)
-        closer.start()
-        closer.join(CLOSE_TIMEOUT_S)
-        if closer.is_alive():
+        if self._sent_any and client.server_connected:
+            client.abort()  # as the client's close(): hold the measured pose
+            time.sleep(0.1)
+        client.server_connected = False
+        for entities in (client._services, client._subscribers, client._publishers):
+            for entity in entities.values():
+                try:
+                    entity.undeclare()
+                except Exception:  # noqa: BLE001 - closing anyway; one failed undeclare must not stop it
+                    pass
+            # fourier_grx_client's close() runs again from __del__: leave it nothing to undeclare.
+            entities.clear()
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        while any(t.is_alive() for t in self._readers) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        session, client.session = client.session, None
+        if any(t.is_alive() for t in self._readers):
+            SESSIONS_LEFT_OPEN.append(session)  # kept referenced: dropping it would close it here
             print(
-                f"gr1 bridge: the fourier-grx-client session did not close within {CLOSE_TIMEOUT_S:g} s; "
-                "leaving it to the process exit",
+                f"gr1 bridge: zenoh callback threads still running {CLOSE_TIMEOUT_S:g} s after undeclaring; "
+                "the session is left to the process exit",
                 file=sys.stderr,
             )
             return
-        # fourier_grx_client's close() runs again from __del__ and is not idempotent: with the
-        # undeclared publishers still listed it logs a traceback (AttributeError), and a client
-        # still marked connected would send abort() again. Leave it nothing to do.
-        client.server_connected = False
-        for entities in (client._services, client._subscribers, client._publishers):
-            entities.clear()
+        if session is not None:
+            session.close()
