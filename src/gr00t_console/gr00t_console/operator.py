@@ -368,14 +368,16 @@ class Operator:
         window_end = time.monotonic() + 1.0  # a second of chunks for the chunk rate
         # ... and, when a recorder runs, its (latched) status, which discovery may deliver later
         recorder_deadline = max(deadline, window_end) + 2.0
+        recorder_running: bool | None = None  # looked up once, with the discovery grace of _graph_nodes
         while True:
             now = time.monotonic()
-            if now >= window_end and (
-                seen["recorder"] is not None
-                or now >= recorder_deadline
-                or (RECORDER_NODE, self.namespace) not in set(self.node.get_node_names_and_namespaces())
-            ):
-                break
+            if now >= window_end:
+                if seen["recorder"] is not None or now >= recorder_deadline:
+                    break
+                if recorder_running is None:
+                    recorder_running = (RECORDER_NODE, self.namespace) in self._graph_nodes(RECORDER_NODE)
+                if not recorder_running:
+                    break
             self._rclpy.spin_once(self.node, timeout_sec=0.05)
         while True:
             now = time.monotonic()

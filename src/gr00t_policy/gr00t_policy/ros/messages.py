@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from builtin_interfaces.msg import Duration, Time
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from gr00t_interfaces.msg import ActionChunk, ControllerStatus
 from gr00t_interfaces.msg import GoalTokens as GoalTokensMsg
 
 TOKEN_DTYPES: dict[str, int] = {
@@ -125,3 +128,47 @@ def seconds_to_duration(seconds: float) -> Duration:
 
 def duration_to_seconds(duration: Duration) -> float:
     return duration.sec + duration.nanosec * 1e-9
+
+
+def action_chunk_message(planned: Any, model_id: str, backend: str) -> ActionChunk:
+    """The ActionChunk of a planned chunk (``gr00t_policy.runtime.system1.PlannedChunk``)."""
+    chunk = planned.chunk
+    msg = ActionChunk()
+    msg.header.stamp = seconds_to_time(chunk.start_time)
+    msg.step_period = seconds_to_duration(chunk.step_period)
+    msg.joint_names = list(chunk.joint_names)
+    msg.horizon = int(chunk.positions.shape[0])
+    msg.positions = chunk.positions.reshape(-1).tolist()
+    if planned.goal_sequence is not None:
+        msg.goal_sequence = planned.goal_sequence
+        msg.goal_stamp = seconds_to_time(planned.goal_stamp)
+    msg.model_id = model_id
+    msg.backend = backend
+    msg.inference_latency = float(planned.latency_s)
+    return msg
+
+
+def controller_status_message(snapshot: Any, stamp: Time) -> ControllerStatus:
+    """The ControllerStatus of a runtime status snapshot (``System1Runtime.snapshot``)."""
+    msg = ControllerStatus()
+    msg.header.stamp = stamp
+    msg.state = int(snapshot.state)
+    msg.dry_run = snapshot.dry_run
+    msg.reason = snapshot.reason
+    msg.active_faults = list(snapshot.active_faults)
+    msg.chunks_executed = snapshot.chunks_executed
+    msg.command_rate = snapshot.command_rate_hz
+    return msg
+
+
+def trajectory_message(trajectory: Any) -> JointTrajectory:
+    """The JointTrajectory of ``trajectory`` (``gr00t_policy.runtime.trajectory_output.TrajectoryPoints``):
+    positions by joint name; no points = stop."""
+    msg = JointTrajectory()
+    msg.header.stamp = seconds_to_time(trajectory.stamp)
+    msg.joint_names = list(trajectory.joint_names)
+    msg.points = [
+        JointTrajectoryPoint(positions=row.tolist(), time_from_start=seconds_to_duration(float(offset)))
+        for offset, row in zip(trajectory.time_from_start, trajectory.positions, strict=True)
+    ]
+    return msg

@@ -22,7 +22,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from gr00t_description.ros.diagnostics import DiagnosticsPublisher, InputLog, now_seconds, ros_log_callback
 from gr00t_description.ros.node_main import run_node
@@ -35,17 +35,18 @@ from gr00t_policy.ros.image_conversion import ImageConverter
 from gr00t_policy.ros.instruction_action import InstructionActionServer
 from gr00t_policy.ros.messages import (
     GoalDecodeError,
+    action_chunk_message,
     cdr_header_stamp,
+    controller_status_message,
     decode_goal_tokens,
-    seconds_to_duration,
     seconds_to_time,
     time_to_seconds,
+    trajectory_message,
 )
 from gr00t_policy.ros.policy_loading import load_node_policy
 from gr00t_policy.runtime.config import System1Config
 from gr00t_policy.runtime.loops import configure_threads, run_periodic, run_until_stopped
 from gr00t_policy.runtime.system1 import PlannedChunk, System1Runtime, create_system1_backend
-from gr00t_policy.runtime.trajectory_output import TrajectoryPoints
 from gr00t_policy.safety.input_checks import truncate_text
 
 
@@ -174,20 +175,7 @@ class System1Node(Node):
         return bool(planned)
 
     def _publish_chunk(self, planned: PlannedChunk) -> None:
-        chunk = planned.chunk
-        msg = ActionChunk()
-        msg.header.stamp = seconds_to_time(chunk.start_time)
-        msg.step_period = seconds_to_duration(chunk.step_period)
-        msg.joint_names = list(chunk.joint_names)
-        msg.horizon = int(chunk.positions.shape[0])
-        msg.positions = chunk.positions.reshape(-1).tolist()
-        if planned.goal_sequence is not None:
-            msg.goal_sequence = planned.goal_sequence
-            msg.goal_stamp = seconds_to_time(planned.goal_stamp)
-        msg.model_id = self.policy.model_id
-        msg.backend = self.backend.name
-        msg.inference_latency = float(planned.latency_s)
-        self.chunk_publisher.publish(msg)
+        self.chunk_publisher.publish(action_chunk_message(planned, self.policy.model_id, self.backend.name))
 
     def _on_command_tick(self) -> None:
         now = now_seconds(self)
@@ -235,15 +223,7 @@ class System1Node(Node):
     # -- status -------------------------------------------------------------------------------
     def publish_status(self) -> None:
         snapshot = self.runtime.snapshot(now_seconds(self))
-        msg = ControllerStatus()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.state = int(snapshot.state)
-        msg.dry_run = snapshot.dry_run
-        msg.reason = snapshot.reason
-        msg.active_faults = list(snapshot.active_faults)
-        msg.chunks_executed = snapshot.chunks_executed
-        msg.command_rate = snapshot.command_rate_hz
-        self.status_publisher.publish(msg)
+        self.status_publisher.publish(controller_status_message(snapshot, self.get_clock().now().to_msg()))
 
     def shutdown(self) -> None:
         """Stop while the executor still spins and the context is valid (see `run_node`): a running
@@ -255,18 +235,6 @@ class System1Node(Node):
             self._command_thread.join(timeout=2.0)
         if self._inference_thread.is_alive():
             self._inference_thread.join(timeout=5.0)
-
-
-def trajectory_message(trajectory: TrajectoryPoints) -> JointTrajectory:
-    """The JointTrajectory for ``trajectory``: positions by joint name; no points = stop."""
-    msg = JointTrajectory()
-    msg.header.stamp = seconds_to_time(trajectory.stamp)
-    msg.joint_names = list(trajectory.joint_names)
-    msg.points = [
-        JointTrajectoryPoint(positions=row.tolist(), time_from_start=seconds_to_duration(float(offset)))
-        for offset, row in zip(trajectory.time_from_start, trajectory.positions, strict=True)
-    ]
-    return msg
 
 
 def main(args: list[str] | None = None) -> None:

@@ -15,8 +15,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from gr00t_description.ros.qos import LATEST_RELIABLE_QOS
 from gr00t_interfaces.msg import ControllerStatus, GoalTokens
-from gr00t_policy.ros.messages import encode_goal_tokens
-from gr00t_policy.ros.system1_node import System1Node, trajectory_message
+from gr00t_policy.ros.messages import encode_goal_tokens, trajectory_message
+from gr00t_policy.ros.system1_node import System1Node
 from gr00t_policy.runtime.trajectory_output import TrajectoryPoints
 from gr00t_sim.sim_node import SimNode
 
@@ -154,14 +154,14 @@ def test_the_sims_replacement_semantics_for_stamps_in_the_past_and_the_future(ro
     # not replay it from its first point.
     now = graph.now()
     _ramp(graph, now, now - 1.0, home, home + 0.9, 3.0)
-    time.sleep(0.3)
-    assert graph.measured(JOINT) > home + 0.2  # already well past the first points
+    # Joined at home + 0.3 at once (PD lag aside); a replay from the first point would be at + 0.18 after 0.6 s.
+    assert ros.wait_for(lambda: graph.measured(JOINT) > home + 0.2, 0.6)
     assert ros.wait_for(lambda: abs(graph.measured(JOINT) - (home + 0.9)) < TOLERANCE_RAD, 5.0)
     # Stamped 1.5 s in the future, first point where the joint is: it holds there until the start, then moves.
     held = graph.measured(JOINT)
     now = graph.now()
     _ramp(graph, now, now + 1.5, held, home, 1.0)
-    time.sleep(1.0)
+    time.sleep(0.7)  # well before the start, even if this sleep overruns on a loaded machine
     assert abs(graph.measured(JOINT) - held) < TOLERANCE_RAD
     assert ros.wait_for(lambda: abs(graph.measured(JOINT) - home) < TOLERANCE_RAD, 5.0)
     # A future trajectory replaces a running one on receipt (as ros2_controllers' JTC does): the
