@@ -27,7 +27,7 @@ from gr00t_bringup.arguments import ArgumentError, arguments_of, resolve_argumen
 from gr00t_bringup.graph import PROFILES, NodeSpec, build_graph
 from gr00t_bringup.processes import Graph
 from gr00t_description import ConfigError, StackConfig, load_stack
-from gr00t_description.ros.node_main import spin_in_background
+from gr00t_description.ros.node_main import shutdown_executor, spin_in_background
 
 DEFAULT_INSTRUCTION = "pick up the red cube"
 # `instruction:=` of the launch files sets System 2's initial instruction parameter; gr00t-launch's
@@ -322,7 +322,7 @@ def run(args: argparse.Namespace, stack: StackConfig, specs: list[NodeSpec]) -> 
         if spin_thread is not None:
             spin_thread.join(timeout=2.0)
         if executor is not None:
-            executor.shutdown()
+            shutdown_executor(executor)
         if monitor is not None:
             monitor.destroy_node()
         summary["exit_codes"] = graph.shutdown()  # also removes the nodes' parameter files

@@ -151,16 +151,22 @@ def spin_until_stopped(node: Any, stop: threading.Event, *, num_threads: int = 1
         keep_spinning.clear()
         executor.wake()
         spinner.join()
-        # rclpy 9's Executor.shutdown destroys its guard condition without waiting for the
-        # callbacks still running on a MultiThreadedExecutor's pool (its wait is skipped); such a
-        # callback then fails on the guard ("cannot use Destroyable", printed at exit as an
-        # exception never retrieved). Let the pool finish first; nothing submits to it any more.
-        pool = getattr(executor, "_executor", None)
-        if pool is not None:
-            pool.shutdown(wait=True)
-        executor.shutdown()
+        shutdown_executor(executor)
     if failure:
         raise failure[0]
+
+
+def shutdown_executor(executor: Any) -> None:
+    """Shut an executor down once nothing spins it any more.
+
+    rclpy 9's Executor.shutdown destroys its guard condition without waiting for the callbacks still
+    running on a MultiThreadedExecutor's pool (its wait is skipped); such a callback then fails on the
+    guard ("cannot use Destroyable", printed at exit as an exception never retrieved). Let the pool
+    finish first; nothing submits to it any more."""
+    pool = getattr(executor, "_executor", None)
+    if pool is not None:
+        pool.shutdown(wait=True)
+    executor.shutdown()
 
 
 def spin_in_background(
