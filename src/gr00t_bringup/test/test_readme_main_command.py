@@ -70,6 +70,6 @@ def test_readme_main_command_runs_under_dash(tmp_path: Path) -> None:
     problems = [
         line
         for line in output.splitlines()
-        if re.search(r"\[ERROR\]|Traceback|Warning:|not found|Bad substitution", line)
+        if re.search(r"\[ERROR\]|Traceback|Warning:|not found|Bad substitution|never retrieved", line)
     ]
     assert not problems, "\n".join(problems[:20])
