@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +57,10 @@ class RosHarness:
             node.destroy_node()
         rclpy.shutdown(context=self.context)
         self._thread.join(timeout=2.0)
+        # Collect this test's rclpy objects now, in this thread: a collection that the next test's
+        # executor thread triggers while it builds its wait set finalized them there once and
+        # crashed the process (segfault in the full suite, "Garbage-collecting" in that thread).
+        gc.collect()
 
 
 @pytest.fixture
